@@ -1,0 +1,47 @@
+"""`make airflow`: this project's Airflow, standalone-style, until Ctrl-C.
+
+The same stack as the demo (embedded PostgreSQL in `.airflow/`, api-server, scheduler,
+dag-processor, plus a triggerer) on http://localhost:8080, with this project's dags/ and plugins/.
+Log in as `admin`; the password is in `.airflow/simple_auth_manager_passwords.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from include.k1n.demo import DEFAULT_HOME
+from include.k1n.stack import ADMIN_USER, COMPONENTS, AirflowStack
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.k1n airflow", description=__doc__)
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="Airflow home")
+    parser.add_argument("--port", type=int, default=8080, help="API server / UI port")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    stack = AirflowStack(args.home, port=args.port)
+    try:
+        stack.start((*COMPONENTS, "triggerer"))
+        print(
+            f"\nAirflow is up: http://localhost:{stack.port}\n"
+            f"  user:     {ADMIN_USER}\n"
+            f"  password: in {stack.passwords_file}\n"
+            f"  logs:     {stack.home / 'logs'}\n"
+            "Press Ctrl-C to stop every process started here.\n",
+            flush=True,
+        )
+        while not stop.wait(2):
+            stack.check_alive()
+    finally:
+        stack.stop()
+    return 0

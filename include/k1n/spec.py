@@ -1,0 +1,298 @@
+"""The workflow spec: one YAML file that drives both DAGs, the tests and the reports.
+
+`load_spec()` reads `include/k1n/workflow.yaml` (or the file named by `K1N_WORKFLOW_SPEC`) into
+typed models and checks the whole graph. Every problem is raised as one `SpecError` whose message
+names the file, the task and the problem, so a broken spec reads as a one-line DAG import error.
+
+Only the standard library, PyYAML and pydantic are imported here: DAG files call this at parse
+time and must stay fast.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_SPEC_PATH = Path(__file__).with_name("workflow.yaml")
+SPEC_PATH_ENV = "K1N_WORKFLOW_SPEC"
+
+
+class HandlerKind(StrEnum):
+    """How a task runs; `include.k1n.runtime` maps each kind onto its implementation."""
+
+    PROFILE = "profile"
+    COMMAND = "command"
+    PATTERN_LIBRARY = "pattern_library"
+    CODEGEN = "codegen"
+    UNIT_TESTS = "unit_tests"
+    STATIC_ANALYSIS = "static_analysis"
+    CODE_SECURITY = "code_security"
+
+
+class SpecError(ValueError):
+    """A workflow spec that cannot be used; the message names file, task and problem."""
+
+    def __init__(self, path: Path | str, problem: str, task: str | None = None) -> None:
+        self.path = Path(path)
+        self.task = task
+        self.problem = problem
+        where = f"{self.path}: task {task}: " if task else f"{self.path}: "
+        super().__init__(where + problem)
+
+
+class Targets(BaseModel):
+    """The goals the migration is judged against, on the production time scale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workflow_minutes_max: float = Field(gt=0)
+    workflow_minutes_goal: float = Field(gt=0)
+    task8_minutes_max: float = Field(gt=0)
+    concurrent_workflows: int = Field(ge=1)
+    quality_gate_pass_rate_min: float = Field(gt=0, le=1)
+
+
+class TaskSpec(BaseModel):
+    """One workflow task as declared in the spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int = Field(ge=1)
+    name: str = Field(min_length=1)
+    phase: int = Field(ge=1)
+    handler: HandlerKind
+    seconds: float = Field(ge=0, description="profiled duration on the old system")
+    depends_on: tuple[int, ...] = ()
+    retries: int = Field(default=2, ge=0)
+    retry_delay_seconds: float = Field(default=30, gt=0)
+    timeout_seconds: float = Field(gt=0)
+    quality_gates: int = Field(default=10, ge=1, description="gates a stand-in reports")
+    failing_gates: int = Field(default=0, ge=0, description="gates a stand-in reports as failed")
+    command: str | None = Field(default=None, description="argv template for handler: command")
+    stages_seconds: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> TaskSpec:
+        if self.handler is HandlerKind.COMMAND and not (self.command or "").strip():
+            raise ValueError("handler 'command' needs a non-empty 'command'")
+        if self.handler is not HandlerKind.COMMAND and self.command is not None:
+            raise ValueError(f"'command' is only used by handler 'command', not '{self.handler}'")
+        if self.failing_gates > self.quality_gates:
+            raise ValueError("failing_gates cannot exceed quality_gates")
+        if any(seconds < 0 for seconds in self.stages_seconds.values()):
+            raise ValueError("stages_seconds cannot be negative")
+        return self
+
+    @property
+    def slug(self) -> str:
+        """`Code Generation` -> `code_generation`."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
+
+    @property
+    def airflow_task_id(self) -> str:
+        """Task id in both DAGs; it starts with the spec id so reports can map it back."""
+        return f"task_{self.id:02d}_{self.slug}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} ({self.name})"
+
+
+class WorkflowSpec(BaseModel):
+    """The whole workflow; construction checks ids, dependencies and cycles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    name: str
+    targets: Targets
+    tasks: tuple[TaskSpec, ...] = Field(min_length=1)
+    source: Path = Field(default=DEFAULT_SPEC_PATH, exclude=True)
+
+    @cached_property
+    def by_id(self) -> dict[int, TaskSpec]:
+        return {task.id: task for task in self.tasks}
+
+    def task(self, task_id: int) -> TaskSpec:
+        return self.by_id[task_id]
+
+    @property
+    def total_seconds(self) -> float:
+        """What the old system took running every task back to back."""
+        return sum(task.seconds for task in self.tasks)
+
+    @cached_property
+    def topological_order(self) -> tuple[int, ...]:
+        sorter = graphlib.TopologicalSorter({t.id: t.depends_on for t in self.tasks})
+        return tuple(sorter.static_order())
+
+    @cached_property
+    def ancestors(self) -> dict[int, frozenset[int]]:
+        """Every task each task transitively depends on."""
+        result: dict[int, frozenset[int]] = {}
+        for task_id in self.topological_order:
+            deps = self.by_id[task_id].depends_on
+            result[task_id] = frozenset(deps).union(*(result[d] for d in deps))
+        return result
+
+    @cached_property
+    def reduced_dependencies(self) -> dict[int, tuple[int, ...]]:
+        """The transitive reduction: a dependency implied by another one is dropped.
+
+        For a DAG the reduction is unique; the DAG edges are these, so the graph view in the
+        Airflow UI shows no redundant arrows and the scheduler evaluates fewer trigger rules.
+        """
+        reduced = {}
+        for task in self.tasks:
+            implied = set().union(*(self.ancestors[d] for d in task.depends_on))
+            reduced[task.id] = tuple(sorted(d for d in task.depends_on if d not in implied))
+        return reduced
+
+    @cached_property
+    def remaining_path_seconds(self) -> dict[int, float]:
+        """Longest profiled path from each task to the end, itself included.
+
+        Used as priority weight so that, when slots are short, the task on the longest
+        remaining chain starts first.
+        """
+        dependents: dict[int, list[int]] = {task.id: [] for task in self.tasks}
+        for task in self.tasks:
+            for dep in task.depends_on:
+                dependents[dep].append(task.id)
+        remaining: dict[int, float] = {}
+        for task_id in reversed(self.topological_order):
+            tail = max((remaining[d] for d in dependents[task_id]), default=0.0)
+            remaining[task_id] = self.by_id[task_id].seconds + tail
+        return remaining
+
+    @property
+    def critical_path_seconds(self) -> float:
+        """Profiled length of the longest dependency chain: the best any schedule can do."""
+        return max(self.remaining_path_seconds.values())
+
+    def tasks_with(self, handler: HandlerKind) -> list[TaskSpec]:
+        return [task for task in self.tasks if task.handler is handler]
+
+
+def spec_path_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """The spec in use: `K1N_WORKFLOW_SPEC` when set, else the project's own."""
+    value = (environ if environ is not None else os.environ).get(SPEC_PATH_ENV, "").strip()
+    return Path(value).expanduser() if value else DEFAULT_SPEC_PATH
+
+
+def load_spec(path: Path | str | None = None) -> WorkflowSpec:
+    """Read and check a workflow spec; any problem raises one `SpecError`."""
+    spec_path = Path(path) if path is not None else spec_path_from_env()
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(spec_path, "file not found") from None
+    except OSError as exc:
+        raise SpecError(spec_path, f"cannot be read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(spec_path, f"invalid YAML: {_describe_yaml_error(exc)}") from None
+    return parse_spec(raw, spec_path)
+
+
+def parse_spec(raw: Any, path: Path | str = "<spec>") -> WorkflowSpec:
+    """Check an already-loaded spec document (a mapping) and build the models."""
+    path = Path(path)
+    if not isinstance(raw, Mapping):
+        raise SpecError(path, f"expected a mapping with 'tasks', got {type(raw).__name__}")
+    raw_tasks = raw.get("tasks")
+    if not isinstance(raw_tasks, list) or not raw_tasks:
+        raise SpecError(path, "'tasks' must be a non-empty list")
+    for index, raw_task in enumerate(raw_tasks):
+        if not isinstance(raw_task, Mapping):
+            raise SpecError(path, "must be a mapping", task=f"#{index + 1}")
+        if "handler" not in raw_task:
+            raise SpecError(path, "missing 'handler'", task=_raw_label(raw_task, index))
+    _check_ids(path, raw_tasks)
+    try:
+        spec = WorkflowSpec.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        raise _spec_error_from_validation(path, raw_tasks, exc) from None
+    _check_graph(path, spec)
+    return spec
+
+
+def _raw_label(raw_task: Mapping[str, Any], index: int) -> str:
+    task_id, name = raw_task.get("id"), raw_task.get("name")
+    if task_id is None:
+        return f"#{index + 1}" + (f" ({name})" if name else "")
+    return f"{task_id}" + (f" ({name})" if name else "")
+
+
+def _check_ids(path: Path, raw_tasks: list[Mapping[str, Any]]) -> None:
+    seen: dict[Any, int] = {}
+    for index, raw_task in enumerate(raw_tasks):
+        task_id = raw_task.get("id")
+        if task_id in seen and task_id is not None:
+            raise SpecError(
+                path,
+                f"duplicate id {task_id} (also task #{seen[task_id] + 1} in the list)",
+                task=_raw_label(raw_task, index),
+            )
+        seen[task_id] = index
+
+
+def _check_graph(path: Path, spec: WorkflowSpec) -> None:
+    known = spec.by_id
+    for task in spec.tasks:
+        if task.id in task.depends_on:
+            raise SpecError(path, "depends on itself", task=task.label)
+        unknown = sorted(set(task.depends_on) - known.keys())
+        if unknown:
+            raise SpecError(path, f"depends on unknown task id(s) {unknown}", task=task.label)
+        if len(set(task.depends_on)) != len(task.depends_on):
+            raise SpecError(path, "lists a dependency twice", task=task.label)
+    try:
+        _ = spec.topological_order
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        chain = " -> ".join(known[task_id].label for task_id in reversed(cycle))
+        raise SpecError(path, f"dependency cycle: {chain}", task=known[cycle[0]].label) from None
+
+
+def _spec_error_from_validation(
+    path: Path, raw_tasks: list[Mapping[str, Any]], exc: ValidationError
+) -> SpecError:
+    """Turn pydantic's first error into one line naming the task and the field."""
+    error = exc.errors()[0]
+    loc = error["loc"]
+    message = error["msg"].removeprefix("Value error, ")
+    if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
+        index = loc[1]
+        field = ".".join(str(part) for part in loc[2:])
+        problem = f"field '{field}': {message}" if field else message
+        if error["type"] == "extra_forbidden":
+            problem = f"unknown field '{field}'"
+        return SpecError(path, problem, task=_raw_label(raw_tasks[index], index))
+    field = ".".join(str(part) for part in loc)
+    if error["type"] == "extra_forbidden":
+        return SpecError(path, f"unknown field '{field}'")
+    return SpecError(path, f"field '{field}': {message}")
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return problem
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+
+
+def describe(tasks: Iterable[TaskSpec]) -> str:
+    """`1, 2, 3` for log lines."""
+    return ", ".join(str(task.id) for task in tasks)

@@ -1,0 +1,173 @@
+"""DAG integrity: every DAG file imports cleanly, fast, without DB or connections, and both
+DAGs have exactly the structure the workflow spec declares."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import yaml
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import BaseHook
+from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+from include.k1n.dags import (
+    BASELINE_DAG_ID,
+    CODEGEN_STAGE_TASK_IDS,
+    OPTIMIZED_DAG_ID,
+    QUALITY_GATES_TASK_ID,
+)
+from include.k1n.spec import DEFAULT_SPEC_PATH, load_spec
+from tests.conftest import PROJECT_DIR
+
+DAG_FILES = sorted((PROJECT_DIR / "dags").glob("*.py"))
+PARSE_BUDGET_SECONDS = 1.0
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError("a DAG file opened a network connection at parse time")
+
+
+def _no_connection(*args, **kwargs):
+    raise AssertionError("a DAG file looked up an Airflow connection at parse time")
+
+
+def parse(path: Path) -> DagBag:
+    return DagBag(dag_folder=str(path), safe_mode=True)
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec()
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=[f.name for f in DAG_FILES])
+def test_dag_file_imports_fast_without_db_network_or_connections(dag_file):
+    from sqlalchemy import event
+
+    from airflow import settings
+
+    queries: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        queries.append(statement)
+
+    engine = settings.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with (
+            mock.patch.object(socket.socket, "connect", _no_network),
+            mock.patch.object(BaseHook, "get_connection", _no_connection),
+        ):
+            started = time.perf_counter()
+            bag = parse(dag_file)
+            elapsed = time.perf_counter() - started
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not bag.import_errors, bag.import_errors
+    assert bag.dags, f"{dag_file.name} defines no DAG"
+    assert queries == [], f"{dag_file.name} queried the metadata DB at parse time"
+    assert elapsed < PARSE_BUDGET_SECONDS, f"{dag_file.name} took {elapsed:.2f} s to parse"
+
+
+def test_both_dags_and_nothing_else(dagbag):
+    assert not dagbag.import_errors
+    assert set(dagbag.dag_ids) >= {BASELINE_DAG_ID, OPTIMIZED_DAG_ID}
+
+
+@pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
+def test_dag_conventions(dagbag, spec, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.schedule is None or dag.timetable.summary == "None"
+    assert dag.catchup is False
+    assert dag.start_date.tzinfo is not None
+    assert "k1n" in dag.tags
+    assert dag.doc_md and dag.doc_md.lstrip().startswith("###")
+    assert dag.max_active_runs >= spec.targets.concurrent_workflows >= 3
+    assert "time_scale" in dag.params
+    for task in dag.tasks:
+        assert task.owner == "k1n-platform"
+        assert task.doc_md, f"{task.task_id} has no doc"
+    for spec_task in spec.tasks:
+        task = next(t for t in dag.tasks if t.task_id.startswith(spec_task.airflow_task_id))
+        assert task.retries == spec_task.retries
+        assert task.execution_timeout == timedelta(seconds=spec_task.timeout_seconds)
+        assert task.retry_exponential_backoff
+
+
+def test_baseline_is_the_old_sequential_order(dagbag, spec):
+    dag = dagbag.dags[BASELINE_DAG_ID]
+    order = [t.airflow_task_id for t in spec.tasks] + [QUALITY_GATES_TASK_ID]
+    assert sorted(dag.task_ids) == sorted(order)
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert dag.get_task(order[0]).upstream_task_ids == set()
+
+
+def _spec_id(task_id: str) -> int | None:
+    head = task_id.split(".", 1)[0]
+    return int(head.split("_")[1]) if head.startswith("task_") else None
+
+
+def test_optimized_edges_are_the_reduced_dependencies(dagbag, spec):
+    dag = dagbag.dags[OPTIMIZED_DAG_ID]
+    group = spec.task(8).airflow_task_id
+    entry, exit_ = f"{group}.{CODEGEN_STAGE_TASK_IDS[0]}", f"{group}.{CODEGEN_STAGE_TASK_IDS[-1]}"
+    edges = set()
+    for task in dag.tasks:
+        if task.task_id.startswith(f"{group}.") and task.task_id != entry:
+            continue  # inside the group: checked by the next test
+        target = _spec_id(task.task_id)
+        for upstream in task.upstream_task_ids:
+            edges.add((_spec_id(upstream), target))
+    expected = {(dep, tid) for tid, deps in spec.reduced_dependencies.items() for dep in deps}
+    sinks = {t.id for t in spec.tasks} - {dep for dep, _ in expected}
+    expected |= {(sink, None) for sink in sinks}  # sinks feed check_quality_gates
+    assert edges == expected
+    assert dag.get_task(exit_).downstream_task_ids == {
+        spec.task(t).airflow_task_id for t, deps in spec.reduced_dependencies.items() if 8 in deps
+    }
+    assert dag.get_task("task_03_architecture").upstream_task_ids == {
+        "task_01_security_audit",
+        "task_02_buffer_bounds",
+    }
+
+
+def test_task_8_is_a_group_with_a_mapped_generate_stage(dagbag, spec):
+    dag = dagbag.dags[OPTIMIZED_DAG_ID]
+    group = spec.task(8).airflow_task_id
+    stage_ids = [f"{group}.{stage}" for stage in CODEGEN_STAGE_TASK_IDS]
+    for upstream, downstream in zip(stage_ids, stage_ids[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    generate = dag.get_task(stage_ids[1])
+    assert isinstance(generate, MappedOperator)
+    assert generate.map_index_template
+    assert dag.get_task(stage_ids[2]).trigger_rule == "none_failed"
+
+
+def test_priority_follows_the_remaining_critical_path(dagbag, spec):
+    dag = dagbag.dags[OPTIMIZED_DAG_ID]
+    weight = {t.id: dag.get_task(t.airflow_task_id).priority_weight for t in spec.tasks if t.id != 8}
+    assert weight == {t: round(s) for t, s in spec.remaining_path_seconds.items() if t != 8}
+    assert weight[1] > weight[2]  # 1 -> 3 -> ... is longer than 2 -> 3 -> ... by 60 s
+    assert weight[9] > weight[13]  # 9 -> 11 -> 15 -> 19 -> 20 outweighs 13 -> 18
+
+
+def test_broken_spec_is_a_one_line_import_error(tmp_path, monkeypatch):
+    document = yaml.safe_load(DEFAULT_SPEC_PATH.read_text())
+    document["tasks"][8]["depends_on"] = [8, 99]
+    broken = tmp_path / "team-spec.yaml"
+    broken.write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("K1N_WORKFLOW_SPEC", str(broken))
+    bag = parse(PROJECT_DIR / "dags" / "k1n_22task_optimized.py")
+    (message,) = bag.import_errors.values()
+    assert message == f"{broken}: task 9 (Unit Tests): depends on unknown task id(s) [99]"
