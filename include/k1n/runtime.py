@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from include.k1n import config
-from include.k1n.results import write_result
+from include.k1n.results import read_result, write_result
 from include.k1n.spec import HandlerKind, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,12 @@ def run_task(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     return result
 
 
+def _record(task: TaskSpec, ctx: RunContext, result: dict[str, Any]) -> dict[str, Any]:
+    """Write an in-process handler's result file, exactly as an external handler would."""
+    write_result(ctx.work_dir, task.id, {**result, "handler": task.handler.value})
+    return read_result(ctx.work_dir, task.id)
+
+
 def _run_profile(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     from include.k1n.handlers import run_profile
 
@@ -98,13 +104,13 @@ def _run_pattern_library(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     from include.k1n.codegen import index_library
 
     index = index_library(ctx.work_dir / "pattern-index.json")
-    return write_result(ctx.work_dir, task.id, {**index, "handler": task.handler.value})
+    return _record(task, ctx, index)
 
 
 def _run_codegen(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Task 8 in one process: all five stages, the way the baseline DAG runs it."""
     summary = ctx.codegen_engine().run(staging_dir=ctx.codegen_staging_dir, workers=1)
-    return write_result(ctx.work_dir, task.id, {**summary, "handler": task.handler.value})
+    return _record(task, ctx, summary)
 
 
 def _output_check(check_name: str) -> Callable[[TaskSpec, RunContext], dict[str, Any]]:
@@ -112,8 +118,7 @@ def _output_check(check_name: str) -> Callable[[TaskSpec, RunContext], dict[str,
         from include.k1n.codegen import checks
 
         output_dir = ctx.codegen_engine().output_dir
-        result = getattr(checks, check_name)(output_dir)
-        return write_result(ctx.work_dir, task.id, {**result, "handler": task.handler.value})
+        return _record(task, ctx, getattr(checks, check_name)(output_dir))
 
     run_check.__doc__ = f"Run `checks.{check_name}` on the DAG's published codegen output."
     return run_check
@@ -166,5 +171,4 @@ def codegen_validate(ctx: RunContext) -> dict[str, Any]:
 
 def codegen_write(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Stage 5: publish atomically and record Task 8's result."""
-    summary = ctx.codegen_engine().write(ctx.codegen_staging_dir)
-    return write_result(ctx.work_dir, task.id, {**summary, "handler": task.handler.value})
+    return _record(task, ctx, ctx.codegen_engine().write(ctx.codegen_staging_dir))
