@@ -4,6 +4,8 @@ Commands:
   demo        run the baseline and the optimized DAG on a local Airflow and compare them
   airflow     start this project's Airflow (UI on http://localhost:8080) until Ctrl-C
   codegen     run Task 8's code generation engine outside Airflow
+  report      bottleneck report of one run (Airflow, old profile directory or Conductor JSON)
+  compare     compare two runs, e.g. baseline vs optimized, against the spec's targets
   check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or include/k1n/workflow.yaml)
 """
 
@@ -14,11 +16,14 @@ import logging
 import sys
 from collections.abc import Callable
 
-# Each module's `main(argv) -> int`; imported only when its command runs (Airflow is heavy).
+# "module:function" taking argv and returning an exit code; imported only when its command
+# runs, because some of them import Airflow.
 MODULE_COMMANDS: dict[str, str] = {
-    "demo": "include.k1n.demo",
-    "airflow": "include.k1n.serve",
-    "codegen": "include.k1n.codegen.cli",
+    "demo": "include.k1n.demo:main",
+    "airflow": "include.k1n.serve:main",
+    "codegen": "include.k1n.codegen.cli:main",
+    "report": "include.k1n.analysis.cli:report_main",
+    "compare": "include.k1n.analysis.cli:compare_main",
 }
 
 
@@ -49,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     command, rest = args[0], args[1:]
     if command in MODULE_COMMANDS:
-        entry: Callable[[list[str]], int] = importlib.import_module(commands[command]).main
+        module, function = MODULE_COMMANDS[command].split(":")
+        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
         return entry(rest)
     return check_spec(rest)
 

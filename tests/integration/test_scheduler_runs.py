@@ -5,35 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID, QUALITY_GATES_TASK_ID
-from include.k1n.demo import RunRecord
+from include.k1n.dags import QUALITY_GATES_TASK_ID
 from include.k1n.spec import load_spec
 
 pytestmark = pytest.mark.integration
-
-# Tasks 3, 4, 5 last 300 s x 1/200 = 1.5 s: long enough to overlap only if they really start
-# together, short enough to keep the run under a minute.
-OPTIMIZED_TIME_SCALE = 1 / 200
-BASELINE_TIME_SCALE = 1 / 600
-
-
-def run(client, dag_id: str, time_scale: float) -> RunRecord:
-    client.wait_for_dag(dag_id)
-    client.unpause(dag_id)
-    run_id = client.trigger(dag_id, conf={"time_scale": time_scale})
-    client.wait_for_run(dag_id, run_id, timeout=600)
-    return RunRecord.fetch(client, dag_id, run_id, label=dag_id)
-
-
-@pytest.fixture(scope="module")
-def optimized_run(airflow_client) -> RunRecord:
-    return run(airflow_client, OPTIMIZED_DAG_ID, OPTIMIZED_TIME_SCALE)
-
-
-@pytest.fixture(scope="module")
-def baseline_run(airflow_client) -> RunRecord:
-    return run(airflow_client, BASELINE_DAG_ID, BASELINE_TIME_SCALE)
-
 
 def test_optimized_run_succeeds_with_every_task(optimized_run):
     assert optimized_run.state == "success", [

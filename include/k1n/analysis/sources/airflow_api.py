@@ -1,0 +1,295 @@
+"""Task instances of one DAG run from the Airflow REST API v2, or from JSON fetched from it.
+
+Calls, all with the bearer token from `POST {url}/auth/token` (`{username, password}` ->
+`access_token`):
+
+- `GET /api/v2/dags/{dag_id}/dagRuns/{run_id}`: `start_date`, `end_date`, `state`, `conf`
+  (its `time_scale` is the run's time scale);
+- `GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset=N&order_by=id`:
+  every task instance (mapped indexes are separate entries), page by page;
+- for a task instance with `try_number` > 1, `GET .../taskInstances/{task_id}/tries?map_index=N`:
+  its earlier tries too (the list above only holds the latest), kept as detail;
+- optionally `GET .../taskInstances/check_quality_gates/xcomEntries/return_value`: the quality
+  verdict, whose `pass_rate` judges the quality target. A 404 there just means "unknown".
+
+Every failure (unreachable URL, refused login, unknown run, a non-JSON answer) raises one
+`AnalysisInputError` line. Airflow itself is never imported: this runs against any instance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pandas as pd
+
+from include.k1n.analysis.errors import AnalysisInputError
+from include.k1n.analysis.report import QUALITY_GATES_TASK_ID, RunData, RunInfo
+from include.k1n.config import parse_time_scale
+
+PAGE_SIZE = 100
+# REST field -> task-instance table column.
+TASK_INSTANCE_FIELDS: dict[str, str] = {
+    "task_id": "task_id",
+    "map_index": "map_index",
+    "try_number": "try_number",
+    "state": "state",
+    "queued_when": "queued",
+    "start_date": "start",
+    "end_date": "end",
+    "duration": "duration",
+}
+
+
+def run_from_airflow_json(
+    dag_run: Mapping[str, Any],
+    task_instances: Sequence[Mapping[str, Any]],
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    quality: Any = None,
+    source: str = "",
+) -> RunData:
+    """`RunData` from a dag-run object and its task-instance list, as the REST API returns them.
+
+    `task_instances` may hold several tries of one task instance (from the `tries` endpoint);
+    the highest `try_number` counts. `quality` is the `check_quality_gates` XCom entry
+    (`{"value": {...}}`), its value, or None.
+    """
+    if not isinstance(dag_run, Mapping):
+        raise AnalysisInputError(f"dag run must be a JSON object, got {type(dag_run).__name__}")
+    if not isinstance(task_instances, Sequence) or isinstance(task_instances, str | bytes):
+        raise AnalysisInputError("task instances must be a JSON list")
+    dag_id = dag_id or str(dag_run.get("dag_id") or "")
+    run_id = run_id or str(dag_run.get("dag_run_id") or dag_run.get("run_id") or "")
+    for index, item in enumerate(task_instances):
+        if not isinstance(item, Mapping) or not isinstance(item.get("task_id"), str):
+            raise AnalysisInputError(
+                f"run {dag_id}/{run_id}: task instance #{index + 1} has no 'task_id'"
+            )
+    raw = pd.DataFrame.from_records(
+        [{field: item.get(field) for field in TASK_INSTANCE_FIELDS} for item in task_instances],
+        columns=list(TASK_INSTANCE_FIELDS),
+    ).rename(columns=TASK_INSTANCE_FIELDS)
+    raw.insert(0, "run_id", run_id)
+    raw.insert(0, "dag_id", dag_id)
+
+    notes: list[str] = []
+    conf = dag_run.get("conf") or {}
+    time_scale = _conf_time_scale(conf if isinstance(conf, Mapping) else {}, notes)
+    info = RunInfo(
+        dag_id=dag_id,
+        run_id=run_id,
+        state=dag_run.get("state"),
+        start=_timestamp(dag_run.get("start_date"), "start_date"),
+        end=_timestamp(dag_run.get("end_date"), "end_date"),
+        time_scale=time_scale,
+        pass_rate=pass_rate_from_xcom(quality, notes),
+        source=source or f"airflow:{dag_id}/{run_id}",
+        notes=tuple(notes),
+    )
+    return RunData(info=info, instances=raw)
+
+
+def pass_rate_from_xcom(entry: Any, notes: list[str] | None = None) -> float | None:
+    """`pass_rate` from `check_quality_gates`' XCom (entry, value, or JSON text); else None."""
+    if entry is None:
+        return None
+    value = entry.get("value", entry) if isinstance(entry, Mapping) else entry
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    # Airflow's serializer may wrap a value as {"__classname__": ..., "__data__": ...}.
+    if isinstance(value, Mapping) and "__data__" in value:
+        value = value["__data__"]
+    rate = value.get("pass_rate") if isinstance(value, Mapping) else None
+    if isinstance(rate, int | float) and 0 <= rate <= 1:
+        return float(rate)
+    if notes is not None:
+        notes.append(f"{QUALITY_GATES_TASK_ID} XCom has no usable pass_rate")
+    return None
+
+
+class AirflowApiSource:
+    """A logged-in connection to one Airflow instance's REST API v2."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        try:
+            self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise AnalysisInputError(f"invalid Airflow URL {base_url!r}: {exc}") from None
+        token = self._request(
+            "POST",
+            "/auth/token",
+            json={"username": username, "password": password},
+            not_found=f"{self.base_url} has no /auth/token: is it an Airflow 3 api-server?",
+        )
+        if not isinstance(token, Mapping) or not isinstance(token.get("access_token"), str):
+            raise AnalysisInputError(f"{self.base_url}/auth/token answered without access_token")
+        self.http.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+    def __enter__(self) -> AirflowApiSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def fetch_run(
+        self, dag_id: str, run_id: str, *, tries: bool = True, quality: bool = True
+    ) -> RunData:
+        """The run's info, every task instance (and earlier tries), and the quality verdict."""
+        run_path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+        unknown = f"unknown run {dag_id}/{run_id} at {self.base_url} (HTTP 404)"
+        dag_run = self._request("GET", run_path, not_found=unknown)
+        if not isinstance(dag_run, Mapping):
+            raise AnalysisInputError(f"{run_path}: expected a JSON object")
+        instances = self._task_instances(run_path, unknown)
+        if tries:
+            instances = self._with_earlier_tries(run_path, instances)
+        entry = None
+        if quality:
+            entry = self._request(
+                "GET",
+                f"{run_path}/taskInstances/{QUALITY_GATES_TASK_ID}/xcomEntries/return_value",
+                not_found=None,
+            )
+        return run_from_airflow_json(
+            dag_run,
+            instances,
+            dag_id=dag_id,
+            run_id=run_id,
+            quality=entry,
+            source=f"airflow:{dag_id}/{run_id}",
+        )
+
+    def _task_instances(self, run_path: str, unknown: str) -> list[Mapping[str, Any]]:
+        items: list[Mapping[str, Any]] = []
+        while True:
+            page = self._request(
+                "GET",
+                f"{run_path}/taskInstances",
+                params={"limit": PAGE_SIZE, "offset": len(items), "order_by": "id"},
+                not_found=unknown,
+            )
+            batch = page.get("task_instances") if isinstance(page, Mapping) else None
+            if not isinstance(batch, list):
+                raise AnalysisInputError(f"{run_path}/taskInstances: no 'task_instances' list")
+            items.extend(batch)
+            total = page.get("total_entries")
+            if len(batch) < PAGE_SIZE or (isinstance(total, int) and len(items) >= total):
+                return items
+
+    def _with_earlier_tries(
+        self, run_path: str, instances: list[Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]]:
+        result: list[Mapping[str, Any]] = []
+        for item in instances:
+            final_try = int(item.get("try_number") or 0)
+            if final_try <= 1:
+                result.append(item)
+                continue
+            history = self._request(
+                "GET",
+                f"{run_path}/taskInstances/{quote(str(item['task_id']), safe='')}/tries",
+                params={"map_index": item.get("map_index", -1)},
+                not_found=None,
+            )
+            tries = history.get("task_instances") if isinstance(history, Mapping) else None
+            earlier = [
+                t
+                for t in tries or []
+                if isinstance(t, Mapping) and int(t.get("try_number") or 0) < final_try
+            ]
+            result.extend([*earlier, item])
+        return result
+
+    def _request(self, method: str, path: str, *, not_found: str | None, **kwargs: Any) -> Any:
+        """JSON of one call; a 404 returns None when `not_found` is None, else raises it."""
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise AnalysisInputError(f"Airflow at {self.base_url} did not answer in time") from None
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise AnalysisInputError(
+                f"cannot reach Airflow at {self.base_url}: {_first_line(exc)}"
+            ) from None
+        if response.status_code == 404:
+            if not_found is None:
+                return None
+            raise AnalysisInputError(not_found)
+        if response.status_code in (401, 403):
+            raise AnalysisInputError(
+                f"{method} {self.base_url}{path}: HTTP {response.status_code} "
+                "(check --username/--password or K1N_AIRFLOW_USER/K1N_AIRFLOW_PASSWORD)"
+            )
+        if response.is_error:
+            raise AnalysisInputError(
+                f"{method} {self.base_url}{path}: HTTP {response.status_code}: "
+                f"{_first_line(response.text)[:200]}"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise AnalysisInputError(
+                f"{method} {self.base_url}{path}: answer is not JSON"
+            ) from None
+
+
+def fetch_airflow_run(
+    base_url: str,
+    username: str,
+    password: str,
+    dag_id: str,
+    run_id: str,
+    *,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> RunData:
+    """Log in, fetch one run (`AirflowApiSource.fetch_run`) and close the connection."""
+    with AirflowApiSource(
+        base_url, username, password, timeout=timeout, transport=transport
+    ) as source:
+        return source.fetch_run(dag_id, run_id)
+
+
+def _conf_time_scale(conf: Mapping[str, Any], notes: list[str]) -> float | None:
+    value = conf.get("time_scale")
+    if value is None:
+        return None
+    try:
+        return parse_time_scale(value)
+    except ValueError as exc:
+        notes.append(f"conf time_scale ignored: {exc}")
+        return None
+
+
+def _timestamp(value: Any, field: str) -> pd.Timestamp | None:
+    if value in (None, ""):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise AnalysisInputError(f"dag run {field}: {_first_line(exc)}") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else type(value).__name__
