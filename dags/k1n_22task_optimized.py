@@ -1,9 +1,9 @@
 """
 ### K1N 22-task workflow: optimized
 
-This Airflow DAG runs the same 22 tasks as the baseline, wired by their declared dependencies only (the transitive
-reduction of `depends_on` in `include/k1n/workflow.yaml`): 1 ‖ 2, then 3 ‖ 4 ‖ 5, and after
-code generation 9 ‖ 10 ‖ 12 ‖ 13 ‖ 14, and so on.
+This Airflow DAG runs the same 22 tasks as the baseline, wired by their declared dependencies
+only (the transitive reduction of `depends_on` in `include/k1n/workflow.yaml`): 1 ‖ 2, then
+3 ‖ 4 ‖ 5, and after code generation 9 ‖ 10 ‖ 12 ‖ 13 ‖ 14, and so on.
 
 Task 8 (code generation) is a task group: `parse_library` → `generate_code` (dynamically mapped
 over shards of the pattern library) → `compile_code` → `validate_code` → `write_outputs`. It keeps a

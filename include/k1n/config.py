@@ -23,7 +23,9 @@ def parse_time_scale(value: str | float) -> float:
     try:
         scale = float(Fraction(str(value).strip()))
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"time scale must be a positive number or fraction, got {value!r}") from None
+        raise ValueError(
+            f"time scale must be a positive number or fraction, got {value!r}"
+        ) from None
     if scale <= 0:
         raise ValueError(f"time scale must be positive, got {value!r}")
     return scale

@@ -16,6 +16,8 @@ Nothing here touches the metadata DB or the network: DAG files call these at par
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -59,12 +61,26 @@ def _spec_task(task_number: int) -> TaskSpec:
     return load_spec().task(task_number)
 
 
+@contextmanager
+def _no_retry_for_invalid_code() -> Iterator[None]:
+    """Generated code that fails validation fails the same way on retry: skip the retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.k1n.codegen import ValidationFailed
+
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 @task
 def run_workflow_task(task_number: int, codegen_mode: CodegenMode) -> dict[str, Any]:
     """Run one spec task with its handler and return its result file."""
     from include.k1n.runtime import run_task
 
-    return run_task(_spec_task(task_number), _run_context(codegen_mode))
+    with _no_retry_for_invalid_code():
+        return run_task(_spec_task(task_number), _run_context(codegen_mode))
 
 
 @task(retries=0)
@@ -115,7 +131,8 @@ def validate_code() -> dict[str, Any]:
     """Import the generated modules, run their tests and lint them."""
     from include.k1n.runtime import codegen_validate
 
-    return codegen_validate(_run_context("optimized"))
+    with _no_retry_for_invalid_code():
+        return codegen_validate(_run_context("optimized"))
 
 
 @task

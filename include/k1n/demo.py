@@ -228,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
 
-    print(f"\nK1N demo at time scale {time_scale:.4g} (1 production minute = "
-          f"{60 * time_scale:.2f} s)\n")
+    print(
+        f"\nK1N demo at time scale {time_scale:.4g} (1 production minute = "
+        f"{60 * time_scale:.2f} s)\n"
+    )
     print(format_comparison(baseline, cold, warm))
     checks = structure_checks(baseline, cold)
     print(
@@ -253,4 +255,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED runs: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
-

@@ -9,6 +9,7 @@ the validated result, which becomes the task's XCom and feeds the quality gates.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,13 +161,17 @@ def codegen_generate(ctx: RunContext, shard: dict[str, Any]) -> dict[str, Any]:
 
 
 def codegen_compile(ctx: RunContext) -> dict[str, Any]:
-    """Stage 3: byte-compile everything staged."""
-    return ctx.codegen_engine().compile(ctx.codegen_staging_dir)
+    """Stage 3: byte-compile everything staged, on every core."""
+    return ctx.codegen_engine().compile(ctx.codegen_staging_dir, workers=_cores())
 
 
 def codegen_validate(ctx: RunContext) -> dict[str, Any]:
-    """Stage 4: import, run the generated tests, lint."""
-    return ctx.codegen_engine().validate(ctx.codegen_staging_dir)
+    """Stage 4: import, run the generated tests, lint, on every core."""
+    return ctx.codegen_engine().validate(ctx.codegen_staging_dir, workers=_cores())
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def codegen_write(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:

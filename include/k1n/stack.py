@@ -234,9 +234,7 @@ class AirflowStack:
     def check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
-                raise StackError(
-                    f"{name} exited with {process.returncode}:\n{self.log_tail(name)}"
-                )
+                raise StackError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
 
     def wait_for_api(self, timeout: float = 120) -> None:
         import httpx
@@ -248,7 +246,9 @@ class AirflowStack:
                 if httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).is_success:
                     return
             time.sleep(0.5)
-        raise StackError(f"api-server not healthy after {timeout} s:\n{self.log_tail('api-server')}")
+        raise StackError(
+            f"api-server not healthy after {timeout} s:\n{self.log_tail('api-server')}"
+        )
 
     def stop(self) -> None:
         """Stop every process this stack started, by PID, then the database."""
@@ -340,7 +340,9 @@ class AirflowClient:
                 return response.json()
             if time.monotonic() > deadline:
                 errors = self._json("GET", "/importErrors").get("import_errors", [])
-                raise StackError(f"DAG {dag_id} not loaded after {timeout} s; import errors: {errors}")
+                raise StackError(
+                    f"DAG {dag_id} not loaded after {timeout} s; import errors: {errors}"
+                )
             time.sleep(1)
 
     def unpause(self, dag_id: str) -> None:

@@ -3,6 +3,7 @@ DAGs have exactly the structure the workflow spec declares."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from datetime import timedelta
@@ -52,9 +53,8 @@ def spec():
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=[f.name for f in DAG_FILES])
 def test_dag_file_imports_fast_without_db_network_or_connections(dag_file):
-    from sqlalchemy import event
-
     from airflow import settings
+    from sqlalchemy import event
 
     queries: list[str] = []
 
@@ -108,7 +108,7 @@ def test_baseline_is_the_old_sequential_order(dagbag, spec):
     dag = dagbag.dags[BASELINE_DAG_ID]
     order = [t.airflow_task_id for t in spec.tasks] + [QUALITY_GATES_TASK_ID]
     assert sorted(dag.task_ids) == sorted(order)
-    for upstream, downstream in zip(order, order[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(order):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.get_task(order[0]).upstream_task_ids == set()
 
@@ -146,7 +146,7 @@ def test_task_8_is_a_group_with_a_mapped_generate_stage(dagbag, spec):
     dag = dagbag.dags[OPTIMIZED_DAG_ID]
     group = spec.task(8).airflow_task_id
     stage_ids = [f"{group}.{stage}" for stage in CODEGEN_STAGE_TASK_IDS]
-    for upstream, downstream in zip(stage_ids, stage_ids[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(stage_ids):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     generate = dag.get_task(stage_ids[1])
     assert isinstance(generate, MappedOperator)
@@ -156,7 +156,9 @@ def test_task_8_is_a_group_with_a_mapped_generate_stage(dagbag, spec):
 
 def test_priority_follows_the_remaining_critical_path(dagbag, spec):
     dag = dagbag.dags[OPTIMIZED_DAG_ID]
-    weight = {t.id: dag.get_task(t.airflow_task_id).priority_weight for t in spec.tasks if t.id != 8}
+    weight = {
+        t.id: dag.get_task(t.airflow_task_id).priority_weight for t in spec.tasks if t.id != 8
+    }
     assert weight == {t: round(s) for t, s in spec.remaining_path_seconds.items() if t != 8}
     assert weight[1] > weight[2]  # 1 -> 3 -> ... is longer than 2 -> 3 -> ... by 60 s
     assert weight[9] > weight[13]  # 9 -> 11 -> 15 -> 19 -> 20 outweighs 13 -> 18

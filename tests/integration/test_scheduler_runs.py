@@ -10,6 +10,7 @@ from include.k1n.spec import load_spec
 
 pytestmark = pytest.mark.integration
 
+
 def test_optimized_run_succeeds_with_every_task(optimized_run):
     assert optimized_run.state == "success", [
         (s.task_id, s.state) for s in optimized_run.spans if s.state != "success"
