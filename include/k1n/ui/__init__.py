@@ -1,0 +1,65 @@
+"""The bottleneck report inside Airflow: a FastAPI app for the API server plus a UI entry.
+
+`plugins/k1n_bottleneck_plugin.py` registers what this package builds:
+
+- `plugin_app()`: the ASGI app Airflow mounts at `URL_PREFIX` (`/k1n`) in its API server. It
+  serves a self-contained HTML page (`/k1n/`) and JSON/markdown endpoints under `/k1n/api/`
+  (see `include.k1n.ui.app`). Every route needs an authenticated Airflow user and DAG-level
+  read access; Airflow itself mounts plugin apps without any authentication.
+- `external_view()`: the entry in the Airflow UI's Browse menu that shows the page in an
+  iframe (the iframe sends the UI's `_token` JWT cookie, which the app accepts).
+
+Why lazy: Airflow imports every module of the plugins folder in *every* process that loads
+plugins, including each task's process (for macros). The real app pulls in pandas, networkx and
+Airflow's API security module (~1 s of imports); building it on the first request keeps task
+start-up free of that cost. This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from include.k1n.ui.lazy import LazyASGIApp
+
+URL_PREFIX = "/k1n"
+APP_NAME = "K1N bottlenecks"
+# The UI shows an external view with a `url_route` at /plugin/<url_route>, in an iframe.
+VIEW_URL_ROUTE = "k1n-bottlenecks"
+
+_app = LazyASGIApp("include.k1n.ui.app:create_app")
+
+
+def plugin_app() -> LazyASGIApp:
+    """The app Airflow mounts at `URL_PREFIX`; one per process, built on its first request."""
+    return _app
+
+
+def fastapi_app_entry() -> dict[str, Any]:
+    """The plugin's `fastapi_apps` entry."""
+    return {"app": plugin_app(), "url_prefix": URL_PREFIX, "name": APP_NAME}
+
+
+def external_view() -> dict[str, Any]:
+    """The plugin's `external_views` entry: a Browse menu item showing the page in an iframe.
+
+    The href is relative: the Airflow UI resolves it against its `<base href>` (the API
+    server's base URL), so it also works when Airflow is served under a path prefix.
+    """
+    return {
+        "name": APP_NAME,
+        "href": URL_PREFIX.lstrip("/") + "/",
+        "url_route": VIEW_URL_ROUTE,
+        "category": "browse",
+        "destination": "nav",
+    }
+
+
+__all__ = [
+    "APP_NAME",
+    "URL_PREFIX",
+    "VIEW_URL_ROUTE",
+    "LazyASGIApp",
+    "external_view",
+    "fastapi_app_entry",
+    "plugin_app",
+]

@@ -1,0 +1,111 @@
+"""Glue between the metadata DB rows and the analysis core: spec, reports, comparisons.
+
+The analysis (`include.k1n.analysis`) is pure pandas/networkx; this module only
+
+- loads the workflow spec once per file version (the spec file is read again when it changes);
+- memoizes reports by their *input* (the run's info and every task-instance row), so a page
+  that shows a run and a comparison with it analyzes each run once, and a finished run viewed
+  again costs only its queries. A run that changed (a new try, a later end) has other rows, so
+  it is analyzed afresh: the cache can never serve a stale report;
+- turns "nothing to analyze yet" into `ReportUnavailable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import pandas as pd
+
+from include.k1n.analysis import AnalysisInputError, Comparison, RunData, RunReport, compare_runs
+from include.k1n.spec import WorkflowSpec, load_spec, spec_path_from_env
+
+REPORT_CACHE_SIZE = 32
+
+
+class ReportUnavailable(Exception):
+    """The run exists but cannot be analyzed (yet): e.g. no task instance has finished."""
+
+
+_spec_lock = threading.Lock()
+_spec_cache: dict[tuple[str, int], WorkflowSpec] = {}
+
+
+def current_spec() -> WorkflowSpec:
+    """The workflow spec in use (`K1N_WORKFLOW_SPEC` or the project's), reloaded on change."""
+    path = spec_path_from_env()
+    try:
+        version = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return load_spec(path)  # raises the SpecError that names the problem
+    with _spec_lock:
+        spec = _spec_cache.get(version)
+        if spec is None:
+            spec = load_spec(path)
+            _spec_cache.clear()
+            _spec_cache[version] = spec
+        return spec
+
+
+class _ReportCache:
+    """A small thread-safe LRU of reports keyed by a digest of their complete input."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, RunReport] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> RunReport | None:
+        with self._lock:
+            report = self._items.get(key)
+            if report is not None:
+                self._items.move_to_end(key)
+            return report
+
+    def put(self, key: str, report: RunReport) -> None:
+        with self._lock:
+            self._items[key] = report
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_reports = _ReportCache(REPORT_CACHE_SIZE)
+
+
+def _input_key(data: RunData, spec: WorkflowSpec, time_scale: float | None) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr((data.info, time_scale, id(spec))).encode())
+    # Hash the rows' values (a few dozen rows; vectorized), not their object identities.
+    hashed = pd.util.hash_pandas_object(data.instances.astype("string"), index=False)
+    digest.update(hashed.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def analyze(data: RunData, *, time_scale: float | None = None) -> RunReport:
+    """The run's report; `time_scale` overrides the one recorded with the run."""
+    spec = current_spec()
+    key = _input_key(data, spec, time_scale)
+    report = _reports.get(key)
+    if report is None:
+        try:
+            report = data.analyze(spec, time_scale=time_scale)
+        except AnalysisInputError as exc:
+            raise ReportUnavailable(str(exc)) from None
+        _reports.put(key, report)
+    return report
+
+
+def compare(a: RunReport, b: RunReport) -> Comparison:
+    """Run A (the reference, e.g. the baseline) against run B."""
+    return compare_runs(a, b)
+
+
+def clear_cache() -> None:
+    """Forget memoized reports (tests, benchmarks)."""
+    _reports.clear()
