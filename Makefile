@@ -35,7 +35,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP)  ## benchmarks; figures go to docs/BENCHMARKS.md
-	$(PY) bench/bench_codegen.py
+	$(PY) bench/bench_codegen.py --repeat 3
+	$(PY) bench/bench_report.py --repeat 3
+	$(PY) bench/bench_plugin_endpoint.py
 
 clean:
 	rm -rf .airflow .pytest_cache .ruff_cache

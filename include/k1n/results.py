@@ -16,13 +16,13 @@ whose one-line message names the file and what is wrong with it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from include.k1n.fileio import write_bytes_atomic
 
 RESULTS_DIRNAME = "task-results"
 
@@ -83,21 +83,8 @@ def write_result(work_dir: Path, task_id: int, result: Mapping[str, Any]) -> Pat
     except (TypeError, ValueError) as exc:
         raise ResultFileError(f"{path}: result is not JSON-serialisable: {exc}") from exc
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The leading dot keeps the temporary file out of `task-*.json` globs.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            # mkstemp creates the file 0600; results are not secret and others may read them.
-            os.fchmod(tmp.fileno(), 0o644)
-            tmp.write(text)
-            tmp.flush()
-            # Flush to disk before the rename, so a crash cannot leave a renamed but empty file.
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    # durable: a result that vanished after a crash would read as "task never ran".
+    write_bytes_atomic(path, text.encode("utf-8"), durable=True)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from include.k1n import handlers, results
+from include.k1n import fileio, handlers, results
 from include.k1n.results import (
     HandlerError,
     ResultFileError,
@@ -68,7 +68,7 @@ def test_write_replaces_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         replaced.append((src, dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(results.os, "replace", checking_replace)
+    monkeypatch.setattr(fileio.os, "replace", checking_replace)
     write_result(tmp_path, 1, {"quality_gates": {"passed": 1, "total": 1}, "version": "new"})
 
     assert len(replaced) == 1
@@ -83,7 +83,7 @@ def test_failed_write_keeps_old_file_and_removes_temporary(
     def failing_replace(src: str, dst: str) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(results.os, "replace", failing_replace)
+    monkeypatch.setattr(fileio.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk on fire"):
         write_result(tmp_path, 1, {"quality_gates": {"passed": 0, "total": 1}, "version": "new"})
 
