@@ -6,6 +6,7 @@ Commands:
   codegen     run Task 8's code generation engine outside Airflow
   report      bottleneck report of one run (Airflow, old profile directory or Conductor JSON)
   compare     compare two runs, e.g. baseline vs optimized, against the spec's targets
+  settings    load airflow_settings.yaml (connections, pools, variables) into an Airflow home
   check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or include/k1n/workflow.yaml)
 """
 
@@ -24,6 +25,7 @@ MODULE_COMMANDS: dict[str, str] = {
     "codegen": "include.k1n.codegen.cli:main",
     "report": "include.k1n.analysis.cli:report_main",
     "compare": "include.k1n.analysis.cli:compare_main",
+    "settings": "include.k1n.settings_loader:main",
 }
 
 

@@ -1,0 +1,474 @@
+"""Regression detection for nightly runs: each task and the wall time against the DAG's history.
+
+A run is judged against the last N *good* runs of the same DAG (default 14: two weeks of
+nightlies). For every task and for the wall time the baseline is the median of that history and
+its spread the MAD (median absolute deviation) scaled by 1.4826, which estimates the standard
+deviation of normal noise. Both are robust: one slow night, a retry or a noisy neighbour in the
+history moves neither, where a mean and a standard deviation would be dragged along.
+
+A task regressed only when all three hold, so that no single one of them alarms on noise:
+
+- **robust z** = (seconds - median) / scaled MAD above the threshold (default 4): the slowdown is
+  large against the task's own noise;
+- **relative slowdown** above a minimum (default 15 %): a very steady task whose MAD is tiny
+  would otherwise alarm on a 2 % change nobody cares about;
+- **absolute slowdown** above a minimum in seconds (default 0.5 s): a 0.3 s task that takes
+  0.5 s is +67 % and many MADs, but it is scheduler jitter, not a regression.
+
+Only slowdowns count; a faster run is never a regression. Below a minimum history (default 5
+runs) nothing is judged: the verdict says "insufficient history", which is not a failure.
+
+`Verdict` combines the regressions with the run's state, the spec's targets (from the analysis
+report) and the quality-gate pass rate. Everything here is pandas/numpy: no Airflow, no database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# The pseudo-task a run's wall time is judged as, in history frames and in `Regression.task`.
+WALL_TIME = "wall_seconds"
+# MAD x 1.4826 estimates the standard deviation when the noise is normal.
+MAD_TO_SIGMA = 1.4826
+QUALITY_TARGET_KEY = "quality_gate_pass_rate_min"
+# Targets that are goals, not limits: missing one is reported but does not fail the verdict.
+GOAL_TARGET_KEYS: frozenset[str] = frozenset({"workflow_minutes_goal"})
+
+# Airflow Variables that configure `RegressionPolicy` (see airflow_settings.yaml).
+POLICY_VARIABLES: dict[str, str] = {
+    "k1n_regression_history_runs": "history_runs",
+    "k1n_regression_min_history": "min_history",
+    "k1n_regression_z_threshold": "z_threshold",
+    "k1n_regression_min_slowdown_pct": "min_slowdown_pct",
+    "k1n_regression_min_slowdown_seconds": "min_slowdown_seconds",
+}
+
+
+@dataclass(frozen=True)
+class RegressionPolicy:
+    """When a slowdown counts as a regression; see the module docstring for the reasoning.
+
+    `sigma_floor_pct` keeps z finite for a task whose history is (nearly) identical: its spread
+    is taken as at least this percentage of its median.
+    """
+
+    history_runs: int = 14
+    min_history: int = 5
+    z_threshold: float = 4.0
+    min_slowdown_pct: float = 15.0
+    min_slowdown_seconds: float = 0.5
+    sigma_floor_pct: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_history < 2:
+            problems.append(f"min_history must be at least 2, got {self.min_history}")
+        if self.history_runs < self.min_history:
+            problems.append(
+                f"history_runs ({self.history_runs}) must be at least "
+                f"min_history ({self.min_history})"
+            )
+        for name in ("z_threshold", "min_slowdown_pct", "min_slowdown_seconds", "sigma_floor_pct"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                problems.append(f"{name} must be a non-negative number, got {value}")
+        if problems:
+            raise ValueError("invalid regression policy: " + "; ".join(problems))
+
+    @classmethod
+    def from_variables(cls, values: Mapping[str, Any]) -> RegressionPolicy:
+        """A policy from Airflow Variables (`POLICY_VARIABLES` names, values as strings).
+
+        Missing or empty values keep the defaults; a value that is not a number raises
+        ValueError naming the variable.
+        """
+        types = {f.name: f.type for f in fields(cls)}
+        settings: dict[str, Any] = {}
+        for variable, attribute in POLICY_VARIABLES.items():
+            raw = values.get(variable)
+            if raw is None or str(raw).strip() == "":
+                continue
+            whole = types[attribute] == "int"  # annotations are strings (PEP 563)
+            try:
+                number = float(str(raw).strip())
+                if whole and not number.is_integer():
+                    raise ValueError
+            except ValueError:
+                expected = "a whole number" if whole else "a number"
+                raise ValueError(f"Variable {variable}: expected {expected}, got {raw!r}") from None
+            settings[attribute] = int(number) if whole else number
+        return cls(**settings)
+
+    def describe(self) -> str:
+        """`z >= 4, >= +15 %, >= +0.5 s`: what a slowdown must reach to count."""
+        return (
+            f"z >= {self.z_threshold:g}, >= +{self.min_slowdown_pct:g} %, "
+            f">= +{self.min_slowdown_seconds:g} s"
+        )
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One task (or `WALL_TIME`) that is significantly slower than its history."""
+
+    task: str
+    seconds: float
+    baseline_median: float
+    mad: float
+    z: float
+    slowdown_pct: float
+    history_runs: int
+    evidence: str
+
+    @property
+    def slowdown_seconds(self) -> float:
+        return self.seconds - self.baseline_median
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "seconds": round(self.seconds, 3),
+            "baseline_median": round(self.baseline_median, 3),
+            "mad": round(self.mad, 3),
+            "z": round(self.z, 2),
+            "slowdown_pct": round(self.slowdown_pct, 1),
+            "history_runs": self.history_runs,
+            "evidence": self.evidence,
+        }
+
+
+def run_seconds(report: Mapping[str, Any]) -> pd.Series:
+    """One run's seconds per task plus its wall time (`WALL_TIME`), from a report dict.
+
+    The shape of one row of `load_history`'s frame; a task's seconds are its final tries summed
+    over its map indexes, as in `RunReport.tasks`.
+    """
+    values = {WALL_TIME: float(report["wall_seconds"])}
+    for task in report.get("tasks", ()):
+        if task.get("seconds") is not None:
+            values[str(task["task"])] = float(task["seconds"])
+    return pd.Series(values, dtype="float64", name=report.get("run_id"))
+
+
+def history_from_reports(reports: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """A history frame (runs oldest first, `WALL_TIME` and one column per task) from report
+    dicts in run order: the same shape `load_history` reads from PostgreSQL."""
+    rows = [run_seconds(report) for report in reports]
+    if not rows:
+        return pd.DataFrame(columns=[WALL_TIME], dtype="float64")
+    frame = pd.DataFrame(rows)
+    frame.index.name = "run_id"
+    return frame
+
+
+def baseline(history: pd.DataFrame, policy: RegressionPolicy = RegressionPolicy()) -> pd.DataFrame:
+    """Per column of the last `policy.history_runs` runs: `median`, `mad` (scaled), `runs`.
+
+    NaN cells (a task that did not run that night) are left out of that task's figures.
+    """
+    recent = history.tail(policy.history_runs).astype("float64")
+    median = recent.median(skipna=True)
+    mad = (recent - median).abs().median(skipna=True) * MAD_TO_SIGMA
+    return pd.DataFrame({"median": median, "mad": mad, "runs": recent.count()})
+
+
+def detect_regressions(
+    history: pd.DataFrame,
+    current: Mapping[str, float] | pd.Series,
+    policy: RegressionPolicy = RegressionPolicy(),
+    *,
+    current_run_id: str | None = None,
+) -> list[Regression]:
+    """Every task of `current` (and its wall time) that regressed against `history`.
+
+    `history` has one row per run, oldest first (`load_history` or `history_from_reports`);
+    `current` maps task -> seconds and `WALL_TIME` -> wall seconds (`run_seconds`). A row of
+    `history` labelled `current_run_id` is dropped first, so a run already stored is never its
+    own baseline. Tasks with fewer than `policy.min_history` runs of history are not judged.
+    Regressions are sorted by z, largest first.
+    """
+    if current_run_id is not None and current_run_id in history.index:
+        history = history.drop(index=current_run_id)
+    now = pd.Series(current, dtype="float64").dropna()
+    stats = baseline(history, policy).reindex(now.index)
+    judged = stats["runs"].fillna(0).to_numpy() >= policy.min_history
+    median = stats["median"].to_numpy()
+    mad = stats["mad"].to_numpy()
+    seconds = now.to_numpy()
+    slowdown = seconds - median
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.maximum(mad, np.abs(median) * policy.sigma_floor_pct / 100)
+        z = np.where(sigma > 0, slowdown / sigma, np.where(slowdown > 0, np.inf, 0.0))
+        slowdown_pct = np.where(median > 0, slowdown / median * 100, np.inf)
+    flagged = (
+        judged
+        & (z >= policy.z_threshold)
+        & (slowdown_pct >= policy.min_slowdown_pct)
+        & (slowdown >= policy.min_slowdown_seconds)
+    )
+    regressions = []
+    for index in np.flatnonzero(flagged):
+        measured: dict[str, Any] = {
+            "task": str(now.index[index]),
+            "seconds": float(seconds[index]),
+            "baseline_median": float(median[index]),
+            "mad": float(mad[index]),
+            "z": float(z[index]),
+            "slowdown_pct": float(slowdown_pct[index]),
+            "history_runs": int(stats["runs"].iloc[index]),
+        }
+        regressions.append(Regression(**measured, evidence=_evidence(**measured)))
+    regressions.sort(key=lambda regression: (-regression.z, regression.task))
+    return regressions
+
+
+def _evidence(
+    *,
+    task: str,
+    seconds: float,
+    baseline_median: float,
+    mad: float,
+    z: float,
+    slowdown_pct: float,
+    history_runs: int,
+) -> str:
+    """`task_13_x: 9.8 s vs median 8.0 s (MAD 0.20 s, z 6.1, +22 %) over 14 runs`."""
+    name = "wall time" if task == WALL_TIME else task
+    return (
+        f"{name}: {_seconds(seconds)} vs median {_seconds(baseline_median)} "
+        f"(MAD {_seconds(mad)}, z {z:.1f}, +{slowdown_pct:.0f} %) over {history_runs} runs"
+    )
+
+
+def _seconds(value: float) -> str:
+    # Two decimals below a second so that a 0.04 s MAD does not read as 0.0 s.
+    return f"{value:.2f} s" if abs(value) < 1 else f"{value:.1f} s"
+
+
+# -- verdict ------------------------------------------------------------------------------------
+
+
+class VerdictStatus(StrEnum):
+    """The verdict's headline, worst first: `Verdict.status` is the first that applies."""
+
+    RUN_FAILED = "run failed"
+    REGRESSION = "regression"
+    QUALITY_FAILED = "quality gate failed"
+    TARGETS_MISSED = "targets missed"
+    INSUFFICIENT_HISTORY = "insufficient history"
+    OK = "ok"
+
+
+# Statuses that make `Verdict.ok` False; "insufficient history" only means "not judged".
+FAILING_STATUSES: frozenset[VerdictStatus] = frozenset(
+    {
+        VerdictStatus.RUN_FAILED,
+        VerdictStatus.REGRESSION,
+        VerdictStatus.QUALITY_FAILED,
+        VerdictStatus.TARGETS_MISSED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    """One spec target as the analysis report judged it (production scale)."""
+
+    key: str
+    description: str
+    actual: float | None
+    limit: float
+    unit: str
+    met: bool | None
+
+    @classmethod
+    def from_report(cls, entry: Mapping[str, Any]) -> TargetOutcome:
+        actual = entry.get("actual")
+        return cls(
+            key=str(entry["key"]),
+            description=str(entry.get("description") or entry["key"]),
+            actual=None if actual is None else float(actual),
+            limit=float(entry["limit"]),
+            unit=str(entry.get("unit") or ""),
+            met=entry.get("met"),
+        )
+
+    def describe(self) -> str:
+        """`whole workflow <= 90 min: 95.2 min`."""
+        if self.actual is None:
+            return f"{self.description}: not measured"
+        if self.unit == "ratio":
+            return f"{self.description}: {self.actual:.1%}"
+        return f"{self.description}: {self.actual:.1f} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Is a run good? Regressions, run state, blocking targets and the quality pass rate.
+
+    `ok` is False when the run did not succeed, any task or the wall time regressed, a target
+    (not a goal, see `GOAL_TARGET_KEYS`) was missed, or the quality pass rate is unknown or
+    below `pass_rate_min`. Too little history is *not* a failure: timing is simply not judged.
+    """
+
+    dag_id: str
+    run_id: str
+    run_state: str | None
+    regressions: tuple[Regression, ...]
+    history_runs: int
+    policy: RegressionPolicy
+    targets_missed: tuple[TargetOutcome, ...]
+    goals_missed: tuple[TargetOutcome, ...]
+    pass_rate: float | None
+    pass_rate_min: float
+    not_judged: tuple[str, ...] = field(default=())
+
+    @property
+    def insufficient_history(self) -> bool:
+        return self.history_runs < self.policy.min_history
+
+    @property
+    def run_succeeded(self) -> bool:
+        # A source without run states (old profiles) cannot fail on state.
+        return self.run_state is None or self.run_state == "success"
+
+    @property
+    def quality_ok(self) -> bool:
+        return self.pass_rate is not None and self.pass_rate >= self.pass_rate_min
+
+    @property
+    def statuses(self) -> tuple[VerdictStatus, ...]:
+        """Every status that applies, worst first; `(OK,)` for a clean run."""
+        found = []
+        if not self.run_succeeded:
+            found.append(VerdictStatus.RUN_FAILED)
+        if self.regressions:
+            found.append(VerdictStatus.REGRESSION)
+        if not self.quality_ok:
+            found.append(VerdictStatus.QUALITY_FAILED)
+        if self.targets_missed:
+            found.append(VerdictStatus.TARGETS_MISSED)
+        if self.insufficient_history:
+            found.append(VerdictStatus.INSUFFICIENT_HISTORY)
+        return tuple(found) or (VerdictStatus.OK,)
+
+    @property
+    def status(self) -> VerdictStatus:
+        return self.statuses[0]
+
+    @property
+    def ok(self) -> bool:
+        return not FAILING_STATUSES.intersection(self.statuses)
+
+    def summary(self) -> str:
+        """A few lines a person reads in a log or an alert."""
+        problems = [s.value for s in self.statuses if s is not VerdictStatus.OK]
+        headline = "OK" if self.ok else "FAILED"
+        detail = f" ({', '.join(problems)})" if problems else ""
+        lines = [f"{self.dag_id} {self.run_id}: {headline}{detail}"]
+        if not self.run_succeeded:
+            lines.append(f"run state: {self.run_state}")
+        if self.insufficient_history:
+            lines.append(
+                f"timing not judged: {self.history_runs} good run(s) of history, "
+                f"{self.policy.min_history} needed"
+            )
+        elif self.regressions:
+            lines.append(
+                f"{len(self.regressions)} regression(s) against the last {self.history_runs} "
+                f"good runs ({self.policy.describe()}):"
+            )
+            lines.extend(f"  - {regression.evidence}" for regression in self.regressions)
+        else:
+            lines.append(
+                f"no regression against the last {self.history_runs} good runs "
+                f"({self.policy.describe()})"
+            )
+        if self.not_judged and not self.insufficient_history:
+            lines.append("too little history to judge: " + ", ".join(self.not_judged))
+        if self.targets_missed:
+            lines.append("targets missed:")
+            lines.extend(f"  - {target.describe()}" for target in self.targets_missed)
+        if self.pass_rate is None:
+            lines.append(f"quality gates: pass rate unknown (needs >= {self.pass_rate_min:.0%})")
+        else:
+            relation = ">=" if self.quality_ok else "<"
+            lines.append(
+                f"quality gates: pass rate {self.pass_rate:.1%} {relation} {self.pass_rate_min:.0%}"
+            )
+        if self.goals_missed:
+            lines.append(
+                "goals missed (not blocking): "
+                + "; ".join(target.describe() for target in self.goals_missed)
+            )
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "status": self.status.value,
+            "statuses": [status.value for status in self.statuses],
+            "run_state": self.run_state,
+            "history_runs": self.history_runs,
+            "regressions": [regression.as_dict() for regression in self.regressions],
+            "targets_missed": [target.key for target in self.targets_missed],
+            "goals_missed": [target.key for target in self.goals_missed],
+            "pass_rate": self.pass_rate,
+            "pass_rate_min": self.pass_rate_min,
+            "not_judged": list(self.not_judged),
+            "summary": self.summary(),
+        }
+
+
+def judge_run(
+    report: Mapping[str, Any],
+    history: pd.DataFrame,
+    policy: RegressionPolicy = RegressionPolicy(),
+    *,
+    pass_rate_min: float | None = None,
+) -> Verdict:
+    """The verdict on one run (`RunReport.as_dict()`) against its DAG's good-run history.
+
+    `history` is `load_history(...)` (or `history_from_reports`); the run itself is dropped
+    from it when present. `pass_rate_min` defaults to the limit of the report's quality target,
+    which is the spec's `quality_gate_pass_rate_min`.
+    """
+    run_id = str(report.get("run_id") or "")
+    if run_id in history.index:
+        history = history.drop(index=run_id)
+    recent = history.tail(policy.history_runs)
+    current = run_seconds(report)
+    targets = [TargetOutcome.from_report(entry) for entry in report.get("targets", ())]
+    quality = next((t for t in targets if t.key == QUALITY_TARGET_KEY), None)
+    if pass_rate_min is None:
+        pass_rate_min = quality.limit if quality is not None else _spec_pass_rate_min()
+    missed = [t for t in targets if t.met is False and t.key != QUALITY_TARGET_KEY]
+    counts = baseline(recent, policy)["runs"].reindex(current.index).fillna(0)
+    return Verdict(
+        dag_id=str(report.get("dag_id") or ""),
+        run_id=run_id,
+        run_state=report.get("state"),
+        regressions=tuple(detect_regressions(recent, current, policy)),
+        history_runs=len(recent),
+        policy=policy,
+        targets_missed=tuple(t for t in missed if t.key not in GOAL_TARGET_KEYS),
+        goals_missed=tuple(t for t in missed if t.key in GOAL_TARGET_KEYS),
+        pass_rate=quality.actual if quality is not None else None,
+        pass_rate_min=float(pass_rate_min),
+        not_judged=tuple(sorted(str(task) for task in counts.index[counts < policy.min_history])),
+    )
+
+
+def _spec_pass_rate_min() -> float:
+    from include.k1n.spec import load_spec
+
+    return load_spec().targets.quality_gate_pass_rate_min

@@ -1,0 +1,172 @@
+"""Synthetic nightly runs: report dicts with known per-task seconds and seeded noise."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from include.k1n.metrics import WALL_TIME
+from include.k1n.spec import load_spec
+
+DAG_ID = "k1n_22task_optimized"
+TIME_SCALE = 1 / 60
+FIRST_NIGHT = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+QUALITY_GATES = "check_quality_gates"
+
+
+def base_seconds() -> dict[str, float]:
+    """What every task of the optimized DAG takes at time scale 1/60, plus a 0.3 s task whose
+    jitter must never alarm, and the wall time."""
+    spec = load_spec()
+    seconds = {task.airflow_task_id: task.seconds * TIME_SCALE for task in spec.tasks}
+    seconds[QUALITY_GATES] = 0.3
+    seconds[WALL_TIME] = spec.critical_path_seconds * TIME_SCALE + 4.0
+    return seconds
+
+
+def noisy_night(
+    rng: np.random.Generator,
+    base: dict[str, float],
+    relative_sd: float = 0.03,
+    jitter_sd: float = 0.08,
+) -> dict[str, float]:
+    """One night's seconds: proportional noise plus scheduler jitter (which only delays)."""
+    values = np.array(list(base.values()))
+    noisy = values * (1 + rng.normal(0, relative_sd, values.size))
+    noisy += np.abs(rng.normal(0, jitter_sd, values.size))
+    return dict(zip(base, noisy.round(3).tolist(), strict=True))
+
+
+def report(
+    seconds: dict[str, float],
+    night: int = 0,
+    *,
+    dag_id: str = DAG_ID,
+    state: str = "success",
+    pass_rate: float | None = 0.97,
+    time_scale: float = TIME_SCALE,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """A report dict in the shape of `RunReport.as_dict()` with those seconds.
+
+    Each task gets one instance; the targets are judged as the analysis would at that scale.
+    """
+    start = FIRST_NIGHT + timedelta(days=night)
+    wall = seconds[WALL_TIME]
+    tasks = [
+        {"task": task, "spec_id": _spec_id(task), "seconds": value, "tries": 1, "state": "success"}
+        for task, value in seconds.items()
+        if task != WALL_TIME
+    ]
+    wall_minutes = wall / time_scale / 60
+    limits = {"workflow_minutes_max": 90.0, "workflow_minutes_goal": 60.0}
+    targets = [
+        {
+            "key": key,
+            "description": f"whole workflow <= {limit:g} min",
+            "operator": "<=",
+            "limit": limit,
+            "actual": round(wall_minutes, 4),
+            "unit": "min",
+            "met": wall_minutes <= limit,
+        }
+        for key, limit in limits.items()
+    ]
+    targets.append(
+        {
+            "key": "quality_gate_pass_rate_min",
+            "description": "quality gates >= 95%",
+            "operator": ">=",
+            "limit": 0.95,
+            "actual": pass_rate,
+            "unit": "ratio",
+            "met": None if pass_rate is None else pass_rate >= 0.95,
+        }
+    )
+    return {
+        "schema": "k1n.analysis.run-report/1",
+        "dag_id": dag_id,
+        "run_id": run_id or f"scheduled__{start.isoformat()}",
+        "state": state,
+        "start": start.isoformat(),
+        "end": (start + timedelta(seconds=wall)).isoformat(),
+        "time_scale": time_scale,
+        "wall_seconds": wall,
+        "total_task_seconds": sum(task["seconds"] for task in tasks),
+        "production": {"wall_seconds": wall / time_scale},
+        "tasks": tasks,
+        "targets": targets,
+        "instances": [
+            {
+                "task": task["task"],
+                "spec_id": task["spec_id"],
+                "map_index": -1,
+                "try_number": 1,
+                "final": True,
+                "state": "success",
+                "seconds": task["seconds"],
+                "start_offset": 0.0,
+                "end_offset": task["seconds"],
+            }
+            for task in tasks
+        ],
+    }
+
+
+def noisy_reports(
+    seed: int,
+    nights: int,
+    slower: Mapping[int, Mapping[str, float]] | None = None,
+    **report_options: Any,
+) -> list[dict[str, Any]]:
+    """`nights` reports of noise around `base_seconds()`, oldest first.
+
+    `slower` maps a night to factors on the *true* seconds of some tasks (or `WALL_TIME`)
+    before that night's noise: `{14: {"task_13_...": 1.25}}` is a real 25 % slowdown, measured
+    as noisily as every other night.
+    """
+    rng = np.random.default_rng(seed)
+    base = base_seconds()
+    reports = []
+    for night in range(nights):
+        factors = (slower or {}).get(night, {})
+        true_seconds = {task: value * factors.get(task, 1.0) for task, value in base.items()}
+        reports.append(report(noisy_night(rng, true_seconds), night, **report_options))
+    return reports
+
+
+def with_seconds(source: dict[str, Any], **changes: float) -> dict[str, Any]:
+    """A copy of a report with some tasks' (or `wall_seconds`') seconds replaced."""
+    seconds = {task["task"]: task["seconds"] for task in source["tasks"]}
+    seconds[WALL_TIME] = source["wall_seconds"]
+    seconds.update(changes)
+    night = (datetime.fromisoformat(source["start"]) - FIRST_NIGHT).days
+    copied = report(
+        seconds,
+        night,
+        dag_id=source["dag_id"],
+        state=source["state"],
+        pass_rate=source["targets"][-1]["actual"],
+        time_scale=source["time_scale"],
+        run_id=source["run_id"],
+    )
+    return json.loads(json.dumps(copied))
+
+
+def scaled(source: dict[str, Any], task: str, factor: float) -> dict[str, Any]:
+    """A copy of a report with one task's (or the wall time's) seconds times `factor`."""
+    value = (
+        source["wall_seconds"]
+        if task == WALL_TIME
+        else next(t["seconds"] for t in source["tasks"] if t["task"] == task)
+    )
+    return with_seconds(copy.deepcopy(source), **{task: value * factor})
+
+
+def _spec_id(task: str) -> int | None:
+    return int(task[5:7]) if task.startswith("task_") else None
