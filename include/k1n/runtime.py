@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +33,11 @@ class RunContext:
     run_id: str
     time_scale: float
     codegen_mode: CodegenMode = "optimized"
+    # Test/chaos knobs from the run conf, honoured by the stand-in (profile) handler only:
+    # `slow_tasks` {task id: factor} multiplies a task's profiled seconds, `failing_gates`
+    # {task id: count} makes that many of its gates fail (capped at its gate count).
+    slow_tasks: Mapping[int, float] = field(default_factory=dict)
+    failing_gates: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def work_dir(self) -> Path:
@@ -79,11 +84,13 @@ def _run_profile(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     return run_profile(
         task_id=task.id,
         name=task.name,
-        seconds=task.seconds,
+        seconds=task.seconds * ctx.slow_tasks.get(task.id, 1.0),
         time_scale=ctx.time_scale,
         work_dir=ctx.work_dir,
         gates_total=task.quality_gates,
-        gates_failed=task.failing_gates,
+        gates_failed=min(
+            task.quality_gates, task.failing_gates + ctx.failing_gates.get(task.id, 0)
+        ),
     )
 
 

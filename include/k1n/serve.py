@@ -1,7 +1,8 @@
 """`make airflow`: this project's Airflow, standalone-style, until Ctrl-C.
 
 The same stack as the demo (embedded PostgreSQL in `.airflow/`, api-server, scheduler,
-dag-processor, plus a triggerer) on http://localhost:8080, with this project's dags/ and plugins/.
+dag-processor, triggerer; airflow_settings.yaml loaded) on http://localhost:8080, with this
+project's dags/ and plugins/.
 Log in as `admin`; the password is in `.airflow/simple_auth_manager_passwords.json`.
 """
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = AirflowStack(args.home, port=args.port)
     try:
-        stack.start((*COMPONENTS, "triggerer"))
+        stack.start(COMPONENTS)
         print(
             f"\nAirflow is up: http://localhost:{stack.port}\n"
             f"  user:     {ADMIN_USER}\n"

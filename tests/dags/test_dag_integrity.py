@@ -22,6 +22,14 @@ from include.k1n.dags import (
     OPTIMIZED_DAG_ID,
     QUALITY_GATES_TASK_ID,
 )
+from include.k1n.nightly import (
+    NIGHTLY_DAG_ID,
+    PLAN_TASK_ID,
+    REPORT_TASK_ID,
+    TRIGGER_TASK_ID,
+    VERDICT_TASK_ID,
+    WEEKLY_BASELINE_DAG_ID,
+)
 from include.k1n.spec import DEFAULT_SPEC_PATH, load_spec
 from tests.conftest import PROJECT_DIR
 
@@ -79,24 +87,34 @@ def test_dag_file_imports_fast_without_db_network_or_connections(dag_file):
     assert elapsed < PARSE_BUDGET_SECONDS, f"{dag_file.name} took {elapsed:.2f} s to parse"
 
 
-def test_both_dags_and_nothing_else(dagbag):
+ALL_DAG_IDS = [BASELINE_DAG_ID, OPTIMIZED_DAG_ID, NIGHTLY_DAG_ID, WEEKLY_BASELINE_DAG_ID]
+
+
+def test_every_dag_and_nothing_else(dagbag):
     assert not dagbag.import_errors
-    assert set(dagbag.dag_ids) >= {BASELINE_DAG_ID, OPTIMIZED_DAG_ID}
+    assert sorted(dagbag.dag_ids) == sorted(ALL_DAG_IDS)
 
 
-@pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
-def test_dag_conventions(dagbag, spec, dag_id):
+@pytest.mark.parametrize("dag_id", ALL_DAG_IDS)
+def test_dag_conventions(dagbag, dag_id):
+    """What every K1N DAG follows, workflow or nightly."""
     dag = dagbag.dags[dag_id]
-    assert dag.schedule is None or dag.timetable.summary == "None"
     assert dag.catchup is False
     assert dag.start_date.tzinfo is not None
     assert "k1n" in dag.tags
     assert dag.doc_md and dag.doc_md.lstrip().startswith("###")
-    assert dag.max_active_runs >= spec.targets.concurrent_workflows >= 3
     assert "time_scale" in dag.params
     for task in dag.tasks:
         assert task.owner == "k1n-platform"
         assert task.doc_md, f"{task.task_id} has no doc"
+        assert task.retries is not None
+
+
+@pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
+def test_workflow_dag_conventions(dagbag, spec, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.schedule is None or dag.timetable.summary == "None"
+    assert dag.max_active_runs >= spec.targets.concurrent_workflows >= 3
     for spec_task in spec.tasks:
         task = next(t for t in dag.tasks if t.task_id.startswith(spec_task.airflow_task_id))
         assert task.retries == spec_task.retries
@@ -173,3 +191,40 @@ def test_broken_spec_is_a_one_line_import_error(tmp_path, monkeypatch):
     bag = parse(PROJECT_DIR / "dags" / "k1n_22task_optimized.py")
     (message,) = bag.import_errors.values()
     assert message == f"{broken}: task 9 (Unit Tests): depends on unknown task id(s) [99]"
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "cron"), [(NIGHTLY_DAG_ID, "0 2 * * *"), (WEEKLY_BASELINE_DAG_ID, "0 3 * * 0")]
+)
+def test_regression_dag_structure(dagbag, dag_id, cron):
+    """plan -> trigger (deferrable, waits, a failed target run is judged) -> report -> verdict."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    dag = dagbag.dags[dag_id]
+    assert dag.timetable.summary == cron
+    assert dag.max_active_runs == 1
+    order = [PLAN_TASK_ID, TRIGGER_TASK_ID, REPORT_TASK_ID, VERDICT_TASK_ID]
+    assert sorted(dag.task_ids) == sorted(order)
+    for upstream, downstream in itertools.pairwise(order):
+        # report_and_judge also reads plan_run's XCom
+        assert upstream in dag.get_task(downstream).upstream_task_ids
+    assert dag.get_task(VERDICT_TASK_ID).upstream_task_ids == {REPORT_TASK_ID}
+    trigger = dag.get_task(TRIGGER_TASK_ID)
+    assert isinstance(trigger, TriggerDagRunOperator)
+    assert trigger.deferrable and trigger.wait_for_completion
+    assert trigger.poke_interval <= 5
+    assert set(trigger.allowed_states) == {"success", "failed"} and trigger.failed_states == []
+    assert dag.get_task(VERDICT_TASK_ID).on_failure_callback
+    assert {"target_dag_id", "target_conf", "check_targets"} <= set(dag.params)
+
+
+def test_optimized_dag_has_a_deadline_at_its_target_and_codegen_uses_the_pool(dagbag, spec):
+    from include.k1n import config
+
+    dag = dagbag.dags[OPTIMIZED_DAG_ID]
+    (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    minutes = spec.targets.workflow_minutes_max * config.default_time_scale()
+    assert alert.interval == timedelta(minutes=minutes)
+    assert "workflow_deadline_missed" in str(alert.callback.path)
+    group = spec.task(8).airflow_task_id
+    assert dag.get_task(f"{group}.generate_code").pool == "codegen"

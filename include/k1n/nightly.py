@@ -1,0 +1,270 @@
+"""Nightly regression runs: trigger a K1N workflow, report on it, judge it, give a verdict.
+
+`build_regression_dag` builds `k1n_nightly_regression` (02:00 daily, the optimized DAG) and
+`k1n_weekly_baseline` (03:00 on Sundays, the baseline DAG, which keeps the baseline figures
+fresh for the speedup). Both run:
+
+    plan_run -> trigger_target -> report_and_judge -> verdict
+
+- `plan_run`: which DAG to run (the `target_dag_id` param wins over the Variable
+  `k1n_nightly_target_dag`, which wins over the default; set either to `k1n_22task_baseline` to
+  roll the nightly back to the old DAG), its run id (`<nightly dag>__<nightly run id>`) and conf
+  (`time_scale` plus the `target_conf` param: the test/chaos knobs `slow_tasks` and
+  `failing_gates`, see `include.k1n.runtime.RunContext`).
+- `trigger_target`: `TriggerDagRunOperator`, deferrable (the wait runs in the triggerer, no
+  worker slot), succeeding on a failed target run too: the verdict judges that.
+- `report_and_judge`: reads the run over the REST API v2 (connection `k1n_airflow_api`; a task
+  may not use the metadata DB in Airflow 3), analyzes it (`include.k1n.analysis`), judges it
+  against the DAG's good-run history at the same time scale (`judge_run`, policy from the
+  `k1n_regression_*` Variables), stores report and verdict in one transaction (connection
+  `k1n_metrics`) with the speedup = latest stored baseline production wall / this run's.
+- `verdict`: fails with the verdict summary when the run failed, regressed, missed a target or
+  failed its quality gates; the notifiers log it (and mail it when `K1N_NIGHTLY_EMAIL` is set).
+
+The `check_targets` param (default true) can be turned off for runs at a compressed time
+scale, where real work (Task 8, hand-offs) is multiplied by 1/time_scale in production figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Param, Variable, chain, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from include.k1n import config
+from include.k1n.alerts import VerdictNotifier
+from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID, START_DATE
+
+log = logging.getLogger(__name__)
+
+NIGHTLY_DAG_ID = "k1n_nightly_regression"
+WEEKLY_BASELINE_DAG_ID = "k1n_weekly_baseline"
+NIGHTLY_CRON = "0 2 * * *"
+WEEKLY_BASELINE_CRON = "0 3 * * 0"
+TARGET_VARIABLE = "k1n_nightly_target_dag"
+TIMEZONE_ENV = "K1N_NIGHTLY_TIMEZONE"
+EMAIL_ENV = "K1N_NIGHTLY_EMAIL"
+TARGET_DAG_IDS = (OPTIMIZED_DAG_ID, BASELINE_DAG_ID)
+PLAN_TASK_ID = "plan_run"
+TRIGGER_TASK_ID = "trigger_target"
+REPORT_TASK_ID = "report_and_judge"
+VERDICT_TASK_ID = "verdict"
+POKE_INTERVAL_SECONDS = 2
+
+
+def nightly_timezone() -> str:
+    """`K1N_NIGHTLY_TIMEZONE` when set, else UTC (the cron's time zone)."""
+    return os.environ.get(TIMEZONE_ENV, "").strip() or "UTC"
+
+
+def _notifiers() -> list[Any]:
+    """Always the log notifier; SMTP only when `K1N_NIGHTLY_EMAIL` is set (off by default)."""
+    notifiers: list[Any] = [VerdictNotifier()]
+    if email := os.environ.get(EMAIL_ENV, "").strip():
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        notifiers.append(
+            SmtpNotifier(
+                to=[address.strip() for address in email.split(",") if address.strip()],
+                subject="K1N nightly {{ dag.dag_id }} {{ run_id }}: FAILED",
+                html_content="<pre>{{ exception }}</pre>",
+            )
+        )
+    return notifiers
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+
+@task(task_id=PLAN_TASK_ID, retries=1)
+def plan_run(default_target: str, target_variable: str | None) -> dict[str, Any]:
+    """The target DAG, run id and conf of this night's run."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    context = get_current_context()
+    params = context["params"]
+    from_variable = Variable.get(target_variable, default=None) if target_variable else None
+    target = (params.get("target_dag_id") or from_variable or default_target).strip()
+    if target not in TARGET_DAG_IDS:
+        raise AirflowFailException(f"target DAG {target!r} is not one of {TARGET_DAG_IDS}")
+    conf = {
+        **dict(params.get("target_conf") or {}),
+        "time_scale": config.parse_time_scale(params["time_scale"]),
+    }
+    plan = {
+        "dag_id": target,
+        "run_id": f"{context['dag'].dag_id}__{context['run_id']}",
+        "conf": conf,
+    }
+    log.info("target: %s run %s, conf %s", plan["dag_id"], plan["run_id"], conf)
+    return plan
+
+
+def fetch_report(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The analysis report (`RunReport.as_dict()`) of a run, read over the REST API v2."""
+    from airflow.sdk import BaseHook
+
+    from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
+    from include.k1n.spec import load_spec
+
+    conn = BaseHook.get_connection(config.AIRFLOW_API_CONN_ID)
+    host = conn.host or ""
+    url = host if "://" in host else f"{conn.schema or 'http'}://{host}:{conn.port or 8080}"
+    run = fetch_airflow_run(url, conn.login or "", conn.password or "", dag_id, run_id)
+    return run.analyze(load_spec()).as_dict()
+
+
+def baseline_speedup(hook: Any, report: dict[str, Any]) -> float | None:
+    """Latest stored successful baseline production wall / this run's production wall."""
+    from include.k1n.metrics import load_runs
+
+    if report["dag_id"] == BASELINE_DAG_ID:
+        return None
+    runs = load_runs(hook, BASELINE_DAG_ID, limit=20)
+    good = runs[runs["state"] == "success"] if not runs.empty else runs
+    wall = (report.get("production") or {}).get("wall_seconds")
+    if good.empty or not wall:
+        return None
+    return round(float(good.iloc[0]["production_wall_seconds"]) / float(wall), 3)
+
+
+@task(task_id=REPORT_TASK_ID, retries=2, retry_delay=pendulum.duration(seconds=10))
+def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
+    """Report on the target run, judge it against its history, store report and verdict."""
+    from include.k1n.metrics import (
+        POLICY_VARIABLES,
+        RegressionPolicy,
+        judge_run,
+        load_history,
+        metrics_hook,
+        store_report,
+    )
+
+    params = get_current_context()["params"]
+    report = fetch_report(plan["dag_id"], plan["run_id"])
+    policy = RegressionPolicy.from_variables(
+        {name: Variable.get(name, default=None) for name in POLICY_VARIABLES}
+    )
+    hook = metrics_hook()
+    history = load_history(
+        hook,
+        report["dag_id"],
+        policy.history_runs,
+        time_scale=report["time_scale"],
+        exclude_run_id=report["run_id"],
+    )
+    verdict = judge_run(report, history, policy)
+    if not params.get("check_targets", True):
+        log.info("check_targets is off: production-scaled targets are not judged")
+        verdict = dataclasses.replace(verdict, targets_missed=(), goals_missed=())
+    speedup = baseline_speedup(hook, report)
+    store_report(hook, report, verdict, speedup_vs_baseline=speedup)
+    log.info("verdict stored in the metrics DB:\n%s", verdict.summary())
+    production = report.get("production") or {}
+    return {
+        **verdict.as_dict(),
+        "time_scale": report["time_scale"],
+        "wall_seconds": report["wall_seconds"],
+        "production_wall_minutes": production.get("wall_minutes"),
+        "speedup_vs_baseline": speedup,
+    }
+
+
+@task(task_id=VERDICT_TASK_ID, retries=0)
+def verdict(result: dict[str, Any]) -> dict[str, Any]:
+    """Succeed when the run holds up; fail with the readable summary otherwise."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    summary = result["summary"]
+    if result.get("speedup_vs_baseline"):
+        summary += f"\nspeedup vs the latest baseline: {result['speedup_vs_baseline']:.2f}x"
+    if not result["ok"]:
+        raise AirflowFailException(summary)
+    log.info("%s", summary)
+    return result
+
+
+# -- DAG -------------------------------------------------------------------------------------
+
+
+def build_regression_dag(
+    dag_id: str,
+    *,
+    cron: str,
+    default_target: str,
+    target_variable: str | None,
+    doc_md: str | None = None,
+    description: str = "",
+) -> DAG:
+    """plan_run -> trigger_target (deferrable) -> report_and_judge -> verdict."""
+    plan_xcom = f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}')"
+    with DAG(
+        dag_id=dag_id,
+        description=description,
+        doc_md=doc_md,
+        schedule=CronTriggerTimetable(cron, timezone=nightly_timezone()),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["k1n", "regression"],
+        default_args={
+            "owner": "k1n-platform",
+            "retries": 0,
+            "on_failure_callback": _notifiers(),
+        },
+        params={
+            "time_scale": Param(
+                config.default_time_scale(),
+                type="number",
+                exclusiveMinimum=0,
+                description="time_scale of the target run (profiled seconds x this).",
+            ),
+            "target_dag_id": Param(
+                None,
+                type=["null", "string"],
+                description=f"Run this DAG instead (wins over the Variable {TARGET_VARIABLE}).",
+            ),
+            "target_conf": Param(
+                {},
+                type="object",
+                description="Extra conf for the target run (test/chaos knobs: slow_tasks "
+                '{"13": 3.0}, failing_gates {"5": 10}).',
+            ),
+            "check_targets": Param(
+                True,
+                type="boolean",
+                description="Judge the production-scaled targets (off for compressed scales).",
+            ),
+        },
+    ) as dag:
+        plan = plan_run.override(doc_md="Which DAG, run id and conf.")(
+            default_target=default_target, target_variable=target_variable
+        )
+        trigger = TriggerDagRunOperator(
+            task_id=TRIGGER_TASK_ID,
+            doc_md="Trigger the target run and wait in the triggerer (no worker slot).",
+            trigger_dag_id="{{ " + plan_xcom + "['dag_id'] }}",
+            trigger_run_id="{{ " + plan_xcom + "['run_id'] }}",
+            conf="{{ " + plan_xcom + "['conf'] | tojson }}",  # type: ignore[arg-type]
+            wait_for_completion=True,
+            deferrable=True,
+            poke_interval=POKE_INTERVAL_SECONDS,
+            # A failed target run is judged by the verdict, not here.
+            allowed_states=["success", "failed"],
+            failed_states=[],
+            fail_when_dag_is_paused=True,
+        )
+        judged = report_and_judge.override(doc_md="Analyze, judge against history, store.")(
+            plan=plan
+        )
+        final = verdict.override(doc_md="Fail with the summary unless the run holds up.")(
+            result=judged
+        )
+        chain(plan, trigger, judged, final)
+    return dag

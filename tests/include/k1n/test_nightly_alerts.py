@@ -1,0 +1,43 @@
+"""The deadline callback, the verdict notifier and the nightly's set-up (no Airflow run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from include.k1n import nightly
+from include.k1n.alerts import VerdictNotifier, workflow_deadline_missed
+from include.k1n.dags import _chaos_knob
+
+
+def test_deadline_callback_logs_a_clear_message(caplog):
+    with caplog.at_level(logging.ERROR, logger="include.k1n.alerts"):
+        message = asyncio.run(workflow_deadline_missed(limit_minutes=1.5, target=90))
+    assert "deadline missed" in message and "1.5 min" in message and "90" in message
+    assert message in caplog.text
+
+
+def test_verdict_notifier_logs_the_summary(caplog):
+    with caplog.at_level(logging.ERROR, logger="include.k1n.alerts"):
+        VerdictNotifier(title="nightly failed").notify({"exception": RuntimeError("run failed")})
+    assert "nightly failed" in caplog.text and "run failed" in caplog.text
+
+
+def test_mail_is_off_unless_configured(monkeypatch):
+    monkeypatch.delenv(nightly.EMAIL_ENV, raising=False)
+    assert [type(n).__name__ for n in nightly._notifiers()] == ["VerdictNotifier"]
+    monkeypatch.setenv(nightly.EMAIL_ENV, "ops@example.org")
+    assert [type(n).__name__ for n in nightly._notifiers()] == ["VerdictNotifier", "SmtpNotifier"]
+
+
+def test_timezone_defaults_to_utc(monkeypatch):
+    monkeypatch.delenv(nightly.TIMEZONE_ENV, raising=False)
+    assert nightly.nightly_timezone() == "UTC"
+    monkeypatch.setenv(nightly.TIMEZONE_ENV, "Europe/Berlin")
+    assert nightly.nightly_timezone() == "Europe/Berlin"
+
+
+def test_chaos_knobs_from_conf():
+    assert _chaos_knob({}, "slow_tasks", float) == {}
+    assert _chaos_knob({"slow_tasks": {"13": "3"}}, "slow_tasks", float) == {13: 3.0}
+    assert _chaos_knob({"failing_gates": {"5": 10}}, "failing_gates", int) == {5: 10}
