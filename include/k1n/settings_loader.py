@@ -43,6 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from include.k1n.config import PROJECT_DIR
+from include.k1n.errors import FileProblem
 
 DEFAULT_SETTINGS_PATH = PROJECT_DIR / "airflow_settings.yaml"
 AIRFLOW_COMMAND: tuple[str, ...] = (sys.executable, "-m", "airflow")
@@ -66,15 +67,12 @@ _CONNECTION_FIELDS = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(FileProblem):
     """A settings file (or override) that cannot be loaded; nothing was imported."""
 
     def __init__(self, path: Path | str, problem: str, entry: str | None = None) -> None:
-        self.path = Path(path)
         self.entry = entry
-        self.problem = problem
-        where = f"{self.path}: {entry}: " if entry else f"{self.path}: "
-        super().__init__(where + problem)
+        super().__init__(path, problem, entry)
 
 
 class SettingsImportError(RuntimeError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import graphlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from include.k1n.errors import FileProblem
 
 DEFAULT_SPEC_PATH = Path(__file__).with_name("workflow.yaml")
 SPEC_PATH_ENV = "K1N_WORKFLOW_SPEC"
@@ -38,15 +40,12 @@ class HandlerKind(StrEnum):
     CODE_SECURITY = "code_security"
 
 
-class SpecError(ValueError):
+class SpecError(FileProblem):
     """A workflow spec that cannot be used; the message names file, task and problem."""
 
     def __init__(self, path: Path | str, problem: str, task: str | None = None) -> None:
-        self.path = Path(path)
         self.task = task
-        self.problem = problem
-        where = f"{self.path}: task {task}: " if task else f"{self.path}: "
-        super().__init__(where + problem)
+        super().__init__(path, problem, f"task {task}" if task else None)
 
 
 class Targets(BaseModel):
@@ -291,8 +290,3 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     if mark is None:
         return problem
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-
-
-def describe(tasks: Iterable[TaskSpec]) -> str:
-    """`1, 2, 3` for log lines."""
-    return ", ".join(str(task.id) for task in tasks)
