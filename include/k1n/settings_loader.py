@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from include.k1n.config import PROJECT_DIR
-from include.k1n.errors import FileProblem
+from include.k1n.errors import FileProblem, read_yaml
 
 DEFAULT_SETTINGS_PATH = PROJECT_DIR / "airflow_settings.yaml"
 AIRFLOW_COMMAND: tuple[str, ...] = (sys.executable, "-m", "airflow")
@@ -195,16 +194,7 @@ class SettingsSummary:
 def parse_settings(path: Path | str = DEFAULT_SETTINGS_PATH) -> AirflowSettings:
     """Read and validate a settings file; any problem raises one `SettingsError`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SettingsError(path, "file not found") from None
-    except OSError as exc:
-        raise SettingsError(path, f"cannot be read: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SettingsError(path, f"invalid YAML: {_describe_yaml_error(exc)}") from None
+    raw = read_yaml(path, SettingsError)
     if not isinstance(raw, Mapping) or "airflow" not in raw:
         raise SettingsError(path, "expected a mapping with an 'airflow' section")
     if raw["airflow"] is None:
@@ -307,14 +297,6 @@ def _apply_overrides(
             raise SettingsError(path, f"{field}: {problem}", entry) from None
         result[conn_id] = merged.airflow_fields()
     return result
-
-
-def _describe_yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is None:
-        return problem
-    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 # -- import -------------------------------------------------------------------------------------

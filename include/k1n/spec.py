@@ -19,10 +19,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from include.k1n.errors import FileProblem
+from include.k1n.errors import FileProblem, read_yaml
 
 DEFAULT_SPEC_PATH = Path(__file__).with_name("workflow.yaml")
 SPEC_PATH_ENV = "K1N_WORKFLOW_SPEC"
@@ -191,16 +190,7 @@ def spec_path_from_env(environ: Mapping[str, str] | None = None) -> Path:
 def load_spec(path: Path | str | None = None) -> WorkflowSpec:
     """Read and check a workflow spec; any problem raises one `SpecError`."""
     spec_path = Path(path) if path is not None else spec_path_from_env()
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(spec_path, "file not found") from None
-    except OSError as exc:
-        raise SpecError(spec_path, f"cannot be read: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(spec_path, f"invalid YAML: {_describe_yaml_error(exc)}") from None
+    raw = read_yaml(spec_path, SpecError)
     return parse_spec(raw, spec_path)
 
 
@@ -282,11 +272,3 @@ def _spec_error_from_validation(
     if error["type"] == "extra_forbidden":
         return SpecError(path, f"unknown field '{field}'")
     return SpecError(path, f"field '{field}': {message}")
-
-
-def _describe_yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is None:
-        return problem
-    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
