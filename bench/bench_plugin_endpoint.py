@@ -201,9 +201,9 @@ def over_http(base_url: str, username: str, password: str, repeat: int, label: s
 @contextmanager
 def demo_stack(time_scale: float) -> Iterator[tuple[str, str]]:
     """A real Airflow with one baseline and one optimized run, recorded by the scheduler."""
-    from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-    from include.k1n.demo import run_dag
-    from include.k1n.stack import AirflowStack
+    from include.k1n.local.demo import run_dag
+    from include.k1n.local.stack import AirflowStack
+    from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
     stack = AirflowStack(Path(tempfile.mkdtemp(prefix="k1n-bench-stack-")))
     with stack.running():
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         over_http(args.url.rstrip("/"), args.username, args.password, args.repeat, "Running")
     elif args.stack:
-        from include.k1n.config import parse_time_scale
+        from include.k1n.settings import parse_time_scale
 
         with demo_stack(parse_time_scale(args.time_scale)) as (url, password):
             over_http(url, args.username, password, args.repeat, "Local stack (PostgreSQL)")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from include.k1n.analysis import RunInfo, analyze_run, normalize_instances, summarize_runs
-from include.k1n.spec import WorkflowSpec, load_spec
+from include.k1n.workflow.spec import WorkflowSpec, load_spec
 
 START = np.datetime64("2026-11-01T00:00:00", "us")
 BUDGET_SECONDS = 5.0

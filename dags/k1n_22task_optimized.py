@@ -1,8 +1,8 @@
 """
 ### K1N 22-task workflow: optimized
 
-This Airflow DAG runs the same 22 tasks as the baseline, wired by their declared dependencies
-only (the transitive reduction of `depends_on` in `include/k1n/workflow.yaml`): 1 ‖ 2, then
+This Airflow DAG runs the same tasks as the baseline, wired by their declared dependencies only
+(the transitive reduction of `depends_on` in `include/k1n/workflow/workflow.yaml`): 1 ‖ 2, then
 3 ‖ 4 ‖ 5, and after code generation 9 ‖ 10 ‖ 12 ‖ 13 ‖ 14, and so on.
 
 Task 8 (code generation) is a task group: `parse_library` → `generate_code` (dynamically mapped
@@ -13,7 +13,6 @@ Up to three runs may be active at once. The `time_scale` param sets how long the
 wait (profiled seconds × scale).
 """
 
-from include.k1n.dags import build_optimized_dag
-from include.k1n.spec import load_spec
+from include.k1n.dag_builders.workflow import build_optimized_dag
 
-dag = build_optimized_dag(load_spec(), doc_md=__doc__)
+dag = build_optimized_dag(doc_md=__doc__)

@@ -8,17 +8,9 @@ in the triggerer, analyzes the run, judges it against the history of the same DA
 PostgreSQL (connection `k1n_metrics`, Variables `k1n_regression_*`), checks the targets and the
 quality gates, and ends with `verdict`: success, or a failure whose log holds the summary.
 
-See `include/k1n/nightly.py` and the README's "Nightly regression" section.
+See `include/k1n/dag_builders/nightly.py` and the README's "Nightly regression" section.
 """
 
-from include.k1n.dags import OPTIMIZED_DAG_ID
-from include.k1n.nightly import NIGHTLY_CRON, NIGHTLY_DAG_ID, TARGET_VARIABLE, build_regression_dag
+from include.k1n.dag_builders.nightly import build_nightly_regression_dag
 
-dag = build_regression_dag(
-    NIGHTLY_DAG_ID,
-    cron=NIGHTLY_CRON,
-    default_target=OPTIMIZED_DAG_ID,
-    target_variable=TARGET_VARIABLE,
-    doc_md=__doc__,
-    description="K1N nightly run of the workflow with a regression verdict",
-)
+dag = build_nightly_regression_dag(doc_md=__doc__)

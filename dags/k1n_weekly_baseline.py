@@ -7,14 +7,6 @@ DAG: trigger, wait, analyze, judge against the baseline's own history, store. It
 production wall time is what the nightly runs' speedup is measured against.
 """
 
-from include.k1n.dags import BASELINE_DAG_ID
-from include.k1n.nightly import WEEKLY_BASELINE_CRON, WEEKLY_BASELINE_DAG_ID, build_regression_dag
+from include.k1n.dag_builders.nightly import build_weekly_baseline_dag
 
-dag = build_regression_dag(
-    WEEKLY_BASELINE_DAG_ID,
-    cron=WEEKLY_BASELINE_CRON,
-    default_target=BASELINE_DAG_ID,
-    target_variable=None,
-    doc_md=__doc__,
-    description="K1N weekly baseline run: keeps the speedup's reference fresh",
-)
+dag = build_weekly_baseline_dag(doc_md=__doc__)

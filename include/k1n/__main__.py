@@ -7,7 +7,7 @@ Commands:
   report      bottleneck report of one run (Airflow, old profile directory or Conductor JSON)
   compare     compare two runs, e.g. baseline vs optimized, against the spec's targets
   settings    load airflow_settings.yaml (connections, pools, variables) into an Airflow home
-  check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or include/k1n/workflow.yaml)
+  check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or the project's own)
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from collections.abc import Callable
 # "module:function" taking argv and returning an exit code; imported only when its command
 # runs, because some of them import Airflow.
 MODULE_COMMANDS: dict[str, str] = {
-    "demo": "include.k1n.demo:main",
-    "airflow": "include.k1n.serve:main",
+    "demo": "include.k1n.local.demo:main",
+    "airflow": "include.k1n.local.serve:main",
     "codegen": "include.k1n.codegen.cli:main",
     "report": "include.k1n.analysis.cli:report_main",
     "compare": "include.k1n.analysis.cli:compare_main",
-    "settings": "include.k1n.settings_loader:main",
+    "settings": "include.k1n.local.settings_loader:main",
 }
 
 
 def check_spec(argv: list[str]) -> int:
-    from include.k1n.spec import SpecError, load_spec
+    from include.k1n.workflow.spec import SpecError, load_spec
 
     try:
         spec = load_spec(argv[0] if argv else None)

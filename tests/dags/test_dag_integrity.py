@@ -16,21 +16,21 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseHook
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-from include.k1n.dags import (
-    BASELINE_DAG_ID,
-    CODEGEN_STAGE_TASK_IDS,
-    OPTIMIZED_DAG_ID,
-    QUALITY_GATES_TASK_ID,
-)
-from include.k1n.nightly import (
-    NIGHTLY_DAG_ID,
+from include.k1n.dag_builders.nightly import (
     PLAN_TASK_ID,
     REPORT_TASK_ID,
     TRIGGER_TASK_ID,
     VERDICT_TASK_ID,
+)
+from include.k1n.workflow.names import (
+    BASELINE_DAG_ID,
+    CODEGEN_STAGE_TASK_IDS,
+    NIGHTLY_DAG_ID,
+    OPTIMIZED_DAG_ID,
+    QUALITY_GATES_TASK_ID,
     WEEKLY_BASELINE_DAG_ID,
 )
-from include.k1n.spec import DEFAULT_SPEC_PATH, load_spec
+from include.k1n.workflow.spec import DEFAULT_SPEC_PATH, load_spec
 from tests.conftest import PROJECT_DIR
 
 DAG_FILES = sorted((PROJECT_DIR / "dags").glob("*.py"))
@@ -219,11 +219,11 @@ def test_regression_dag_structure(dagbag, dag_id, cron):
 
 
 def test_optimized_dag_has_a_deadline_at_its_target_and_codegen_uses_the_pool(dagbag, spec):
-    from include.k1n import config
+    from include.k1n import settings
 
     dag = dagbag.dags[OPTIMIZED_DAG_ID]
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
-    minutes = spec.targets.workflow_minutes_max * config.default_time_scale()
+    minutes = spec.targets.workflow_minutes_max * settings.default_time_scale()
     assert alert.interval == timedelta(minutes=minutes)
     assert "workflow_deadline_missed" in str(alert.callback.path)
     group = spec.task(8).airflow_task_id

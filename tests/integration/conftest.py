@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.demo import RunRecord
-from include.k1n.stack import AirflowStack
+from include.k1n.local.demo import RunRecord
+from include.k1n.local.stack import AirflowStack
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ from include.k1n.metrics import (
     store_report,
 )
 from include.k1n.metrics import store as metrics_store
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.metrics.synthetic import DAG_ID, noisy_reports, scaled
 
 pytestmark = pytest.mark.integration

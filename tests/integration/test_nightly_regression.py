@@ -16,11 +16,11 @@ import psycopg2
 import pytest
 
 from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
-from include.k1n.dags import OPTIMIZED_DAG_ID
+from include.k1n.dag_builders.nightly import REPORT_TASK_ID, VERDICT_TASK_ID
+from include.k1n.local.stack import ADMIN_USER, METRICS_DB
 from include.k1n.metrics import load_runs, store_report
-from include.k1n.nightly import NIGHTLY_DAG_ID, REPORT_TASK_ID, VERDICT_TASK_ID
-from include.k1n.spec import load_spec
-from include.k1n.stack import ADMIN_USER, METRICS_DB
+from include.k1n.workflow.names import NIGHTLY_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.spec import load_spec
 from tests.integration.conftest import OPTIMIZED_TIME_SCALE
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from include.k1n.config import PROJECT_DIR
-from include.k1n.demo import RunRecord
+from include.k1n.local.demo import RunRecord
+from include.k1n.settings import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 

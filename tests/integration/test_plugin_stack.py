@@ -10,9 +10,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.demo import RunRecord
-from include.k1n.spec import WorkflowSpec, load_spec
+from include.k1n.local.demo import RunRecord
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.spec import WorkflowSpec, load_spec
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from include.k1n.dags import QUALITY_GATES_TASK_ID
-from include.k1n.spec import load_spec
+from include.k1n.workflow.names import QUALITY_GATES_TASK_ID
+from include.k1n.workflow.spec import load_spec
 
 pytestmark = pytest.mark.integration
 

@@ -34,8 +34,8 @@ from include.k1n.analysis.sources import (
     load_profiles,
     write_legacy_summary,
 )
-from include.k1n.config import parse_time_scale
-from include.k1n.spec import SpecError, WorkflowSpec, load_spec
+from include.k1n.settings import parse_time_scale
+from include.k1n.workflow.spec import SpecError, WorkflowSpec, load_spec
 
 EXIT_BAD_INPUT = 2
 SOURCE_KINDS = ("profiles", "conductor", "airflow")

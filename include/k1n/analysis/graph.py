@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from include.k1n.spec import WorkflowSpec
+from include.k1n.workflow.spec import WorkflowSpec
 
 _SOURCE = "__source__"
 _SINK = "__sink__"

@@ -22,7 +22,7 @@ import pandas as pd
 from include.k1n.analysis.graph import critical_path_lengths, dependency_graph
 from include.k1n.analysis.report import FINAL_TASK_IDS, TASK8_SPEC_ID
 from include.k1n.analysis.table import RUN_KEY, covered_seconds, normalize_instances
-from include.k1n.spec import WorkflowSpec
+from include.k1n.workflow.spec import WorkflowSpec
 
 
 def summarize_runs(

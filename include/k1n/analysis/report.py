@@ -62,7 +62,7 @@ from include.k1n.analysis.table import (
     normalize_instances,
     select_run,
 )
-from include.k1n.spec import WorkflowSpec
+from include.k1n.workflow.spec import WorkflowSpec
 
 REPORT_SCHEMA = "k1n.analysis.run-report/1"
 QUALITY_GATES_TASK_ID = "check_quality_gates"

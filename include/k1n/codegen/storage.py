@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from include.k1n.fileio import TEMP_SUFFIX, write_bytes_atomic
+from include.k1n.io import TEMP_SUFFIX, write_bytes_atomic
 
 __all__ = ["TEMP_SUFFIX", "write_bytes_atomic"]  # re-exported: the engine's one I/O module
 

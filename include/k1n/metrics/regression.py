@@ -469,6 +469,6 @@ def judge_run(
 
 
 def _spec_pass_rate_min() -> float:
-    from include.k1n.spec import load_spec
+    from include.k1n.workflow.spec import load_spec
 
     return load_spec().targets.quality_gate_pass_rate_min

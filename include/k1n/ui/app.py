@@ -49,8 +49,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.k1n.analysis import render_comparison, render_report
 from include.k1n.analysis.report import RunReport
-from include.k1n.spec import SpecError
 from include.k1n.ui import models, page, reports, store
+from include.k1n.workflow.spec import SpecError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -19,7 +19,7 @@ from collections import OrderedDict
 import pandas as pd
 
 from include.k1n.analysis import AnalysisInputError, Comparison, RunData, RunReport, compare_runs
-from include.k1n.spec import WorkflowSpec, load_spec, spec_path_from_env
+from include.k1n.workflow.spec import WorkflowSpec, load_spec, spec_path_from_env
 
 REPORT_CACHE_SIZE = 32
 

@@ -26,12 +26,12 @@ from airflow.models.taskinstancehistory import TaskInstanceHistory
 from airflow.models.xcom import XComModel
 from sqlalchemy import literal, select, union_all
 
-from include.k1n import config
+from include.k1n import settings
 from include.k1n.analysis import RunData, RunInfo
 from include.k1n.analysis.report import QUALITY_GATES_TASK_ID
 from include.k1n.analysis.sources.airflow_api import pass_rate_from_xcom
 from include.k1n.analysis.table import INSTANCE_COLUMNS
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -157,7 +157,7 @@ def load_run(session: Session, dag_id: str, run_id: str, *, read_xcom: bool) -> 
     notes: list[str] = []
     time_scale = conf_time_scale(run.conf, notes)
     if time_scale is None:
-        time_scale = config.default_time_scale()
+        time_scale = settings.default_time_scale()
         notes.append(f"time_scale not in the run's conf: taken as the DAG default {time_scale:g}")
     pass_rate = None
     if read_xcom:
@@ -245,7 +245,7 @@ def conf_time_scale(conf: Any, notes: list[str]) -> float | None:
     if value is None:
         return None
     try:
-        return config.parse_time_scale(value)
+        return settings.parse_time_scale(value)
     except ValueError as exc:
         notes.append(f"run conf time_scale ignored: {exc}")
         return None

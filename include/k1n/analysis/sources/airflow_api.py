@@ -28,7 +28,7 @@ import pandas as pd
 
 from include.k1n.analysis.errors import AnalysisInputError
 from include.k1n.analysis.report import QUALITY_GATES_TASK_ID, RunData, RunInfo
-from include.k1n.config import parse_time_scale
+from include.k1n.settings import parse_time_scale
 
 PAGE_SIZE = 100
 # REST field -> task-instance table column.

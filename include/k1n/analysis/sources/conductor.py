@@ -28,7 +28,7 @@ import pandas as pd
 from include.k1n.analysis.errors import AnalysisInputError
 from include.k1n.analysis.report import RunData, RunInfo
 from include.k1n.analysis.sources.common import read_json_file
-from include.k1n.spec import WorkflowSpec
+from include.k1n.workflow.spec import WorkflowSpec
 
 BOOKKEEPING_TASK_TYPES = frozenset(
     {

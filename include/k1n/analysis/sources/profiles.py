@@ -36,7 +36,7 @@ import pandas as pd
 from include.k1n.analysis.errors import AnalysisInputError
 from include.k1n.analysis.report import RunData, RunInfo, RunReport, TaskStat
 from include.k1n.analysis.sources.common import read_json_file
-from include.k1n.spec import WorkflowSpec
+from include.k1n.workflow.spec import WorkflowSpec
 
 PROFILE_FILE = re.compile(r"^task-(?P<id>\d+)-(?P<stamp>profile|\d{8}_\d{6})\.json$")
 PROFILE_FIELDS = ("task_id", "start_time", "end_time", "duration_ms", "exit_code")

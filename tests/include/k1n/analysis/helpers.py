@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.k1n.spec import WorkflowSpec, parse_spec
+from include.k1n.workflow.spec import WorkflowSpec, parse_spec
 
 BASE = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).with_name("fixtures")

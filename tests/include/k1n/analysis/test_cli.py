@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 
 from include.k1n.analysis.cli import compare_main, report_main
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.analysis.helpers import (
     BASE,
     FIXTURES,

@@ -12,7 +12,7 @@ from include.k1n.analysis import (
     dependency_graph,
     independent_pairs,
 )
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.analysis.helpers import A, B, C, D, diamond_spec
 
 

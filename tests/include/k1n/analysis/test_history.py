@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from include.k1n.analysis import RunInfo, analyze_run, summarize_runs
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.analysis.helpers import (
     A,
     B,

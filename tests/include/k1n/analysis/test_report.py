@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from include.k1n.analysis import AnalysisInputError, RunInfo, analyze_run
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.analysis.helpers import (
     A,
     B,

@@ -22,7 +22,7 @@ from include.k1n.analysis import (
 )
 from include.k1n.analysis.sources.airflow_api import pass_rate_from_xcom
 from include.k1n.analysis.sources.conductor import spec_id_from_reference
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.analysis.helpers import (
     BASE,
     FIXTURES,

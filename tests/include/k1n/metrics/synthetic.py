@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from include.k1n.metrics import WALL_TIME
-from include.k1n.spec import load_spec
+from include.k1n.workflow.spec import load_spec
 
 DAG_ID = "k1n_22task_optimized"
 TIME_SCALE = 1 / 60

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from include.k1n.dags import BASELINE_DAG_ID
+from include.k1n.workflow.names import BASELINE_DAG_ID
 from tests.include.k1n.ui.seed import SeededRun, seed_demo_runs
 
 AUTH_ENV = {

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from include.k1n.dags import (
+from include.k1n.workflow.names import (
     BASELINE_DAG_ID,
     CODEGEN_STAGE_TASK_IDS,
     OPTIMIZED_DAG_ID,
     QUALITY_GATES_TASK_ID,
 )
-from include.k1n.spec import HandlerKind, WorkflowSpec, load_spec
+from include.k1n.workflow.spec import HandlerKind, WorkflowSpec, load_spec
 
 TIME_SCALE = 1 / 60
 HANDOFF = 0.12

@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 
 from include.k1n.analysis import RunInfo, RunReport, analyze_run, compare_runs
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.spec import load_spec
 from include.k1n.ui.charts import (
     comparison_chart,
     durations_chart,
@@ -21,6 +19,8 @@ from include.k1n.ui.charts import (
 )
 from include.k1n.ui.page import PageModel, render_login_hint, render_page
 from include.k1n.ui.store import RunRow
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.ui.seed import (
     RETRIED_SPEC_ID,
     SHARDS,

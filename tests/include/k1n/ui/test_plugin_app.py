@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import event
 
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.spec import load_spec
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.spec import load_spec
 from tests.conftest import PROJECT_DIR
 from tests.include.k1n.ui.seed import PASS_RATE, RETRIED_SPEC_ID, SHARDS, SeededRun
 

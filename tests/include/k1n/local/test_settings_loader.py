@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from include.k1n import settings_loader
-from include.k1n.metrics import POLICY_VARIABLES, RegressionPolicy
-from include.k1n.settings_loader import (
+from include.k1n.local import settings_loader
+from include.k1n.local.settings_loader import (
     DEFAULT_SETTINGS_PATH,
     SettingsError,
     SettingsImportError,
@@ -22,6 +21,7 @@ from include.k1n.settings_loader import (
     main,
     parse_settings,
 )
+from include.k1n.metrics import POLICY_VARIABLES, RegressionPolicy
 from tests.conftest import PROJECT_DIR
 
 VALID = """\

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from include.k1n import fileio, handlers, results
-from include.k1n.results import (
+from include.k1n import io as fileio
+from include.k1n.tasks import command as handlers
+from include.k1n.workflow import results
+from include.k1n.workflow.results import (
     HandlerError,
     ResultFileError,
     read_result,

@@ -1,10 +1,15 @@
-"""Atomic file replacement, shared by the result files and the codegen engine."""
+"""Reading and writing files: YAML documents, and atomic replacement for results and codegen."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from include.k1n.errors import FileProblem
 
 TEMP_SUFFIX = ".tmp"
 
@@ -29,3 +34,25 @@ def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> Non
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def read_yaml(path: Path, error: type[FileProblem]) -> Any:
+    """Load a YAML file; a missing, unreadable or malformed file raises `error(path, problem)`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(path, "file not found") from None
+    except OSError as exc:
+        raise error(path, f"cannot be read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(path, f"invalid YAML: {_describe_yaml_error(exc)}") from None
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return problem
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"

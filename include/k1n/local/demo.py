@@ -19,13 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from include.k1n import config
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.stack import AirflowClient, AirflowStack
+from include.k1n import settings
+from include.k1n.local.stack import AirflowClient, AirflowStack
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOME = config.PROJECT_DIR / ".airflow"
+DEFAULT_HOME = settings.PROJECT_DIR / ".airflow"
 OPTIMIZED_WALL_RATIO_MAX = 0.65  # the acceptance bar: optimized wall <= 0.65 x baseline wall
 
 
@@ -159,11 +159,13 @@ def run_dag(client: AirflowClient, dag_id: str, time_scale: float, label: str) -
 def clear_codegen_caches(work_dir: Path, dag_id: str) -> None:
     from include.k1n.codegen import CodegenEngine
 
-    CodegenEngine(config.codegen_state_dir(dag_id, root=work_dir), mode="optimized").clear_caches()
+    CodegenEngine(
+        settings.codegen_state_dir(dag_id, root=work_dir), mode="optimized"
+    ).clear_caches()
 
 
 def format_comparison(baseline: RunRecord, cold: RunRecord, warm: RunRecord | None) -> str:
-    from include.k1n.spec import load_spec
+    from include.k1n.workflow.spec import load_spec
 
     spec = load_spec()
     runs = [baseline, cold] + ([warm] if warm else [])
@@ -205,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="Airflow home")
     parser.add_argument(
         "--time-scale",
-        type=config.parse_time_scale,
+        type=settings.parse_time_scale,
         default=None,
         help="profiled seconds x this (default: K1N_TIME_SCALE or 1/60)",
     )
     parser.add_argument("--no-warm", action="store_true", help="skip the warm optimized rerun")
     args = parser.parse_args(argv)
-    time_scale = args.time_scale or config.default_time_scale()
+    time_scale = args.time_scale or settings.default_time_scale()
 
     stack = AirflowStack(args.home)
     log.info("Airflow home %s, UI while the demo runs: %s", stack.home, stack.base_url)

@@ -24,26 +24,21 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, chain, get_current_context, task, task_group
 
-from include.k1n import config
-from include.k1n.runtime import CodegenMode, RunContext
-from include.k1n.spec import HandlerKind, TaskSpec, WorkflowSpec
+from include.k1n import settings
+from include.k1n.tasks.context import CodegenMode, RunContext
+from include.k1n.workflow.names import (
+    BASELINE_DAG_ID,
+    CODEGEN_STAGE_TASK_IDS,
+    OPTIMIZED_DAG_ID,
+)
+from include.k1n.workflow.spec import HandlerKind, TaskSpec, WorkflowSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-BASELINE_DAG_ID = "k1n_22task_baseline"
-OPTIMIZED_DAG_ID = "k1n_22task_optimized"
-QUALITY_GATES_TASK_ID = "check_quality_gates"
-CODEGEN_STAGE_TASK_IDS = (
-    "parse_library",
-    "generate_code",
-    "compile_code",
-    "validate_code",
-    "write_outputs",
-)
 TAGS = ["k1n", "workflow"]
 CODEGEN_POOL = "codegen"
 # Async callback of the optimized DAG's deadline alert (runs in the triggerer).
-DEADLINE_CALLBACK = "include.k1n.alerts.workflow_deadline_missed"
+DEADLINE_CALLBACK = "include.k1n.dag_builders.alerts.workflow_deadline_missed"
 START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
 MAX_RETRY_DELAY = timedelta(minutes=10)
 
@@ -55,7 +50,7 @@ def _run_context(codegen_mode: CodegenMode) -> RunContext:
     return RunContext(
         dag_id=context["dag"].dag_id,
         run_id=context["run_id"],
-        time_scale=config.parse_time_scale(context["params"]["time_scale"]),
+        time_scale=settings.parse_time_scale(context["params"]["time_scale"]),
         codegen_mode=codegen_mode,
         slow_tasks=_chaos_knob(conf, "slow_tasks", float),
         failing_gates=_chaos_knob(conf, "failing_gates", int),
@@ -73,8 +68,6 @@ def _chaos_knob(conf: Any, key: str, kind: type) -> dict[int, Any]:
 
 
 def _spec_task(task_number: int) -> TaskSpec:
-    from include.k1n.spec import load_spec
-
     return load_spec().task(task_number)
 
 
@@ -94,7 +87,7 @@ def _no_retry_for_invalid_code() -> Iterator[None]:
 @task
 def run_workflow_task(task_number: int, codegen_mode: CodegenMode) -> dict[str, Any]:
     """Run one spec task with its handler and return its result file."""
-    from include.k1n.runtime import run_task
+    from include.k1n.tasks.dispatch import run_task
 
     with _no_retry_for_invalid_code():
         return run_task(_spec_task(task_number), _run_context(codegen_mode))
@@ -105,8 +98,8 @@ def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
     """Fail the run when the gate pass rate over all tasks is below the spec's threshold."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.k1n.quality import evaluate_quality_gates
-    from include.k1n.spec import load_spec
+    from include.k1n.workflow.quality import evaluate_quality_gates
+    from include.k1n.workflow.spec import load_spec
 
     ti = get_current_context()["ti"]
     results = {int(num): ti.xcom_pull(task_ids=tid) for num, tid in result_task_ids.items()}
@@ -123,7 +116,7 @@ def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
 @task
 def parse_library(max_shards: int) -> list[dict[str, Any]]:
     """Parse the pattern library and split the patterns to regenerate into shards."""
-    from include.k1n.runtime import codegen_parse
+    from include.k1n.tasks.dispatch import codegen_parse
 
     return codegen_parse(_run_context("optimized"), max_shards)
 
@@ -131,7 +124,7 @@ def parse_library(max_shards: int) -> list[dict[str, Any]]:
 @task(map_index_template="{{ shard_name }}")
 def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
     """Render one shard of patterns from the Jinja2 templates."""
-    from include.k1n.runtime import codegen_generate
+    from include.k1n.tasks.dispatch import codegen_generate
 
     get_current_context()["shard_name"] = shard["name"]  # type: ignore[typeddict-unknown-key]
     return codegen_generate(_run_context("optimized"), shard)
@@ -140,7 +133,7 @@ def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
 @task(trigger_rule="none_failed")
 def compile_code() -> dict[str, Any]:
     """Byte-compile the generated modules (none_failed: an empty shard list skips generate)."""
-    from include.k1n.runtime import codegen_compile
+    from include.k1n.tasks.dispatch import codegen_compile
 
     return codegen_compile(_run_context("optimized"))
 
@@ -148,7 +141,7 @@ def compile_code() -> dict[str, Any]:
 @task
 def validate_code() -> dict[str, Any]:
     """Import the generated modules, run their tests and lint them."""
-    from include.k1n.runtime import codegen_validate
+    from include.k1n.tasks.dispatch import codegen_validate
 
     with _no_retry_for_invalid_code():
         return codegen_validate(_run_context("optimized"))
@@ -157,7 +150,7 @@ def validate_code() -> dict[str, Any]:
 @task
 def write_outputs(task_number: int) -> dict[str, Any]:
     """Publish the generated code atomically and record Task 8's result."""
-    from include.k1n.runtime import codegen_write
+    from include.k1n.tasks.dispatch import codegen_write
 
     return codegen_write(_spec_task(task_number), _run_context("optimized"))
 
@@ -206,7 +199,7 @@ def _dag(
         default_args={"owner": "k1n-platform"},
         params={
             "time_scale": Param(
-                config.default_time_scale(),
+                settings.default_time_scale(),
                 type="number",
                 exclusiveMinimum=0,
                 description="Stand-in tasks wait profiled seconds x this (1/60: a minute -> 1 s).",
@@ -222,7 +215,7 @@ def workflow_deadline(spec: WorkflowSpec) -> Any:
     run triggered with another `time_scale` param is measured against that default."""
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    minutes = spec.targets.workflow_minutes_max * config.default_time_scale()
+    minutes = spec.targets.workflow_minutes_max * settings.default_time_scale()
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(minutes=minutes),
@@ -242,8 +235,9 @@ def _quality_gates(result_task_ids: dict[int, str], spec: WorkflowSpec):
     )(result_task_ids={str(num): tid for num, tid in result_task_ids.items()})
 
 
-def build_baseline_dag(spec: WorkflowSpec, doc_md: str | None = None) -> DAG:
+def build_baseline_dag(doc_md: str | None = None, spec: WorkflowSpec | None = None) -> DAG:
     """The old system: every task one after another, Task 8 as a single serial rebuild."""
+    spec = spec or load_spec()
     with _dag(BASELINE_DAG_ID, spec, doc_md, "K1N workflow, the old sequential order") as dag:
         tasks = [
             run_workflow_task.override(
@@ -256,8 +250,9 @@ def build_baseline_dag(spec: WorkflowSpec, doc_md: str | None = None) -> DAG:
     return dag
 
 
-def build_optimized_dag(spec: WorkflowSpec, doc_md: str | None = None) -> DAG:
+def build_optimized_dag(doc_md: str | None = None, spec: WorkflowSpec | None = None) -> DAG:
     """Parallel branches from the reduced dependency graph; Task 8 as a mapped task group."""
+    spec = spec or load_spec()
     with _dag(
         OPTIMIZED_DAG_ID,
         spec,
@@ -293,7 +288,7 @@ def _codegen_group(spec_task: TaskSpec, spec: WorkflowSpec) -> tuple[Any, str]:
 
     @task_group(group_id=group_id, tooltip=f"Task {spec_task.id}: {spec_task.name}")
     def code_generation():
-        shards = parse_library.override(**arguments)(max_shards=config.codegen_shards())
+        shards = parse_library.override(**arguments)(max_shards=settings.codegen_shards())
         # The `codegen` pool (airflow_settings.yaml) bounds shards across concurrent runs.
         generated = generate_code.override(**arguments, pool=CODEGEN_POOL).expand(shard=shards)
         compiled = compile_code.override(**arguments)()

@@ -1,10 +1,9 @@
-"""The command handler (with the real scripts in ops/agents) and the profile stand-in."""
+"""The command handler: its contract, and the real agent scripts in ops/agents it runs."""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import textwrap
 import time
@@ -14,20 +13,19 @@ from typing import Any
 
 import pytest
 
-from include.k1n.handlers import (
+from include.k1n.tasks.command import (
     CommandFailed,
     HandlerError,
     HandlerTimeout,
     ResultFileError,
     build_argv,
     run_command,
-    run_profile,
 )
-from include.k1n.results import read_result, result_path, write_result
+from include.k1n.workflow.results import read_result, result_path, write_result
+from tests.conftest import PROJECT_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-AGENTS = REPO_ROOT / "ops" / "agents"
-LOGGER = "include.k1n.handlers"
+AGENTS = PROJECT_DIR / "ops" / "agents"
+LOGGER = "include.k1n.tasks.command"
 
 # Planted findings are assembled at run time so this file does not trip the scanners itself.
 PLANTED_PASSWORD = "pass" + 'word = "hunter22"'
@@ -114,7 +112,7 @@ def test_security_script_reports_a_planted_secret(
     result = run(
         "ops/agents/security-agent-handler.sh {task_id}",
         tmp_path,
-        project_dir=REPO_ROOT,
+        project_dir=PROJECT_DIR,
         extra_env={"K1N_SCAN_DIR": str(tree)},
     )
 
@@ -142,7 +140,7 @@ def test_security_script_finds_every_rule(tmp_path: Path) -> None:
     result = run(
         "ops/agents/security-agent-handler.sh {task_id}",
         tmp_path,
-        project_dir=REPO_ROOT,
+        project_dir=PROJECT_DIR,
         extra_env={"K1N_SCAN_DIR": str(tree)},
     )
 
@@ -162,7 +160,7 @@ def test_security_script_passes_its_own_directory(tmp_path: Path) -> None:
     result = run(
         "ops/agents/security-agent-handler.sh {task_id}",
         tmp_path,
-        project_dir=REPO_ROOT,
+        project_dir=PROJECT_DIR,
         extra_env={"K1N_SCAN_DIR": str(AGENTS)},
     )
     assert result["quality_gates"] == {"passed": 6, "total": 6}
@@ -205,7 +203,7 @@ def test_agent_scripts_exit_2_on_usage_errors(
     tmp_path: Path, template: str, extra_env: dict[str, str], expected: str
 ) -> None:
     with pytest.raises(CommandFailed) as excinfo:
-        run(template, tmp_path, project_dir=REPO_ROOT, extra_env=extra_env)
+        run(template, tmp_path, project_dir=PROJECT_DIR, extra_env=extra_env)
 
     assert excinfo.value.exit_code == 2
     assert expected in excinfo.value.log_tail
@@ -238,7 +236,7 @@ def test_buffer_bounds_script_flags_only_unbounded_calls(
     result = run(
         "ops/agents/buffer-bounds-handler.sh {task_id}",
         tmp_path,
-        project_dir=REPO_ROOT,
+        project_dir=PROJECT_DIR,
         extra_env={"K1N_SCAN_DIR": str(tree)},
     )
 
@@ -258,7 +256,7 @@ def test_buffer_bounds_script_flags_each_function(tmp_path: Path) -> None:
     result = run(
         "ops/agents/buffer-bounds-handler.sh {task_id}",
         tmp_path,
-        project_dir=REPO_ROOT,
+        project_dir=PROJECT_DIR,
         extra_env={"K1N_SCAN_DIR": str(tree)},
     )
 
@@ -285,7 +283,7 @@ def test_license_script_checks_headers_allow_list_and_license_file(
     result = run(
         "ops/agents/license-compliance-handler.sh {task_id}",
         tmp_path,
-        project_dir=REPO_ROOT,
+        project_dir=PROJECT_DIR,
         extra_env={"K1N_SCAN_DIR": str(tree), "K1N_ALLOWED_LICENSES": "MIT Apache-2.0"},
     )
 
@@ -624,103 +622,6 @@ def test_non_positive_timeout_is_rejected(tmp_path: Path) -> None:
     write_script(tmp_path, "ok.sh", WRITE_RESULT + "\n")
     with pytest.raises(ValueError, match="timeout"):
         run("./ok.sh", tmp_path, timeout=0)
-
-
-# --- run_profile ---------------------------------------------------------------------------------
-
-
-def test_profile_waits_scaled_seconds_and_writes_a_stand_in_result(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    waits: list[float] = []
-
-    result = run_profile(
-        task_id=3,
-        name="Architecture",
-        seconds=300,
-        time_scale=0.0167,
-        work_dir=tmp_path,
-        gates_total=10,
-        gates_failed=2,
-        sleep=waits.append,
-    )
-
-    assert waits == [pytest.approx(5.01)]
-    assert result == {
-        "quality_gates": {"passed": 8, "total": 10},
-        "handler": "profile",
-        "stand_in": True,
-        "profiled_seconds": 300,
-        "time_scale": 0.0167,
-        "waited_seconds": pytest.approx(5.01),
-    }
-    assert read_result(tmp_path, 3) == result
-    assert [p.name for p in (tmp_path / "task-results").iterdir()] == ["task-3.json"]
-    first = messages(caplog)[0]
-    assert first.startswith("task 3 Architecture: stand-in handler (no agent configured)")
-    assert "waiting 300 s x 0.0167 = 5.0 s" in first
-
-
-def test_profile_logs_before_it_waits(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    logged_before_sleep: list[str] = []
-
-    def sleep(seconds: float) -> None:
-        logged_before_sleep.extend(messages(caplog))
-
-    run_profile(
-        task_id=1,
-        name="Security Audit",
-        seconds=0,
-        time_scale=1,
-        work_dir=tmp_path,
-        gates_total=1,
-        sleep=sleep,
-    )
-
-    assert any("stand-in" in message for message in logged_before_sleep)
-    assert read_result(tmp_path, 1)["quality_gates"] == {"passed": 1, "total": 1}
-
-
-def test_profile_really_sleeps_by_default(tmp_path: Path) -> None:
-    started = time.monotonic()
-    run_profile(task_id=1, name="T", seconds=2, time_scale=0.1, work_dir=tmp_path, gates_total=1)
-    assert time.monotonic() - started >= 0.2
-
-
-@pytest.mark.parametrize(
-    ("overrides", "fragment"),
-    [
-        ({"seconds": -1}, "seconds"),
-        ({"seconds": math.nan}, "seconds"),
-        ({"time_scale": 0}, "time_scale"),
-        ({"time_scale": -0.5}, "time_scale"),
-        ({"time_scale": math.inf}, "time_scale"),
-        ({"gates_total": 0}, "gates_total"),
-        ({"gates_failed": -1}, "gates_failed"),
-        ({"gates_failed": 11}, "gates_failed"),
-    ],
-)
-def test_profile_rejects_bad_arguments_before_waiting(
-    tmp_path: Path, overrides: dict[str, Any], fragment: str
-) -> None:
-    waits: list[float] = []
-    kwargs: dict[str, Any] = {
-        "task_id": 4,
-        "name": "Testing Setup",
-        "seconds": 300,
-        "time_scale": 1.0,
-        "work_dir": tmp_path,
-        "gates_total": 10,
-        "gates_failed": 0,
-        "sleep": waits.append,
-    }
-    kwargs.update(overrides)
-
-    with pytest.raises(ValueError, match=fragment):
-        run_profile(**kwargs)
-
-    assert waits == []
-    assert not result_path(tmp_path, 4).exists()
 
 
 def test_handler_errors_are_runtime_errors() -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.k1n.config import AIRFLOW_API_CONN_ID, PROJECT_DIR
+from include.k1n.settings import AIRFLOW_API_CONN_ID, PROJECT_DIR
 
 log = logging.getLogger(__name__)
 # pgserver narrates every pg_ctl call at INFO, and once more from atexit after logging closed.
@@ -194,7 +194,7 @@ class AirflowStack:
     def load_settings(self) -> None:
         """Import airflow_settings.yaml, its `k1n_metrics` connection pointed at this stack's
         own `k1n_metrics` database (one validation, three CLI imports)."""
-        from include.k1n.settings_loader import load_settings
+        from include.k1n.local.settings_loader import load_settings
 
         load_settings(
             airflow_env=self.airflow_env(),

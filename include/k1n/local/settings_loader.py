@@ -41,8 +41,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from include.k1n.config import PROJECT_DIR
-from include.k1n.errors import FileProblem, read_yaml
+from include.k1n.errors import FileProblem
+from include.k1n.io import read_yaml
+from include.k1n.settings import PROJECT_DIR
 
 DEFAULT_SETTINGS_PATH = PROJECT_DIR / "airflow_settings.yaml"
 AIRFLOW_COMMAND: tuple[str, ...] = (sys.executable, "-m", "airflow")

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from include.k1n import nightly
-from include.k1n.alerts import VerdictNotifier, workflow_deadline_missed
-from include.k1n.dags import _chaos_knob
+from include.k1n.dag_builders import nightly
+from include.k1n.dag_builders.alerts import VerdictNotifier, workflow_deadline_missed
+from include.k1n.dag_builders.workflow import _chaos_knob
 
 
 def test_deadline_callback_logs_a_clear_message(caplog):
-    with caplog.at_level(logging.ERROR, logger="include.k1n.alerts"):
+    with caplog.at_level(logging.ERROR, logger="include.k1n.dag_builders.alerts"):
         message = asyncio.run(workflow_deadline_missed(limit_minutes=1.5, target=90))
     assert "deadline missed" in message and "1.5 min" in message and "90" in message
     assert message in caplog.text
 
 
 def test_verdict_notifier_logs_the_summary(caplog):
-    with caplog.at_level(logging.ERROR, logger="include.k1n.alerts"):
+    with caplog.at_level(logging.ERROR, logger="include.k1n.dag_builders.alerts"):
         VerdictNotifier(title="nightly failed").notify({"exception": RuntimeError("run failed")})
     assert "nightly failed" in caplog.text and "run failed" in caplog.text
 

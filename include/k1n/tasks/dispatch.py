@@ -1,7 +1,7 @@
 """What one workflow task does when it runs: the spec's handler, mapped onto its implementation.
 
 Plain Python with no Airflow import, so the same code runs under the scheduler, in tests and
-from the command line. `include.k1n.dags` wraps these functions in Airflow tasks.
+from the command line. `include.k1n.dag_builders.workflow` wraps these functions in Airflow tasks.
 Every handler writes `task-results/task-<id>.json` into the run's work directory and returns
 the validated result, which becomes the task's XCom and feeds the quality gates.
 """
@@ -11,50 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from include.k1n import config
-from include.k1n.results import read_result, write_result
-from include.k1n.spec import HandlerKind, TaskSpec
+from include.k1n import settings
+from include.k1n.tasks.context import RunContext
+from include.k1n.workflow.results import read_result, write_result
+from include.k1n.workflow.spec import HandlerKind, TaskSpec
 
 log = logging.getLogger(__name__)
-
-CodegenMode = Literal["baseline", "optimized"]
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Which run a task belongs to; everything a handler needs beyond its spec entry."""
-
-    dag_id: str
-    run_id: str
-    time_scale: float
-    codegen_mode: CodegenMode = "optimized"
-    # Test/chaos knobs from the run conf, honoured by the stand-in (profile) handler only:
-    # `slow_tasks` {task id: factor} multiplies a task's profiled seconds, `failing_gates`
-    # {task id: count} makes that many of its gates fail (capped at its gate count).
-    slow_tasks: Mapping[int, float] = field(default_factory=dict)
-    failing_gates: Mapping[int, int] = field(default_factory=dict)
-
-    @property
-    def work_dir(self) -> Path:
-        return config.run_work_dir(self.dag_id, self.run_id)
-
-    @property
-    def codegen_state_dir(self) -> Path:
-        return config.codegen_state_dir(self.dag_id)
-
-    @property
-    def codegen_staging_dir(self) -> Path:
-        return self.work_dir / "codegen-staging"
-
-    def codegen_engine(self):
-        from include.k1n.codegen import CodegenEngine
-
-        return CodegenEngine(self.codegen_state_dir, mode=self.codegen_mode)
 
 
 def run_task(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
@@ -79,7 +44,7 @@ def _record(task: TaskSpec, ctx: RunContext, result: dict[str, Any]) -> dict[str
 
 
 def _run_profile(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-    from include.k1n.handlers import run_profile
+    from include.k1n.tasks.stand_in import run_profile
 
     return run_profile(
         task_id=task.id,
@@ -95,7 +60,7 @@ def _run_profile(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 
 def _run_command(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-    from include.k1n.handlers import run_command
+    from include.k1n.tasks.command import run_command
 
     assert task.command is not None  # the spec guarantees it for handler: command
     return run_command(
@@ -103,7 +68,7 @@ def _run_command(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
         task_id=task.id,
         run_id=ctx.run_id,
         work_dir=ctx.work_dir,
-        project_dir=config.PROJECT_DIR,
+        project_dir=settings.PROJECT_DIR,
         timeout=task.timeout_seconds,
     )
 

@@ -10,7 +10,7 @@ fresh for the speedup). Both run:
   `k1n_nightly_target_dag`, which wins over the default; set either to `k1n_22task_baseline` to
   roll the nightly back to the old DAG), its run id (`<nightly dag>__<nightly run id>`) and conf
   (`time_scale` plus the `target_conf` param: the test/chaos knobs `slow_tasks` and
-  `failing_gates`, see `include.k1n.runtime.RunContext`).
+  `failing_gates`, see `include.k1n.tasks.dispatch.RunContext`).
 - `trigger_target`: `TriggerDagRunOperator`, deferrable (the wait runs in the triggerer, no
   worker slot), succeeding on a failed target run too: the verdict judges that.
 - `report_and_judge`: reads the run over the REST API v2 (connection `k1n_airflow_api`; a task
@@ -37,14 +37,18 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, Param, Variable, chain, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include.k1n import config
-from include.k1n.alerts import VerdictNotifier
-from include.k1n.dags import BASELINE_DAG_ID, OPTIMIZED_DAG_ID, START_DATE
+from include.k1n import settings
+from include.k1n.dag_builders.alerts import VerdictNotifier
+from include.k1n.dag_builders.workflow import START_DATE
+from include.k1n.workflow.names import (
+    BASELINE_DAG_ID,
+    NIGHTLY_DAG_ID,
+    OPTIMIZED_DAG_ID,
+    WEEKLY_BASELINE_DAG_ID,
+)
 
 log = logging.getLogger(__name__)
 
-NIGHTLY_DAG_ID = "k1n_nightly_regression"
-WEEKLY_BASELINE_DAG_ID = "k1n_weekly_baseline"
 NIGHTLY_CRON = "0 2 * * *"
 WEEKLY_BASELINE_CRON = "0 3 * * 0"
 TARGET_VARIABLE = "k1n_nightly_target_dag"
@@ -95,7 +99,7 @@ def plan_run(default_target: str, target_variable: str | None) -> dict[str, Any]
         raise AirflowFailException(f"target DAG {target!r} is not one of {TARGET_DAG_IDS}")
     conf = {
         **dict(params.get("target_conf") or {}),
-        "time_scale": config.parse_time_scale(params["time_scale"]),
+        "time_scale": settings.parse_time_scale(params["time_scale"]),
     }
     plan = {
         "dag_id": target,
@@ -111,9 +115,9 @@ def fetch_report(dag_id: str, run_id: str) -> dict[str, Any]:
     from airflow.sdk import BaseHook
 
     from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
-    from include.k1n.spec import load_spec
+    from include.k1n.workflow.spec import load_spec
 
-    conn = BaseHook.get_connection(config.AIRFLOW_API_CONN_ID)
+    conn = BaseHook.get_connection(settings.AIRFLOW_API_CONN_ID)
     host = conn.host or ""
     url = host if "://" in host else f"{conn.schema or 'http'}://{host}:{conn.port or 8080}"
     run = fetch_airflow_run(url, conn.login or "", conn.password or "", dag_id, run_id)
@@ -220,7 +224,7 @@ def build_regression_dag(
         },
         params={
             "time_scale": Param(
-                config.default_time_scale(),
+                settings.default_time_scale(),
                 type="number",
                 exclusiveMinimum=0,
                 description="time_scale of the target run (profiled seconds x this).",
@@ -268,3 +272,27 @@ def build_regression_dag(
         )
         chain(plan, trigger, judged, final)
     return dag
+
+
+def build_nightly_regression_dag(doc_md: str | None = None) -> DAG:
+    """`k1n_nightly_regression`: the optimized workflow every night at 02:00."""
+    return build_regression_dag(
+        NIGHTLY_DAG_ID,
+        cron=NIGHTLY_CRON,
+        default_target=OPTIMIZED_DAG_ID,
+        target_variable=TARGET_VARIABLE,
+        doc_md=doc_md,
+        description="K1N nightly run of the workflow with a regression verdict",
+    )
+
+
+def build_weekly_baseline_dag(doc_md: str | None = None) -> DAG:
+    """`k1n_weekly_baseline`: the baseline workflow on Sundays at 03:00."""
+    return build_regression_dag(
+        WEEKLY_BASELINE_DAG_ID,
+        cron=WEEKLY_BASELINE_CRON,
+        default_target=BASELINE_DAG_ID,
+        target_variable=None,
+        doc_md=doc_md,
+        description="K1N weekly baseline run: keeps the speedup's reference fresh",
+    )

@@ -14,8 +14,8 @@ import signal
 import threading
 from pathlib import Path
 
-from include.k1n.demo import DEFAULT_HOME
-from include.k1n.stack import ADMIN_USER, COMPONENTS, AirflowStack
+from include.k1n.local.demo import DEFAULT_HOME
+from include.k1n.local.stack import ADMIN_USER, COMPONENTS, AirflowStack
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import networkx as nx
 import pytest
 import yaml
 
-from include.k1n.spec import (
+from include.k1n.workflow.spec import (
     DEFAULT_SPEC_PATH,
     HandlerKind,
     SpecError,

@@ -1,21 +1,14 @@
-"""Handlers: how a workflow task runs.
+"""The `command` handler: run an external agent program and read the result file it wrote.
 
-Two handlers live here, both plain Python that Airflow tasks call:
-
-* `run_command` runs an external agent program named by the task's `command` template, streams
-  its output into the task log and returns the result file the program wrote.
-* `run_profile` is the stand-in used when no agent is configured: it waits the task's profiled
-  duration (scaled) and reports the gates the spec asks for. It does no agent work.
-
-Both report through the result-file contract in `include.k1n.results`. Output goes through
-`logging`, which Airflow's task log captures.
+`run_command` runs the program named by the task's `command` template (no shell), streams its
+output into the task log and returns the validated result file (`include.k1n.workflow.results`).
+Output goes through `logging`, which Airflow's task log captures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import shlex
 import shutil
@@ -25,16 +18,15 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from include.k1n.results import (
+from include.k1n.workflow.results import (
     HandlerError,
     ResultFileError,
     read_result,
     result_path,
-    write_result,
 )
 
 __all__ = [
@@ -46,7 +38,6 @@ __all__ = [
     "ResultFileError",
     "build_argv",
     "run_command",
-    "run_profile",
 ]
 
 logger = logging.getLogger(__name__)
@@ -247,72 +238,6 @@ def build_argv(template: str, fields: Mapping[str, object]) -> list[str]:
         except (ValueError, TypeError) as exc:  # a format spec that does not fit the value
             raise HandlerError(f"cannot fill command token {token!r}: {exc}") from exc
     return argv
-
-
-def run_profile(
-    *,
-    task_id: int,
-    name: str,
-    seconds: float,
-    time_scale: float,
-    work_dir: Path,
-    gates_total: int,
-    gates_failed: int = 0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
-    """Stand in for a task's agent: wait `seconds` x `time_scale`, then report fixed gates.
-
-    This does no agent work at all; it keeps the workflow's timing realistic until a real
-    handler is configured, and says so in the log. The result file records `stand_in: true`
-    so reports can tell stand-in gates from real ones. `sleep` is injectable for tests.
-
-    Raises `ValueError` for a negative duration, a non-positive time scale, or gate counts
-    outside `0 <= gates_failed <= gates_total`, `gates_total >= 1`.
-    """
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"task {task_id}: seconds must be a finite number >= 0, got {seconds!r}")
-    if not (math.isfinite(time_scale) and time_scale > 0):
-        raise ValueError(
-            f"task {task_id}: time_scale must be a finite number > 0, got {time_scale!r}"
-        )
-    if gates_total < 1:
-        raise ValueError(f"task {task_id}: gates_total must be >= 1, got {gates_total}")
-    if not 0 <= gates_failed <= gates_total:
-        raise ValueError(
-            f"task {task_id}: gates_failed must be between 0 and gates_total ({gates_total}), "
-            f"got {gates_failed}"
-        )
-
-    label = f"task {task_id} {name}"
-    wait = seconds * time_scale
-    logger.info(
-        "%s: stand-in handler (no agent configured): waiting %g s x %g = %.1f s; "
-        "no agent work is done",
-        label,
-        seconds,
-        time_scale,
-        wait,
-    )
-    sleep(wait)
-
-    result = {
-        "quality_gates": {"passed": gates_total - gates_failed, "total": gates_total},
-        "handler": "profile",
-        "stand_in": True,
-        "profiled_seconds": seconds,
-        "time_scale": time_scale,
-        "waited_seconds": round(wait, 3),
-    }
-    path = write_result(work_dir, task_id, result)
-    logger.info(
-        "%s: stand-in reports %d/%d quality gates passed (configured values, nothing was "
-        "checked); wrote %s",
-        label,
-        gates_total - gates_failed,
-        gates_total,
-        path,
-    )
-    return result
 
 
 # --- internals ---------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The workflow spec: one YAML file that drives both DAGs, the tests and the reports.
 
-`load_spec()` reads `include/k1n/workflow.yaml` (or the file named by `K1N_WORKFLOW_SPEC`) into
-typed models and checks the whole graph. Every problem is raised as one `SpecError` whose message
-names the file, the task and the problem, so a broken spec reads as a one-line DAG import error.
+`load_spec()` reads `workflow.yaml` next to this module (or the file named by
+`K1N_WORKFLOW_SPEC`) into typed models and checks the whole graph. Every problem is raised as one
+`SpecError` whose message names the file, the task and the problem, so a broken spec reads as a
+one-line DAG import error.
 
 Only the standard library, PyYAML and pydantic are imported here: DAG files call this at parse
 time and must stay fast.
@@ -21,14 +22,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from include.k1n.errors import FileProblem, read_yaml
+from include.k1n.errors import FileProblem
+from include.k1n.io import read_yaml
 
 DEFAULT_SPEC_PATH = Path(__file__).with_name("workflow.yaml")
 SPEC_PATH_ENV = "K1N_WORKFLOW_SPEC"
 
 
 class HandlerKind(StrEnum):
-    """How a task runs; `include.k1n.runtime` maps each kind onto its implementation."""
+    """How a task runs; `include.k1n.tasks.dispatch` maps each kind onto its implementation."""
 
     PROFILE = "profile"
     COMMAND = "command"

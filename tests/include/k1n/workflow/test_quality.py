@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.k1n.quality import QualityGateError, evaluate_quality_gates
+from include.k1n.workflow.quality import QualityGateError, evaluate_quality_gates
 
 
 def gates(passed: int, total: int) -> dict:

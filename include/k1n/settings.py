@@ -11,7 +11,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 TIME_SCALE_ENV = "K1N_TIME_SCALE"
 # Airflow connection (type http: host = api-server base URL, login, password) through which
-# tasks read a run over the REST API v2 (include/k1n/nightly.py); the stack sets it as env.
+# tasks read a run over the REST API v2 (`include.k1n.dag_builders.nightly`); the stack sets it.
 AIRFLOW_API_CONN_ID = "k1n_airflow_api"
 WORK_DIR_ENV = "K1N_WORK_DIR"
 CODEGEN_SHARDS_ENV = "K1N_CODEGEN_SHARDS"

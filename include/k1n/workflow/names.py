@@ -1,0 +1,28 @@
+"""The names other code refers the K1N DAGs and their fixed tasks by: one place for each.
+
+DAG builders, the analysis, the UI, the local tooling and the tests all import these; nothing
+else spells them out.
+"""
+
+from __future__ import annotations
+
+BASELINE_DAG_ID = "k1n_22task_baseline"
+OPTIMIZED_DAG_ID = "k1n_22task_optimized"
+# The workflow DAGs built from the spec, in the order reports list them (reference first).
+WORKFLOW_DAG_IDS: tuple[str, ...] = (BASELINE_DAG_ID, OPTIMIZED_DAG_ID)
+
+NIGHTLY_DAG_ID = "k1n_nightly_regression"
+WEEKLY_BASELINE_DAG_ID = "k1n_weekly_baseline"
+
+# The last task of each workflow DAG: the quality verdict over every spec task's result.
+QUALITY_GATES_TASK_ID = "check_quality_gates"
+# Task 8 in the optimized DAG: a task group of these stages, in order.
+CODEGEN_STAGE_TASK_IDS: tuple[str, ...] = (
+    "parse_library",
+    "generate_code",
+    "compile_code",
+    "validate_code",
+    "write_outputs",
+)
+# Spec id of the code generation task, whose own target (minutes) the reports judge.
+CODEGEN_SPEC_ID = 8
