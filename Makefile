@@ -1,43 +1,65 @@
-# k1n-airflow: `make demo` runs the workflow on a local Airflow, `make test` runs every test.
+# k1n-airflow. `make demo` runs the workflow on a local Airflow, `make test` runs every test.
 # Both create .venv on first use; nothing needs to be installed beforehand but Python 3.11.
+# `make help` lists every target.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test airflow lint format bench venv clean
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-unit airflow cluster lint format bench system-deps venv clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+# uv installs the locked set in seconds (pip takes a minute); pip is the fallback without uv.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	if $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; then \
+	  $(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt -c constraints.txt \
+	  && $(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e . ; \
+	else \
+	  $(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt \
+	  && $(PY) -m pip install --quiet --no-deps -e . ; \
+	fi
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP)  ## create .venv with the locked runtime + dev packages and the `k1n` command
 
-demo: $(STAMP)  ## baseline, then optimized (cold, then warm) on a real scheduler; prints the speedup
-	$(PY) -m include.k1n demo
-
-test: $(STAMP) lint  ## ruff, then every pytest test (unit, DAG integrity, real scheduler)
-	$(PY) -m pytest
+demo: $(STAMP)  ## baseline, then optimized (cold, then warm) on a real local Airflow; prints the speedup
+	$(VENV)/bin/k1n demo
 
 airflow: $(STAMP)  ## this project's Airflow on http://localhost:8080 until Ctrl-C
-	$(PY) -m include.k1n airflow
+	$(VENV)/bin/k1n airflow
 
-lint: $(STAMP)
+cluster: $(STAMP) system-deps  ## the docker-compose topology as local processes (Celery, 2 workers, S3) until Ctrl-C
+	$(VENV)/bin/k1n cluster
+
+test: $(STAMP) system-deps lint  ## ruff, then every test: unit, DAG integrity, real scheduler, cluster, browser
+	$(PYTEST)
+
+test-unit: $(STAMP)  ## the fast loop: every test that starts no Airflow component or server
+	$(PYTEST) -m "not integration"
+
+system-deps:  ## chromium, docker-compose, redis-server from Debian when missing (needs root)
+	scripts/system-deps.sh
+
+lint: $(STAMP)  ## ruff check (with the preview AIR rules) and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP)  ## fix what ruff can fix, then format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)  ## benchmarks; figures go to docs/BENCHMARKS.md
+bench: $(STAMP)  ## every benchmark side by side; writes docs/BENCHMARKS.md and docs/bench/latest.json
 	$(PY) bench/bench_codegen.py --repeat 3
 	$(PY) bench/bench_report.py --repeat 3
 	$(PY) bench/bench_plugin_endpoint.py
 
-clean:
+clean:  ## remove the local Airflow home and tool caches (not .venv)
 	rm -rf .airflow .pytest_cache .ruff_cache

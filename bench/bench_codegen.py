@@ -2,7 +2,7 @@
 
     python bench/bench_codegen.py [--library-dir DIR] [--workers 2,4] [--repeat N] [--json]
 
-Every scenario runs the real CLI (`python -m include.k1n.codegen`) in a fresh process, all five
+Every scenario runs the real CLI (`k1n.codegen`) in a fresh process, all five
 stages, on a private copy of the library in a temporary directory:
 
     baseline             serial, no template cache, full rebuild (the old system)

@@ -73,7 +73,7 @@ def _seed_history(report: dict[str, Any], conn: Any) -> list[str]:
 
 def _set_variables(client, values: dict[str, str]) -> None:
     for key, value in values.items():
-        client._json("PATCH", f"/variables/{key}", json={"key": key, "value": value})
+        client.set_variable(key, value)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def nightly_runs(airflow_stack, airflow_client, optimized_run, metrics_conn):
     assert report["state"] == "success"
     _seed_history(report, metrics_conn)
     defaults = {
-        key: airflow_client._json("GET", f"/variables/{key}")["value"] for key in TEST_POLICY
+        key: airflow_client.variable(key) for key in TEST_POLICY
     }
     _set_variables(airflow_client, TEST_POLICY)
     try:
@@ -117,7 +117,7 @@ def nightly_runs(airflow_stack, airflow_client, optimized_run, metrics_conn):
         }
     finally:
         with contextlib.suppress(Exception):
-            airflow_client._json("PATCH", f"/dags/{NIGHTLY_DAG_ID}", json={"is_paused": True})
+            airflow_client.set_paused(NIGHTLY_DAG_ID, True)
         _set_variables(airflow_client, defaults)
     stored = load_runs(metrics_conn, OPTIMIZED_DAG_ID, limit=50).set_index("run_id")
     results = {}

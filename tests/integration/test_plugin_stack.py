@@ -68,7 +68,7 @@ def test_the_plugin_is_mounted_and_listed(airflow_stack, airflow_client):
     assert anonymous.status_code == 401
     page = httpx.get(f"{airflow_stack.base_url}/k1n/", timeout=30)
     assert page.status_code == 401 and 'id="login-required"' in page.text
-    plugins = airflow_client.http.get("/plugins").json()["plugins"]
+    plugins = airflow_client.http.get("/api/v2/plugins").json()["plugins"]
     (plugin,) = [p for p in plugins if p["name"] == "k1n_bottlenecks"]
     assert plugin["external_views"][0]["url_route"] == "k1n-bottlenecks"
 

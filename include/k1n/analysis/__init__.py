@@ -39,11 +39,11 @@ from include.k1n.analysis.report import (
     build_targets,
 )
 from include.k1n.analysis.sources import (
-    AirflowApiSource,
     fetch_airflow_run,
     legacy_summary,
     load_conductor,
     load_profiles,
+    read_run,
     run_from_airflow_json,
     run_from_conductor,
     write_legacy_summary,
@@ -52,7 +52,6 @@ from include.k1n.analysis.table import INSTANCE_COLUMNS, normalize_instances
 
 __all__ = [
     "INSTANCE_COLUMNS",
-    "AirflowApiSource",
     "AnalysisInputError",
     "Comparison",
     "CriticalPath",
@@ -81,6 +80,7 @@ __all__ = [
     "load_conductor",
     "load_profiles",
     "normalize_instances",
+    "read_run",
     "render_comparison",
     "render_report",
     "run_from_airflow_json",

@@ -1,4 +1,4 @@
-"""`python -m include.k1n report SOURCE` and `python -m include.k1n compare A B`.
+"""`k1n report SOURCE` and `k1n compare A B`.
 
 A SOURCE is one of
 
@@ -133,7 +133,7 @@ def _login(args: argparse.Namespace) -> AirflowLogin:
 
 def report_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m include.k1n report",
+        prog="k1n report",
         description="Bottleneck report of one workflow run.",
         epilog=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -167,7 +167,7 @@ def report_parser() -> argparse.ArgumentParser:
 
 def compare_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m include.k1n compare",
+        prog="k1n compare",
         description="Compare two runs (A: the reference, e.g. the baseline; B: e.g. optimized).",
         epilog=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -223,7 +223,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _run(main: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
     """Run a command body; bad input becomes one stderr line and exit code 2."""
-    # `python -m include.k1n` logs at INFO; httpx would add a line per request to stderr.
+    # `k1n` logs at INFO; httpx would add a line per request to stderr.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return main(list(sys.argv[1:] if argv is None else argv))

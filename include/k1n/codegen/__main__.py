@@ -1,4 +1,4 @@
-"""`python -m include.k1n.codegen ...`: the same command as `python -m include.k1n codegen ...`."""
+"""`k1n.codegen ...`: the same command as `k1n codegen ...`."""
 
 import logging
 import sys

@@ -1,6 +1,6 @@
 """`codegen`: run Task 8's engine from the command line.
 
-    python -m include.k1n codegen --state-dir DIR [--mode baseline|optimized] [--workers N]
+    k1n codegen --state-dir DIR [--mode baseline|optimized] [--workers N]
                                   [--clean] [--json] [--library-dir DIR] [--templates-dir DIR]
 
 Prints a table of stage seconds and counters, or with `--json` the engine's summary. Errors

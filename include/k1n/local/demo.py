@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from include.k1n import settings
-from include.k1n.local.stack import AirflowClient, AirflowStack
+from include.k1n.airflow_rest import AirflowRestClient
+from include.k1n.local.stack import AirflowStack
 from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class RunRecord:
     label: str = ""
 
     @classmethod
-    def fetch(cls, client: AirflowClient, dag_id: str, run_id: str, label: str) -> RunRecord:
+    def fetch(cls, client: AirflowRestClient, dag_id: str, run_id: str, label: str) -> RunRecord:
         run = client.dag_run(dag_id, run_id)
         spans = tuple(
             TaskSpan(
@@ -147,7 +148,7 @@ class RunRecord:
         }
 
 
-def run_dag(client: AirflowClient, dag_id: str, time_scale: float, label: str) -> RunRecord:
+def run_dag(client: AirflowRestClient, dag_id: str, time_scale: float, label: str) -> RunRecord:
     run_id = client.trigger(dag_id, conf={"time_scale": time_scale})
     log.info("%s: triggered %s %s", label, dag_id, run_id)
     client.wait_for_run(dag_id, run_id)
@@ -203,7 +204,7 @@ def structure_checks(baseline: RunRecord, cold: RunRecord) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.k1n demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="k1n demo", description=__doc__)
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="Airflow home")
     parser.add_argument(
         "--time-scale",

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.k1n airflow", description=__doc__)
+    parser = argparse.ArgumentParser(prog="k1n airflow", description=__doc__)
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="Airflow home")
     parser.add_argument("--port", type=int, default=8080, help="API server / UI port")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ Loading is repeatable: connections and variables are overwritten, pools updated.
 `connection_overrides` replaces declared connection fields (or a whole connection by URI)
 without editing the file, e.g. to point `k1n_metrics` at an embedded PostgreSQL.
 
-Command line (`python -m include.k1n settings ...`)::
+Command line (`k1n settings ...`)::
 
     settings load [FILE] [--connection CONN_ID=URI ...] [--check]
 """
@@ -424,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit codes: 0 loaded (or valid with --check), 2 invalid file or usage, 1 import failed.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m include.k1n settings",
+        prog="k1n settings",
         description="Load airflow_settings.yaml (Astro format) into the current Airflow home.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

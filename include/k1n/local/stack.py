@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from include.k1n.airflow_rest import AirflowRestClient
 from include.k1n.settings import AIRFLOW_API_CONN_ID, PROJECT_DIR
 
 log = logging.getLogger(__name__)
@@ -301,8 +302,8 @@ class AirflowStack:
         finally:
             self.stop()
 
-    def client(self) -> AirflowClient:
-        return AirflowClient.login(self.base_url, ADMIN_USER, self.admin_password())
+    def client(self) -> AirflowRestClient:
+        return AirflowRestClient.login(self.base_url, ADMIN_USER, self.admin_password())
 
 
 def _stop_process_group(pid: int, name: str, grace: float = 10) -> None:
@@ -325,84 +326,3 @@ def _stop_process_group(pid: int, name: str, grace: float = 10) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     log.warning("killed %s (pid %s) after %s s", name, pid, grace)
-
-
-class AirflowClient:
-    """The few Airflow REST API v2 calls the demo and the tests make."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        import httpx
-
-        self.base_url = base_url
-        self.http = httpx.Client(
-            base_url=f"{base_url}/api/v2",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-
-    @classmethod
-    def login(cls, base_url: str, username: str, password: str) -> AirflowClient:
-        import httpx
-
-        response = httpx.post(
-            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=30
-        )
-        response.raise_for_status()
-        return cls(base_url, response.json()["access_token"])
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
-        if response.is_error:
-            raise StackError(f"{method} {path} -> {response.status_code}: {response.text[:500]}")
-        return response.json()
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Wait until the dag-processor has parsed and stored `dag_id`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            response = self.http.get(f"/dags/{dag_id}")
-            if response.is_success:
-                return response.json()
-            if time.monotonic() > deadline:
-                errors = self._json("GET", "/importErrors").get("import_errors", [])
-                raise StackError(
-                    f"DAG {dag_id} not loaded after {timeout} s; import errors: {errors}"
-                )
-            time.sleep(1)
-
-    def unpause(self, dag_id: str) -> None:
-        self._json("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        body = {"logical_date": None, "conf": dict(conf or {})}
-        return self._json("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
-
-    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.dag_run(dag_id, run_id)
-            if run["state"] in ("success", "failed"):
-                return run
-            if time.monotonic() > deadline:
-                raise StackError(f"{dag_id} {run_id} still {run['state']} after {timeout} s")
-            time.sleep(1)
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Every task instance of a run, mapped ones included, in one or a few pages."""
-        items: list[dict[str, Any]] = []
-        page_size = 100
-        while True:
-            batch = self._json(
-                "GET",
-                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                params={"limit": page_size, "offset": len(items), "order_by": "id"},
-            )["task_instances"]
-            items.extend(batch)
-            if len(batch) < page_size:
-                return items
-
-    def close(self) -> None:
-        self.http.close()

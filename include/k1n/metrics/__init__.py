@@ -1,8 +1,10 @@
 """Nightly regression tracking: a metrics history in PostgreSQL and a verdict per run.
 
-- `store.py`: versioned schema (`ensure_schema`), `store_report` (a run and its task rows in one
-  transaction, UPSERT), `record_verdict`, `load_history` (per-task seconds of the last good runs),
-  `load_runs`. Through `PostgresHook(postgres_conn_id="k1n_metrics")` or a DB-API connection.
+- `schema.py`: the connection (`PostgresHook(postgres_conn_id="k1n_metrics")` or a DB-API
+  connection), transactions and the versioned schema (`ensure_schema`);
+- `store.py`: `store_report` (a run and its task rows in one transaction, UPSERT),
+  `record_verdict`;
+- `history.py`: `load_history` (per-task seconds of the last good runs), `load_runs`.
 - `regression.py`: robust median/MAD comparison of every task and the wall time against that
   history (`detect_regressions`), and `judge_run` -> `Verdict` (regressions, run state, targets,
   quality pass rate) with a readable `summary()`. Pure pandas/numpy.
@@ -19,6 +21,7 @@ A nightly run: analyze it, load the history, judge, store report and verdict tog
 Importing this package does not import Airflow; only a call without a connection does.
 """
 
+from include.k1n.metrics.history import load_history, load_runs
 from include.k1n.metrics.regression import (
     FAILING_STATUSES,
     GOAL_TARGET_KEYS,
@@ -36,7 +39,7 @@ from include.k1n.metrics.regression import (
     judge_run,
     run_seconds,
 )
-from include.k1n.metrics.store import (
+from include.k1n.metrics.schema import (
     METRICS_CONN_ID,
     MIGRATIONS,
     RUNS_TABLE,
@@ -44,15 +47,11 @@ from include.k1n.metrics.store import (
     TASKS_TABLE,
     MetricsStoreError,
     Migration,
-    StoredRun,
     ensure_schema,
-    load_history,
-    load_runs,
     metrics_hook,
-    record_verdict,
     schema_version,
-    store_report,
 )
+from include.k1n.metrics.store import StoredRun, record_verdict, store_report
 
 __all__ = [
     "FAILING_STATUSES",

@@ -6,8 +6,8 @@
 """
 
 from include.k1n.analysis.sources.airflow_api import (
-    AirflowApiSource,
     fetch_airflow_run,
+    read_run,
     run_from_airflow_json,
 )
 from include.k1n.analysis.sources.conductor import (
@@ -24,11 +24,11 @@ from include.k1n.analysis.sources.profiles import (
 
 __all__ = [
     "BOOKKEEPING_TASK_TYPES",
-    "AirflowApiSource",
     "fetch_airflow_run",
     "legacy_summary",
     "load_conductor",
     "load_profiles",
+    "read_run",
     "run_from_airflow_json",
     "run_from_conductor",
     "spec_id_from_reference",

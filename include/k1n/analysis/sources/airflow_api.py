@@ -12,8 +12,9 @@ Calls, all with the bearer token from `POST {url}/auth/token` (`{username, passw
 - optionally `GET .../taskInstances/check_quality_gates/xcomEntries/return_value`: the quality
   verdict, whose `pass_rate` judges the quality target. A 404 there just means "unknown".
 
-Every failure (unreachable URL, refused login, unknown run, a non-JSON answer) raises one
-`AnalysisInputError` line. Airflow itself is never imported: this runs against any instance.
+The calls go through `include.k1n.airflow_rest`; every failure (unreachable URL, refused login,
+unknown run, a non-JSON answer) raises one `AnalysisInputError` line. Airflow itself is never
+imported: this runs against any instance.
 """
 
 from __future__ import annotations
@@ -21,16 +22,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pandas as pd
 
+from include.k1n.airflow_rest import AirflowRestClient, AirflowRestError
 from include.k1n.analysis.errors import AnalysisInputError
 from include.k1n.analysis.report import QUALITY_GATES_TASK_ID, RunData, RunInfo
 from include.k1n.settings import parse_time_scale
 
-PAGE_SIZE = 100
 # REST field -> task-instance table column.
 TASK_INSTANCE_FIELDS: dict[str, str] = {
     "task_id": "task_id",
@@ -115,141 +115,22 @@ def pass_rate_from_xcom(entry: Any, notes: list[str] | None = None) -> float | N
     return None
 
 
-class AirflowApiSource:
-    """A logged-in connection to one Airflow instance's REST API v2."""
-
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        try:
-            self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
-        except (httpx.InvalidURL, ValueError) as exc:
-            raise AnalysisInputError(f"invalid Airflow URL {base_url!r}: {exc}") from None
-        token = self._request(
-            "POST",
-            "/auth/token",
-            json={"username": username, "password": password},
-            not_found=f"{self.base_url} has no /auth/token: is it an Airflow 3 api-server?",
-        )
-        if not isinstance(token, Mapping) or not isinstance(token.get("access_token"), str):
-            raise AnalysisInputError(f"{self.base_url}/auth/token answered without access_token")
-        self.http.headers["Authorization"] = f"Bearer {token['access_token']}"
-
-    def __enter__(self) -> AirflowApiSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
-
-    def fetch_run(
-        self, dag_id: str, run_id: str, *, tries: bool = True, quality: bool = True
-    ) -> RunData:
-        """The run's info, every task instance (and earlier tries), and the quality verdict."""
-        run_path = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
-        unknown = f"unknown run {dag_id}/{run_id} at {self.base_url} (HTTP 404)"
-        dag_run = self._request("GET", run_path, not_found=unknown)
-        if not isinstance(dag_run, Mapping):
-            raise AnalysisInputError(f"{run_path}: expected a JSON object")
-        instances = self._task_instances(run_path, unknown)
-        if tries:
-            instances = self._with_earlier_tries(run_path, instances)
-        entry = None
-        if quality:
-            entry = self._request(
-                "GET",
-                f"{run_path}/taskInstances/{QUALITY_GATES_TASK_ID}/xcomEntries/return_value",
-                not_found=None,
-            )
-        return run_from_airflow_json(
-            dag_run,
-            instances,
-            dag_id=dag_id,
-            run_id=run_id,
-            quality=entry,
-            source=f"airflow:{dag_id}/{run_id}",
-        )
-
-    def _task_instances(self, run_path: str, unknown: str) -> list[Mapping[str, Any]]:
-        items: list[Mapping[str, Any]] = []
-        while True:
-            page = self._request(
-                "GET",
-                f"{run_path}/taskInstances",
-                params={"limit": PAGE_SIZE, "offset": len(items), "order_by": "id"},
-                not_found=unknown,
-            )
-            batch = page.get("task_instances") if isinstance(page, Mapping) else None
-            if not isinstance(batch, list):
-                raise AnalysisInputError(f"{run_path}/taskInstances: no 'task_instances' list")
-            items.extend(batch)
-            total = page.get("total_entries")
-            if len(batch) < PAGE_SIZE or (isinstance(total, int) and len(items) >= total):
-                return items
-
-    def _with_earlier_tries(
-        self, run_path: str, instances: list[Mapping[str, Any]]
-    ) -> list[Mapping[str, Any]]:
-        result: list[Mapping[str, Any]] = []
-        for item in instances:
-            final_try = int(item.get("try_number") or 0)
-            if final_try <= 1:
-                result.append(item)
-                continue
-            history = self._request(
-                "GET",
-                f"{run_path}/taskInstances/{quote(str(item['task_id']), safe='')}/tries",
-                params={"map_index": item.get("map_index", -1)},
-                not_found=None,
-            )
-            tries = history.get("task_instances") if isinstance(history, Mapping) else None
-            earlier = [
-                t
-                for t in tries or []
-                if isinstance(t, Mapping) and int(t.get("try_number") or 0) < final_try
-            ]
-            result.extend([*earlier, item])
-        return result
-
-    def _request(self, method: str, path: str, *, not_found: str | None, **kwargs: Any) -> Any:
-        """JSON of one call; a 404 returns None when `not_found` is None, else raises it."""
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise AnalysisInputError(f"Airflow at {self.base_url} did not answer in time") from None
-        except (httpx.TransportError, httpx.InvalidURL) as exc:
-            raise AnalysisInputError(
-                f"cannot reach Airflow at {self.base_url}: {_first_line(exc)}"
-            ) from None
-        if response.status_code == 404:
-            if not_found is None:
-                return None
-            raise AnalysisInputError(not_found)
-        if response.status_code in (401, 403):
-            raise AnalysisInputError(
-                f"{method} {self.base_url}{path}: HTTP {response.status_code} "
-                "(check --username/--password or K1N_AIRFLOW_USER/K1N_AIRFLOW_PASSWORD)"
-            )
-        if response.is_error:
-            raise AnalysisInputError(
-                f"{method} {self.base_url}{path}: HTTP {response.status_code}: "
-                f"{_first_line(response.text)[:200]}"
-            )
-        try:
-            return response.json()
-        except ValueError:
-            raise AnalysisInputError(
-                f"{method} {self.base_url}{path}: answer is not JSON"
-            ) from None
+def read_run(client: AirflowRestClient, dag_id: str, run_id: str) -> RunData:
+    """The run's info, every task instance (and earlier tries) and the quality verdict."""
+    try:
+        dag_run = client.dag_run(dag_id, run_id)
+        instances = client.task_instances(dag_id, run_id, earlier_tries=True)
+        quality = client.xcom(dag_id, run_id, QUALITY_GATES_TASK_ID)
+    except AirflowRestError as exc:
+        raise AnalysisInputError(str(exc)) from None
+    return run_from_airflow_json(
+        dag_run,
+        instances,
+        dag_id=dag_id,
+        run_id=run_id,
+        quality=quality,
+        source=f"airflow:{dag_id}/{run_id}",
+    )
 
 
 def fetch_airflow_run(
@@ -262,11 +143,15 @@ def fetch_airflow_run(
     timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
 ) -> RunData:
-    """Log in, fetch one run (`AirflowApiSource.fetch_run`) and close the connection."""
-    with AirflowApiSource(
-        base_url, username, password, timeout=timeout, transport=transport
-    ) as source:
-        return source.fetch_run(dag_id, run_id)
+    """Log in, read one run (`read_run`) and close the connection."""
+    try:
+        client = AirflowRestClient.login(
+            base_url, username, password, timeout=timeout, transport=transport
+        )
+    except AirflowRestError as exc:
+        raise AnalysisInputError(str(exc)) from None
+    with client:
+        return read_run(client, dag_id, run_id)
 
 
 def _conf_time_scale(conf: Mapping[str, Any], notes: list[str]) -> float | None:

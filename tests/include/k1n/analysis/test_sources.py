@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from include.k1n.analysis import (
-    AirflowApiSource,
     AnalysisInputError,
     fetch_airflow_run,
     legacy_summary,
@@ -157,9 +156,9 @@ def test_api_source_errors_are_one_line(airflow_doc, password, run, message) -> 
 
 def test_api_source_unreachable_and_invalid_urls() -> None:
     with pytest.raises(AnalysisInputError, match="cannot reach Airflow"):
-        AirflowApiSource("http://127.0.0.1:9", "admin", "secret", timeout=2)
+        fetch_airflow_run("http://127.0.0.1:9", "admin", "secret", "d", "r", timeout=2)
     with pytest.raises(AnalysisInputError, match="Airflow"):
-        AirflowApiSource("no-scheme", "admin", "secret")
+        fetch_airflow_run("no-scheme", "admin", "secret", "d", "r")
 
 
 # -- old profiles -------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""`k1n <command> ...`: the project's command line.
+
+Commands:
+  demo        run the baseline and the optimized DAG on a local Airflow and compare them
+  airflow     start this project's Airflow (UI on http://localhost:8080) until Ctrl-C
+  codegen     run Task 8's code generation engine outside Airflow
+  report      bottleneck report of one run (Airflow, old profile directory or Conductor JSON)
+  compare     compare two runs, e.g. baseline vs optimized, against the spec's targets
+  settings    load airflow_settings.yaml (connections, pools, variables) into an Airflow home
+  check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or the project's own)
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+# "module:function" taking argv and returning an exit code; imported only when its command
+# runs, because some of them import Airflow.
+MODULE_COMMANDS: dict[str, str] = {
+    "demo": "include.k1n.local.demo:main",
+    "airflow": "include.k1n.local.serve:main",
+    "codegen": "include.k1n.codegen.cli:main",
+    "report": "include.k1n.analysis.cli:report_main",
+    "compare": "include.k1n.analysis.cli:compare_main",
+    "settings": "include.k1n.local.settings_loader:main",
+}
+
+
+def check_spec(argv: list[str]) -> int:
+    from include.k1n.workflow.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(argv[0] if argv else None)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{spec.source}: {len(spec.tasks)} tasks, {spec.total_seconds:.0f} s back to back, "
+        f"critical path {spec.critical_path_seconds:.0f} s"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    commands = {"check-spec": check_spec, **MODULE_COMMANDS}
+    if not args or args[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command, rest = args[0], args[1:]
+    if command in MODULE_COMMANDS:
+        module, function = MODULE_COMMANDS[command].split(":")
+        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        return entry(rest)
+    return check_spec(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
