@@ -101,9 +101,7 @@ class AirflowRestClient:
 
     # -- the one request path ----------------------------------------------------------------
 
-    def request(
-        self, method: str, path: str, *, not_found: str | None = "", **kwargs: Any
-    ) -> Any:
+    def request(self, method: str, path: str, *, not_found: str | None = "", **kwargs: Any) -> Any:
         """The JSON of one call.
 
         A 404 raises `not_found` as the message (the default names the call), or returns None

@@ -92,9 +92,7 @@ def nightly_runs(airflow_stack, airflow_client, optimized_run, metrics_conn):
     )
     assert report["state"] == "success"
     _seed_history(report, metrics_conn)
-    defaults = {
-        key: airflow_client.variable(key) for key in TEST_POLICY
-    }
+    defaults = {key: airflow_client.variable(key) for key in TEST_POLICY}
     _set_variables(airflow_client, TEST_POLICY)
     try:
         airflow_client.wait_for_dag(NIGHTLY_DAG_ID)

@@ -13,14 +13,8 @@ from typing import Any
 import pytest
 
 from include.k1n.local import settings_loader
-from include.k1n.local.settings_loader import (
-    DEFAULT_SETTINGS_PATH,
-    SettingsError,
-    SettingsImportError,
-    load_settings,
-    main,
-    parse_settings,
-)
+from include.k1n.local.settings_file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
+from include.k1n.local.settings_loader import SettingsImportError, load_settings, main
 from include.k1n.metrics import POLICY_VARIABLES, RegressionPolicy
 from tests.conftest import PROJECT_DIR
 
@@ -100,6 +94,15 @@ def test_the_project_settings_file_declares_what_the_project_needs():
             "airflow:\n  connections:\n    - {conn_id: h, conn_type: http, conn_extra: '{x'}\n",
             "airflow.connections[0] (h): conn_extra: not valid JSON",
         ),
+        (
+            "airflow:\n  connections:\n    - {conn_id: u, conn_uri: 'postgresql://h/db', "
+            "conn_host: h}\n",
+            "airflow.connections[0] (u): conn_uri replaces the other fields; drop conn_host",
+        ),
+        (
+            "airflow:\n  connections:\n    - {conn_id: u, conn_uri: 'not a uri'}\n",
+            "airflow.connections[0] (u): expected a URI such as postgresql://",
+        ),
         ("airflow:\n  pools: {codegen: 4}\n", "airflow.pools: must be a list"),
         ("airflow:\n  pool: []\n", "unknown field 'airflow.pool'"),
         ("connections: []\n", "expected a mapping with an 'airflow' section"),
@@ -113,6 +116,14 @@ def test_a_malformed_file_gets_one_line_naming_file_and_entry(tmp_path, text, me
     assert str(error.value).startswith(f"{path}: ")
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_a_connection_given_as_a_uri_is_imported_as_that_uri(tmp_path):
+    """Astro's `conn_uri` form: Airflow's `connections import` reads a URI string as is."""
+    uri = "http://k1n-service:secret@airflow-apiserver:8080"
+    path = write(tmp_path, f"airflow:\n  connections:\n    - {{conn_id: api, conn_uri: '{uri}'}}\n")
+    (connection,) = parse_settings(path).connections
+    assert connection.airflow_fields() == uri
 
 
 def test_a_missing_file_is_named(tmp_path):
@@ -208,7 +219,7 @@ def test_connection_overrides(tmp_path, fake_airflow):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"nope": {"host": "x"}}, "connection override nope: not declared in the file"),
+        ({"nope": {"host": "x"}}, "connection override nope: not declared field by field"),
         ({"k1n_metrics": "not a uri"}, "connection override k1n_metrics: expected a URI"),
         ({"k1n_metrics": {"port": "high"}}, "connection override k1n_metrics: conn_port: "),
         ({"k1n_metrics": {"hots": "x"}}, "connection override k1n_metrics: hots: unknown field"),
