@@ -1,22 +1,25 @@
 """The K1N code generation engine (Task 8) and its pattern library (Task 7); no Airflow here.
 
-    from include.k1n.codegen import CodegenEngine, plan_shards
+    from include.k1n.codegen import CodegenEngine, CodegenStore, plan_shards
 
-    engine = CodegenEngine(state_dir, mode="optimized")
+    engine = CodegenEngine(CodegenStore(storage_root / "codegen" / dag_key), mode="optimized")
     summary = engine.run(workers=4)          # or stage by stage: parse, generate, compile, ...
 
-See `engine.py` for the stages and directory layout, `checks.py` for the downstream checks.
+`engine.py` has the stages, `staging.py` what they hand each other, `store.py` the published
+snapshots, `checks.py` and `security.py` the downstream checks of Tasks 9, 10 and 12.
 """
 
 from include.k1n.codegen.engine import (
-    CHECKS,
     DEFAULT_TEMPLATES_DIR,
     ENGINE_VERSION,
     CodegenEngine,
-    plan_shards,
 )
 from include.k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
 from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR, index_library, load_library
+from include.k1n.codegen.planning import plan_shards
+from include.k1n.codegen.staging import Staging
+from include.k1n.codegen.store import CodegenStore
+from include.k1n.codegen.validation import CHECKS
 
 __all__ = [
     "CHECKS",
@@ -25,7 +28,9 @@ __all__ = [
     "ENGINE_VERSION",
     "CodegenEngine",
     "CodegenError",
+    "CodegenStore",
     "LibraryError",
+    "Staging",
     "ValidationFailed",
     "index_library",
     "load_library",

@@ -17,34 +17,15 @@ Each check takes the output directory (`CodegenEngine.output_dir`: `<kind>/<name
     as `{"file", "line", "code", "message"}`.
 
 `run_security_scan` (Task 12)
-    Parses every module (tests included) with `ast` and reports, without running anything:
-
-    ====== ==============================================================================
-    rule   what it flags
-    ====== ==============================================================================
-    K1S01  `eval(...)` or `exec(...)`
-    K1S02  built-in `compile(...)` (turns a string into code)
-    K1S03  `os.system`, `os.popen` and the `os.exec*` / `os.spawn*` families
-    K1S04  a `subprocess` call with `shell=True`
-    K1S05  `pickle`/`cPickle`/`marshal`/`shelve` loads, `yaml.load` without a safe Loader
-    K1S06  `__import__(...)`
-    K1S07  a string literal assigned (or passed as keyword, or used as dict value) to a name
-           that looks like a secret: password, passwd, secret, token, api_key, private_key,
-           credential, auth_key (empty strings are not flagged)
-    K1S00  a file that cannot be parsed (unscannable: counted as not clean)
-    ====== ==============================================================================
-
-    Calls are resolved through `import x as y` and `from x import y as z`. Gates: modules
-    without findings / modules. Details: each finding as `{"location": "file:line", "rule",
-    "message"}`.
+    ruff's flake8-bandit rules and the few checks they lack (`security.py`), without running
+    anything. Gates: modules without findings / modules. Details: each finding as
+    `{"location": "file:line", "rule", "message"}`.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -52,8 +33,9 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.engine import find_ruff
 from include.k1n.codegen.errors import CodegenError
+from include.k1n.codegen.security import scan_tree
+from include.k1n.codegen.validation import find_ruff
 
 STATIC_ANALYSIS_RULES = "E,W,F,B,I,UP,SIM,C4,PIE,RET,RUF"
 UNIT_TEST_TIMEOUT_SECONDS = 1800
@@ -224,152 +206,13 @@ def run_static_analysis(output_dir: Path) -> dict[str, Any]:
 
 # -- Task 12: security scan ------------------------------------------------------------------
 
-SECRET_NAME = re.compile(
-    r"(password|passwd|secret|token|api_?key|private_?key|credential|auth_?key)", re.IGNORECASE
-)
-DANGEROUS_CALLS = {
-    "eval": ("K1S01", "eval() runs a string as code"),
-    "exec": ("K1S01", "exec() runs a string as code"),
-    "compile": ("K1S02", "compile() turns a string into code"),
-    "__import__": ("K1S06", "__import__() imports a computed module"),
-    "os.system": ("K1S03", "os.system() runs a shell command"),
-    "os.popen": ("K1S03", "os.popen() runs a shell command"),
-    "pickle.load": ("K1S05", "pickle.load() can run arbitrary code"),
-    "pickle.loads": ("K1S05", "pickle.loads() can run arbitrary code"),
-    "cPickle.load": ("K1S05", "cPickle.load() can run arbitrary code"),
-    "cPickle.loads": ("K1S05", "cPickle.loads() can run arbitrary code"),
-    "marshal.load": ("K1S05", "marshal.load() trusts its input"),
-    "marshal.loads": ("K1S05", "marshal.loads() trusts its input"),
-    "shelve.open": ("K1S05", "shelve.open() unpickles its content"),
-}
-OS_COMMAND_PREFIXES = ("os.exec", "os.spawn")
-SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
-
-
-class _SecurityVisitor(ast.NodeVisitor):
-    """Collects findings in one module; `aliases` maps local names to what they import."""
-
-    def __init__(self) -> None:
-        self.aliases: dict[str, str] = {}
-        self.findings: list[tuple[int, str, str]] = []
-
-    def _flag(self, node: ast.AST, rule: str, message: str) -> None:
-        self.findings.append((getattr(node, "lineno", 0), rule, message))
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            self.aliases[alias.asname or alias.name.split(".")[0]] = (
-                alias.name if alias.asname else alias.name.split(".")[0]
-            )
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        for alias in node.names:
-            self.aliases[alias.asname or alias.name] = f"{node.module or ''}.{alias.name}"
-
-    def _qualified(self, node: ast.expr) -> str | None:
-        """`os.system`, `sp.run` -> `subprocess.run`, ...; None for anything not a plain name."""
-        if isinstance(node, ast.Name):
-            return self.aliases.get(node.id, node.id)
-        if isinstance(node, ast.Attribute):
-            base = self._qualified(node.value)
-            return f"{base}.{node.attr}" if base else None
-        return None
-
-    def visit_Call(self, node: ast.Call) -> None:
-        name = self._qualified(node.func)
-        if name in DANGEROUS_CALLS:
-            self._flag(node, *DANGEROUS_CALLS[name])
-        elif name and name.startswith(OS_COMMAND_PREFIXES):
-            self._flag(node, "K1S03", f"{name}() replaces or spawns a process")
-        elif name and name.startswith("subprocess.") and _keyword_true(node, "shell"):
-            self._flag(node, "K1S04", f"{name}(shell=True) runs its command through a shell")
-        elif name == "yaml.load" and not _safe_yaml_loader(node):
-            self._flag(node, "K1S05", "yaml.load() without a safe Loader can build any object")
-        for keyword in node.keywords:
-            if keyword.arg and SECRET_NAME.search(keyword.arg) and _nonempty_string(keyword.value):
-                self._flag(keyword.value, "K1S07", f"hard-coded secret passed as {keyword.arg}=")
-        self.generic_visit(node)
-
-    def _check_secret(self, target: ast.expr, value: ast.expr | None) -> None:
-        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
-        if name and SECRET_NAME.search(name) and value is not None and _nonempty_string(value):
-            self._flag(target, "K1S07", f"hard-coded secret assigned to {name}")
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for target in node.targets:
-            self._check_secret(target, node.value)
-        self.generic_visit(node)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self._check_secret(node.target, node.value)
-        self.generic_visit(node)
-
-    def visit_Dict(self, node: ast.Dict) -> None:
-        for key, value in zip(node.keys, node.values, strict=True):
-            if (
-                isinstance(key, ast.Constant)
-                and isinstance(key.value, str)
-                and SECRET_NAME.search(key.value)
-                and _nonempty_string(value)
-            ):
-                self._flag(value, "K1S07", f"hard-coded secret under key {key.value!r}")
-        self.generic_visit(node)
-
-
-def _nonempty_string(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(node.value)
-
-
-def _keyword_true(node: ast.Call, name: str) -> bool:
-    return any(
-        keyword.arg == name
-        and not (isinstance(keyword.value, ast.Constant) and not keyword.value.value)
-        for keyword in node.keywords
-    )
-
-
-def _safe_yaml_loader(node: ast.Call) -> bool:
-    loaders = [keyword.value for keyword in node.keywords if keyword.arg == "Loader"]
-    loaders += node.args[1:2]
-    return any(
-        (isinstance(loader, ast.Attribute) and loader.attr in SAFE_YAML_LOADERS)
-        or (isinstance(loader, ast.Name) and loader.id in SAFE_YAML_LOADERS)
-        for loader in loaders
-    )
-
-
-def scan_source(source: str, filename: str = "<string>") -> list[dict[str, Any]]:
-    """Security findings in one module's source, sorted by line."""
-    try:
-        tree = ast.parse(source, filename=filename)
-    except SyntaxError as exc:
-        return [
-            {
-                "location": f"{filename}:{exc.lineno or 0}",
-                "rule": "K1S00",
-                "message": f"cannot parse: {exc.msg}",
-            }
-        ]
-    visitor = _SecurityVisitor()
-    visitor.visit(tree)
-    return [
-        {"location": f"{filename}:{line}", "rule": rule, "message": message}
-        for line, rule, message in sorted(visitor.findings)
-    ]
-
 
 def run_security_scan(output_dir: Path) -> dict[str, Any]:
-    """Scan every generated module for dangerous constructs; gates = clean modules / modules."""
+    """Scan every generated module (`security.py`); gates = clean modules / modules."""
     output_dir = Path(output_dir)
     files = _python_files(output_dir)
-    findings = []
-    flagged = set()
-    for path in files:
-        relative = path.relative_to(output_dir).as_posix()
-        found = scan_source(path.read_text(encoding="utf-8"), relative)
-        if found:
-            flagged.add(relative)
-            findings.extend(found)
+    findings = scan_tree(output_dir, files)
+    flagged = {finding["location"].rsplit(":", 1)[0] for finding in findings}
     details = {
         "modules": len(files),
         "findings_total": len(findings),

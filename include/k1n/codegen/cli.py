@@ -1,10 +1,12 @@
 """`codegen`: run Task 8's engine from the command line.
 
-    k1n codegen --state-dir DIR [--mode baseline|optimized] [--workers N]
-                                  [--clean] [--json] [--library-dir DIR] [--templates-dir DIR]
+    k1n codegen --state-dir DIR [--storage-url URL] [--mode baseline|optimized] [--workers N]
+                [--clean] [--checkout DIR] [--json] [--library-dir DIR] [--templates-dir DIR]
 
-Prints a table of stage seconds and counters, or with `--json` the engine's summary. Errors
-are one line on stderr and exit code 2.
+Publishes snapshots under DIR/store (or --storage-url, e.g. s3://bucket/prefix), keeps the
+template cache in DIR/cache, and with --checkout writes the published code to a folder. Prints
+a table of stage seconds and counters, or with `--json` the engine's summary. Errors are one
+line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ def _positive(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="codegen", description="Run Task 8, the code generation engine.")
     parser.add_argument(
-        "--state-dir", type=Path, required=True, help="template cache, manifest and output"
+        "--state-dir", type=Path, required=True, help="snapshots (DIR/store) and cache (DIR/cache)"
     )
+    parser.add_argument("--storage-url", help="publish snapshots here instead of DIR/store")
+    parser.add_argument("--checkout", type=Path, help="write the published code to this folder")
     parser.add_argument(
         "--mode",
         choices=("baseline", "optimized"),
@@ -79,7 +83,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"loaded from cache {summary['templates_from_cache']}; "
         f"files compiled {summary['files_compiled']}; tests run {summary['tests_run']}; "
         f"files published {summary['published_files']}",
-        f"quality gates {gates['passed']}/{gates['total']}; output in {summary['output_dir']}",
+        f"quality gates {gates['passed']}/{gates['total']}; snapshot {summary['snapshot']} "
+        f"in {summary['store']}",
     ]
     return "\n".join(lines)
 
@@ -87,15 +92,20 @@ def format_summary(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        if args.state_dir.exists() and not args.state_dir.is_dir():
+            raise CodegenError(f"state dir {args.state_dir} exists and is not a directory")
         engine = CodegenEngine(
-            args.state_dir,
+            args.storage_url or args.state_dir / "store",
             mode=args.mode,
             library_dir=args.library_dir,
             templates_dir=args.templates_dir,
+            cache_dir=args.state_dir / "cache",
         )
         if args.clean:
             engine.clear_caches()
         summary = engine.run(workers=args.workers)
+        if args.checkout:
+            engine.store.checkout(summary["snapshot"], args.checkout)
     except UsageError as exc:
         print(f"codegen: {exc} (see --help)", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from include.k1n.codegen.errors import LibraryError
 from include.k1n.codegen.kinds import KINDS, Params
-from include.k1n.codegen.storage import canonical_json, sha256_bytes, write_json_atomic
+from include.k1n.codegen.manifest import canonical_json, sha256_bytes
 
 DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parents[1] / "patterns"
 PATTERN_SUFFIX = ".yaml"
@@ -182,8 +182,8 @@ def load_library(library_dir: Path) -> dict[str, Pattern]:
     return dict(sorted(patterns.items()))
 
 
-def index_library(index_path: Path, library_dir: Path = DEFAULT_LIBRARY_DIR) -> dict[str, Any]:
-    """Task 7: validate every pattern file, write a JSON index, return the task result.
+def index_library(library_dir: Path = DEFAULT_LIBRARY_DIR) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Task 7: validate every pattern file; the task result and the library's index.
 
     Quality gates: valid pattern files / pattern files. The index lists each valid pattern with
     its kind, file and spec hash, and each invalid file with its problem.
@@ -208,11 +208,10 @@ def index_library(index_path: Path, library_dir: Path = DEFAULT_LIBRARY_DIR) -> 
         "kinds": dict(sorted(kinds.items())),
         "invalid": dict(sorted(problems.items())),
     }
-    write_json_atomic(Path(index_path), index)
-    return {
+    result = {
         "quality_gates": {"passed": len(patterns), "total": total},
         "library_size": len(patterns),
         "kinds": index["kinds"],
         "invalid": index["invalid"],
-        "index_file": str(index_path),
     }
+    return result, index

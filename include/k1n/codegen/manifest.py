@@ -1,30 +1,29 @@
-"""The content-hash manifest: what is published, built from which inputs, and how it checked out.
+"""The content-hash manifest of a published snapshot: what it holds, built from which inputs.
 
-`<state_dir>/manifest.json` holds, per pattern, its build key (see `pattern_key`), the sha256 of
-every published file and the results of its last validation. It holds nothing time-based or
-machine-specific, so two runs that publish the same outputs write byte-identical manifests.
+Per pattern: its build key (see `pattern_key`), the sha256 of every file it publishes and the
+results of its validation. Nothing in it is time-based or machine-specific, so two runs that
+publish the same outputs write byte-identical manifests, and the manifest's own hash is the
+snapshot's id (`Manifest.snapshot_id`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.storage import (
-    canonical_json,
-    dump_json,
-    read_json,
-    sha256_bytes,
-    sha256_file,
-    write_bytes_atomic,
-)
+MANIFEST_FORMAT = 2
+SNAPSHOT_ID_LENGTH = 20
 
-log = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = 1
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(data: Any) -> str:
+    """Compact JSON with sorted keys: the same data always gives the same text (for hashing)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def pattern_key(spec: dict[str, Any], template_hashes: dict[str, str], engine: str) -> str:
@@ -39,60 +38,97 @@ def pattern_key(spec: dict[str, Any], template_hashes: dict[str, str], engine: s
 
 @dataclass
 class Manifest:
-    """The published state of one state directory; load it, change it, save it under the lock."""
+    """One snapshot's content: `patterns[name] = {kind, key, files: {path: sha256}, checks,
+    tests}`; `archive_sha256` is the hash of the archive holding every listed file."""
 
     engine: str = ""
     patterns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    archive_sha256: str = ""
 
     @classmethod
-    def load(cls, path: Path) -> Manifest:
-        """The manifest at `path`; empty when there is none or it cannot be trusted.
-
-        An unreadable manifest only costs a full rebuild (every pattern looks new), so it is
-        logged and ignored rather than failing the run.
-        """
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            return cls()
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            log.warning("ignoring unreadable manifest %s (%s): full rebuild", path, exc)
-            return cls()
+    def from_document(cls, data: Any) -> Manifest | None:
+        """The manifest in a parsed JSON document; None if it is not one in this format."""
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-            log.warning("ignoring manifest %s in an unknown format: full rebuild", path)
-            return cls()
-        return cls(engine=str(data.get("engine", "")), patterns=dict(data.get("patterns", {})))
+            return None
+        patterns = data.get("patterns")
+        if not isinstance(patterns, dict):
+            return None
+        return cls(
+            engine=str(data.get("engine", "")),
+            patterns=dict(patterns),
+            archive_sha256=str(data.get("archive_sha256", "")),
+        )
 
-    def save(self, path: Path) -> bool:
-        """Write the manifest unless the file already says the same; return whether it wrote."""
-        data = {"format": MANIFEST_FORMAT, "engine": self.engine, "patterns": self.patterns}
-        text = dump_json(data).encode("utf-8")
-        try:
-            if path.read_bytes() == text:
-                return False
-        except FileNotFoundError:
-            pass
-        # Durable: after a crash, the manifest must describe files that really are on disk.
-        write_bytes_atomic(path, text, durable=True)
-        return True
+    def document(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "engine": self.engine,
+            "patterns": dict(sorted(self.patterns.items())),
+            "archive_sha256": self.archive_sha256,
+        }
 
-    def recorded_checks(self, name: str) -> dict[str, bool] | None:
-        entry = self.patterns.get(name)
-        return dict(entry["checks"]) if entry else None
+    @property
+    def files(self) -> dict[str, str]:
+        """Every published file -> its sha256."""
+        return {
+            relative: digest
+            for entry in self.patterns.values()
+            for relative, digest in entry.get("files", {}).items()
+        }
+
+    @property
+    def snapshot_id(self) -> str:
+        """The snapshot's id: a hash of everything it holds (same content, same id)."""
+        return sha256_bytes(canonical_json(self.document()).encode("utf-8"))[:SNAPSHOT_ID_LENGTH]
+
+    def passing(self, library: dict[str, dict[str, Any]]) -> int:
+        """Patterns of `library` (name -> {key}) whose entry here has that key and passed."""
+        return sum(
+            1
+            for name, info in library.items()
+            if (entry := self.patterns.get(name))
+            and entry.get("key") == info["key"]
+            and all(entry.get("checks", {}).values())
+        )
 
 
-def stale_reason(entry: dict[str, Any] | None, key: str, output_dir: Path) -> str | None:
-    """Why a pattern must be rebuilt, or None when its published outputs are current."""
+def compose_snapshot(
+    plan: dict[str, Any],
+    validation: dict[str, Any],
+    engine: str,
+    base: Manifest,
+    available: dict[str, bytes],
+) -> tuple[Manifest, dict[str, bytes]]:
+    """The next snapshot of a library: every pattern of `plan["library"]`, the dirty ones as
+    validated now, the clean ones as in `base`; `available` holds every file either needs."""
+    from include.k1n.codegen.compiling import output_files
+
+    manifest = Manifest(engine=engine)
+    for name in sorted(plan["library"]):
+        info = plan["library"][name]
+        if name in plan["dirty"]:
+            result = validation["patterns"][name]
+            manifest.patterns[name] = {
+                "kind": info["kind"],
+                "key": info["key"],
+                "files": {
+                    relative: sha256_bytes(available[relative])
+                    for relative in output_files(info["kind"], name)
+                },
+                "checks": result["checks"],
+                "tests": result["tests"],
+            }
+        else:
+            manifest.patterns[name] = base.patterns[name]
+    return manifest, {relative: available[relative] for relative in manifest.files}
+
+
+def stale_reason(entry: dict[str, Any] | None, key: str) -> str | None:
+    """Why a pattern must be rebuilt, or None when the published outputs are current."""
     if entry is None:
         return "new"
     if entry.get("key") != key:
         return "changed"
-    if not all(entry.get("checks", {}).values()):
+    if not entry.get("checks") or not all(entry["checks"].values()):
         return "failed checks"
-    for relative, digest in entry.get("files", {}).items():
-        path = output_dir / relative
-        if not path.is_file():
-            return "output missing"
-        if sha256_file(path) != digest:
-            return "output modified"
     return None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from include.k1n.codegen import CodegenError, checks
+from include.k1n.codegen.security import scan_source
 
 # Planted findings are assembled at run time so this file does not trip the scanners itself.
 EVAL_CALL = "ev" + 'al("6 * 7")'
@@ -15,9 +15,9 @@ SECRET_ASSIGNMENT = "pass" + 'word = "hunter22"'
 
 
 @pytest.fixture
-def bad_output(published: tuple[Path, Path], tmp_path: Path) -> Path:
-    """A copy of a good output plus a failing test, an unused import and an eval()."""
-    output = Path(shutil.copytree(published[1] / "output", tmp_path / "output"))
+def bad_output(published_output: Path) -> Path:
+    """A good output plus a failing test, an unused import and an eval()."""
+    output = published_output
     planted = output / "planted"
     planted.mkdir()
     (planted / "test_planted.py").write_text(
@@ -29,8 +29,8 @@ def bad_output(published: tuple[Path, Path], tmp_path: Path) -> Path:
     return output
 
 
-def test_checks_pass_on_generated_output(published: tuple[Path, Path]) -> None:
-    output = published[1] / "output"
+def test_checks_pass_on_generated_output(published_output: Path) -> None:
+    output = published_output
     python_files = len(list(output.glob("*/*.py")))
 
     unit = checks.run_unit_tests(output)
@@ -68,8 +68,8 @@ def test_security_scan_gate_drops_on_eval(bad_output: Path) -> None:
     assert result["details"]["findings"] == [
         {
             "location": "planted/evaluates.py:3",
-            "rule": "K1S01",
-            "message": "eval() runs a string as code",
+            "rule": "S307",
+            "message": "Use of possibly insecure function; consider using `ast.literal_eval`",
         }
     ]
 
@@ -77,30 +77,30 @@ def test_security_scan_gate_drops_on_eval(bad_output: Path) -> None:
 @pytest.mark.parametrize(
     ("source", "rules"),
     [
-        (EVAL_CALL, ["K1S01"]),
-        ("ex" + "ec('x = 1')", ["K1S01"]),
+        (EVAL_CALL, ["S307"]),
+        ("ex" + "ec('x = 1')", ["S102"]),
         ("compile('1', 'f', 'eval')", ["K1S02"]),
         ("import re\nre.compile('a+')", []),
-        ("import os\nos.system('ls')", ["K1S03"]),
-        ("from os import system as run\nrun('ls')", ["K1S03"]),
-        ("import os\nos.execv('/bin/ls', ['ls'])", ["K1S03"]),
-        ("import subprocess as sp\nsp.run('ls', shell=True)", ["K1S04"]),
+        ("import os\nos.system('ls')", ["S605"]),
+        ("from os import system as run\nrun('ls')", ["S605"]),
+        ("import os\nos.execv('/bin/ls', ['ls'])", ["S606"]),
+        ("import subprocess as sp\nsp.run('ls', shell=True)", ["S602"]),
         ("import subprocess\nsubprocess.run(['ls'], shell=False)", []),
-        ("import pickle\npickle.loads(b'')", ["K1S05"]),
-        ("from marshal import loads\nloads(b'')", ["K1S05"]),
-        ("import yaml\nyaml.load('a: 1')", ["K1S05"]),
+        ("import pickle\npickle.loads(b'')", ["S301"]),
+        ("from marshal import loads\nloads(b'')", ["S302"]),
+        ("import yaml\nyaml.load('a: 1')", ["S506"]),
         ("import yaml\nyaml.load('a: 1', Loader=yaml.SafeLoader)", []),
         ("__imp" + "ort__('os')", ["K1S06"]),
-        (SECRET_ASSIGNMENT, ["K1S07"]),
+        (SECRET_ASSIGNMENT, ["S105"]),
         ("api_key = ''", []),
-        ("connect(tok" + "en='abc123')", ["K1S07"]),
+        ("connect(tok" + "en='abc123')", ["S106"]),
         ("settings = {'secret': 'abc'}", ["K1S07"]),
         ("TOKEN_COUNT = 3", []),
         ("def broken(:\n    pass", ["K1S00"]),
     ],
 )
 def test_security_scan_rules(source: str, rules: list[str]) -> None:
-    assert [finding["rule"] for finding in checks.scan_source(source, "m.py")] == rules
+    assert [finding["rule"] for finding in scan_source(source, "m.py")] == rules
 
 
 def test_checks_reject_a_missing_output_dir(tmp_path: Path) -> None:

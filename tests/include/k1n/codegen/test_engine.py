@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import multiprocessing
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +22,11 @@ from include.k1n.codegen import (
     plan_shards,
 )
 from include.k1n.codegen.kinds import KINDS
-from include.k1n.codegen.storage import sha256_file
+from include.k1n.codegen.store import ARCHIVE, POINTER, SNAPSHOTS
+from tests.conftest import PROJECT_DIR
 
-from .conftest import SMALL_LIBRARY_NAMES, tree_digest
+from .conftest import SMALL_LIBRARY_NAMES, engine_for
 
-PROJECT_DIR = Path(__file__).resolve().parents[4]
 MACRO_IMPORT = '{% import "_macros.py.j2" as m %}'
 # Kinds whose module or test template imports the shared macros, read from the templates.
 MACRO_KINDS = sorted(
@@ -33,6 +34,7 @@ MACRO_KINDS = sorted(
     for kind in KINDS
     if any(MACRO_IMPORT in (DEFAULT_TEMPLATES_DIR / t).read_text() for t in KINDS[kind].templates)
 )
+TEMPLATES = {t for kind in KINDS.values() for t in kind.templates} | {"_macros.py.j2"}
 
 
 def names_of(kinds: list[str]) -> list[str]:
@@ -43,15 +45,18 @@ def dirty_after_parse(engine: CodegenEngine, tmp_path: Path) -> list[str]:
     return engine.parse(tmp_path / "staging-parse")["dirty"]
 
 
-def assert_consistent(state: Path) -> None:
-    """Every manifest entry's files exist with the recorded hash, and nothing else is there."""
-    manifest = json.loads((state / "manifest.json").read_text())
-    recorded = {
-        relative: digest
-        for entry in manifest["patterns"].values()
-        for relative, digest in entry["files"].items()
-    }
-    assert tree_digest(state / "output") == recorded
+def current_files(engine: CodegenEngine) -> dict[str, bytes]:
+    """The current snapshot's files, each checked against its manifest by the store."""
+    return engine.store.files(engine.store.current_id())
+
+
+def current_text(engine: CodegenEngine, relative: str) -> str:
+    return current_files(engine)[relative].decode()
+
+
+def forget_published(state: Path) -> None:
+    """Remove the snapshots (and pointer) but keep the bytecode cache."""
+    shutil.rmtree(state / "store")
 
 
 # -- template caching ----------------------------------------------------------------------
@@ -61,27 +66,24 @@ def test_second_run_loads_compiled_templates_from_bytecode_cache(
     warm_state: tuple[Path, Path],
 ) -> None:
     library, state = warm_state
-    # Force every pattern to be rendered again, but keep the bytecode cache.
-    (state / "manifest.json").unlink()
-    summary = CodegenEngine(state, library_dir=library).run()
+    forget_published(state)  # every pattern is rendered again, with the bytecode cache kept
+    summary = engine_for(state, library).run()
 
-    templates = {t for kind in KINDS.values() for t in kind.templates} | {"_macros.py.j2"}
     assert summary["regenerated"] == len(SMALL_LIBRARY_NAMES)
     assert summary["templates_compiled"] == 0
-    assert summary["templates_from_cache"] == len(templates)
+    assert summary["templates_from_cache"] == len(TEMPLATES)
 
 
 def test_first_optimized_run_compiles_each_template_once(
     small_library: Path, tmp_path: Path
 ) -> None:
-    summary = CodegenEngine(tmp_path / "state", library_dir=small_library).run()
-    templates = {t for kind in KINDS.values() for t in kind.templates} | {"_macros.py.j2"}
-    assert summary["templates_compiled"] == len(templates)
+    summary = engine_for(tmp_path / "state", small_library).run()
+    assert summary["templates_compiled"] == len(TEMPLATES)
     assert summary["templates_from_cache"] == 0
 
 
 def test_baseline_compiles_templates_on_every_render(small_library: Path, tmp_path: Path) -> None:
-    engine = CodegenEngine(tmp_path / "state", mode="baseline", library_dir=small_library)
+    engine = engine_for(tmp_path / "state", small_library, mode="baseline")
     # Each pattern renders two templates; a template importing the macros compiles them too.
     expected = sum(4 if name in names_of(MACRO_KINDS) else 2 for name in SMALL_LIBRARY_NAMES)
     for _ in range(2):
@@ -94,11 +96,12 @@ def test_baseline_compiles_templates_on_every_render(small_library: Path, tmp_pa
 
 def test_damaged_bytecode_cache_entries_are_recompiled(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
-    for entry in (state / "jinja-bytecode").iterdir():
+    cache = state / "cache" / "jinja-bytecode"
+    for entry in cache.iterdir():
         entry.write_bytes(entry.read_bytes()[:12])  # cut short inside Jinja's checksum
-    (state / "manifest.json").unlink()
-    summary = CodegenEngine(state, library_dir=library).run()
-    assert summary["templates_compiled"] == len(list((state / "jinja-bytecode").iterdir())) == 13
+    forget_published(state)
+    summary = engine_for(state, library).run()
+    assert summary["templates_compiled"] == len(list(cache.iterdir())) == len(TEMPLATES)
     assert summary["quality_gates"] == {"passed": 12, "total": 12}
 
 
@@ -107,38 +110,40 @@ def test_damaged_bytecode_cache_entries_are_recompiled(warm_state: tuple[Path, P
 
 def test_unchanged_library_regenerates_nothing(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
-    before = tree_digest(state / "output")
-    summary = CodegenEngine(state, library_dir=library).run()
+    engine = engine_for(state, library)
+    before = engine.store.current_id()
+    summary = engine.run()
     assert summary["regenerated"] == 0
     assert summary["unchanged"] == len(SMALL_LIBRARY_NAMES)
     assert summary["templates_compiled"] == summary["files_compiled"] == 0
     assert summary["published_files"] == 0
     assert summary["quality_gates"] == {"passed": 12, "total": 12}
-    assert tree_digest(state / "output") == before
+    assert summary["snapshot"] == engine.store.current_id() == before
+    assert engine.store.snapshot_ids() == [before]
 
 
 def test_editing_one_pattern_rebuilds_only_that_pattern(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
-    manifest_before = json.loads((state / "manifest.json").read_text())["patterns"]
+    engine = engine_for(state, library)
+    before = engine.store.manifest(engine.store.current_id()).patterns
     spec = library / "crc" / "crc_001.yaml"
     spec.write_text(re.sub(r"messages: \d+", "messages: 7", spec.read_text()))
 
-    summary = CodegenEngine(state, library_dir=library).run()
+    summary = engine.run()
 
     assert summary["regenerated"] == 1
     assert summary["dirty_reasons"] == {"changed": 1}
     assert summary["files_compiled"] == 2
-    manifest_after = json.loads((state / "manifest.json").read_text())["patterns"]
-    changed = sorted(n for n in manifest_after if manifest_after[n] != manifest_before[n])
-    assert changed == ["crc_001"]
-    assert "MESSAGES = 7" in (state / "output" / "crc" / "test_crc_001.py").read_text()
+    after = engine.store.manifest(summary["snapshot"]).patterns
+    assert sorted(n for n in after if after[n] != before[n]) == ["crc_001"]
+    assert "MESSAGES = 7" in current_text(engine, "crc/test_crc_001.py")
 
 
 def test_editing_a_kind_template_invalidates_exactly_that_kind(
     warm_state: tuple[Path, Path], templates_copy: Path, tmp_path: Path
 ) -> None:
     library, state = warm_state
-    engine = CodegenEngine(state, library_dir=library, templates_dir=templates_copy)
+    engine = engine_for(state, library, templates_dir=templates_copy)
     # The copy has other file names, but the build keys hash contents: nothing is dirty yet.
     assert dirty_after_parse(engine, tmp_path) == []
 
@@ -148,7 +153,7 @@ def test_editing_a_kind_template_invalidates_exactly_that_kind(
 
     summary = engine.run()
     assert summary["regenerated"] == 2
-    assert "table driven." in (state / "output" / "fsm" / "fsm_000.py").read_text()
+    assert "table driven." in current_text(engine, "fsm/fsm_000.py")
 
 
 def test_editing_shared_macros_invalidates_exactly_the_kinds_importing_them(
@@ -158,83 +163,83 @@ def test_editing_shared_macros_invalidates_exactly_the_kinds_importing_them(
     assert 1 < len(MACRO_KINDS) < len(KINDS)  # "some but not all" is what this test is about
     macros = templates_copy / "_macros.py.j2"
     macros.write_text(macros.read_text().replace("Do not edit:", "Never edit:"))
-    engine = CodegenEngine(state, library_dir=library, templates_dir=templates_copy)
+    engine = engine_for(state, library, templates_dir=templates_copy)
 
     assert dirty_after_parse(engine, tmp_path) == names_of(MACRO_KINDS)
     engine.run()
-    assert "Never edit:" in (state / "output" / "crc" / "crc_000.py").read_text()
-    assert "Never edit:" not in (state / "output" / "fsm" / "fsm_000.py").read_text()
+    assert "Never edit:" in current_text(engine, "crc/crc_000.py")
+    assert "Never edit:" not in current_text(engine, "fsm/fsm_000.py")
 
 
-def test_missing_or_modified_output_makes_its_pattern_dirty(
-    warm_state: tuple[Path, Path], tmp_path: Path
+@pytest.mark.parametrize("damage", ["truncate the archive", "delete the archive"])
+def test_a_damaged_current_snapshot_means_a_full_rebuild(
+    warm_state: tuple[Path, Path], tmp_path: Path, damage: str
 ) -> None:
     library, state = warm_state
-    engine = CodegenEngine(state, library_dir=library)
-    (state / "output" / "crc" / "crc_000.py").unlink()
-    tampered = (
-        state / "output" / "fsm" / "__pycache__" / f"fsm_001.{sys.implementation.cache_tag}.pyc"
-    )
-    tampered.write_bytes(tampered.read_bytes() + b"\0")
+    engine = engine_for(state, library)
+    damaged = engine.store.current_id()
+    path = state / "store" / SNAPSHOTS / damaged / ARCHIVE
+    if damage == "delete the archive":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:100])
 
     plan = engine.parse(tmp_path / "staging")
-    assert plan["dirty"] == ["crc_000", "fsm_001"]
-    assert plan["dirty_reasons"] == {"output missing": 1, "output modified": 1}
+    assert plan["base"] is None
+    assert plan["dirty_reasons"] == {"new": 12}
+    with pytest.raises(CodegenError, match=r"does not match the manifest|archive is missing"):
+        engine.store.files(damaged)  # a reader of the damaged snapshot fails, never half-reads
 
-    engine.run()
-    assert_consistent(state)
-    assert dirty_after_parse(engine, tmp_path) == []
+    summary = engine.run()
+    assert summary["snapshot"] == damaged  # the same content, so the same id, now whole again
+    assert len(current_files(engine)) == 12 * 4
 
 
-def test_unreadable_manifest_means_a_full_rebuild(warm_state: tuple[Path, Path]) -> None:
+def test_an_unreadable_pointer_means_a_full_rebuild(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
-    (state / "manifest.json").write_text('{"format": 1, "patterns": {"crc_0')
-    summary = CodegenEngine(state, library_dir=library).run()
+    (state / "store" / POINTER).write_text('{"snapshot": "abc')
+    summary = engine_for(state, library).run()
     assert summary["regenerated"] == 12
     assert summary["dirty_reasons"] == {"new": 12}
-    assert_consistent(state)
 
 
 def test_pattern_removed_from_library_is_unpublished(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
     (library / "debouncer" / "debouncer_001.yaml").unlink()
-    summary = CodegenEngine(state, library_dir=library).run()
-    assert summary["removed_files"] == 4
+    engine = engine_for(state, library)
+    summary = engine.run()
+    assert summary["regenerated"] == 0
+    assert summary["removed_patterns"] == 1
     assert summary["quality_gates"] == {"passed": 11, "total": 11}
-    assert "debouncer_001" not in json.loads((state / "manifest.json").read_text())["patterns"]
-    assert not list((state / "output").rglob("*debouncer_001*"))
-    assert_consistent(state)
+    assert "debouncer_001" not in engine.store.manifest(summary["snapshot"]).patterns
+    assert not [name for name in current_files(engine) if "debouncer_001" in name]
 
 
 # -- determinism ---------------------------------------------------------------------------
 
 
-def test_serial_parallel_and_baseline_outputs_are_byte_identical(
+def test_serial_parallel_and_baseline_publish_the_same_snapshot(
     small_library: Path, tmp_path: Path
 ) -> None:
     runs = {
-        "serial": CodegenEngine(tmp_path / "serial", library_dir=small_library).run(workers=1),
-        "parallel": CodegenEngine(tmp_path / "parallel", library_dir=small_library).run(workers=4),
-        "baseline": CodegenEngine(
-            tmp_path / "baseline", mode="baseline", library_dir=small_library
-        ).run(),
+        "serial": engine_for(tmp_path / "serial", small_library).run(workers=1),
+        "parallel": engine_for(tmp_path / "parallel", small_library).run(workers=4),
+        "baseline": engine_for(tmp_path / "baseline", small_library, mode="baseline").run(),
     }
     assert runs["parallel"]["shards"] == 4
-    trees = {}
-    for name in runs:
-        state = tmp_path / name
-        trees[name] = tree_digest(state / "output")
-        trees[name]["manifest.json"] = sha256_file(state / "manifest.json")
-    assert len(trees["serial"]) == 12 * 4 + 1  # .py, test .py and their pycs, plus the manifest
-    assert trees["serial"] == trees["parallel"] == trees["baseline"]
+    # The snapshot id is a hash of every file and check result: equal ids, equal output.
+    assert len({run["snapshot"] for run in runs.values()}) == 1
+    archives = {
+        name: (tmp_path / name / "store" / SNAPSHOTS / run["snapshot"] / ARCHIVE).read_bytes()
+        for name, run in runs.items()
+    }
+    assert len(set(archives.values())) == 1
 
 
 # -- concurrency ---------------------------------------------------------------------------
 
 
-def test_concurrent_runs_on_one_state_dir_stay_consistent(
-    small_library: Path, tmp_path: Path
-) -> None:
+def test_concurrent_runs_on_one_store_stay_consistent(small_library: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     argv = [sys.executable, "-m", "include.k1n.codegen", "--state-dir", str(state)]
     argv += ["--library-dir", str(small_library), "--json"]
@@ -242,19 +247,24 @@ def test_concurrent_runs_on_one_state_dir_stay_consistent(
         subprocess.Popen(argv, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(3)
     ]
+    snapshots = set()
     for process in processes:
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr.decode()
-        assert json.loads(stdout)["quality_gates"] == {"passed": 12, "total": 12}
+        summary = json.loads(stdout)
+        assert summary["quality_gates"] == {"passed": 12, "total": 12}
+        snapshots.add(summary["snapshot"])
 
-    assert_consistent(state)
+    engine = engine_for(state, small_library)
+    assert snapshots == {engine.store.current_id()}  # same library, same snapshot
     assert not [p for p in state.rglob("*") if p.name.endswith(".tmp")]
-    result = checks.run_unit_tests(state / "output")["quality_gates"]
+    output = tmp_path / "output"
+    engine.store.checkout(engine.store.current_id(), output)
+    result = checks.run_unit_tests(output)["quality_gates"]
     assert result["passed"] == result["total"]
     # And the shared bytecode cache serves a later run without a single compilation.
-    (state / "manifest.json").unlink()
-    summary = CodegenEngine(state, library_dir=small_library).run()
-    assert summary["templates_compiled"] == 0
+    forget_published(state)
+    assert engine_for(state, small_library).run()["templates_compiled"] == 0
 
 
 # -- failures publish nothing ----------------------------------------------------------------
@@ -264,17 +274,19 @@ def test_failing_generated_test_fails_validation_and_publishes_nothing(
     warm_state: tuple[Path, Path],
 ) -> None:
     library, state = warm_state
-    before = tree_digest(state)
+    engine = engine_for(state, library)
+    before = engine.store.current_id()
     spec = library / "crc" / "crc_000.yaml"
     spec.write_text(re.sub(r"check: \d+", "check: 1", spec.read_text()))
 
     with pytest.raises(ValidationFailed, match=r"pattern crc_000 failed tests") as caught:
-        CodegenEngine(state, library_dir=library).run()
+        engine.run()
 
     assert caught.value.failures == {"crc_000": ["tests"]}
     assert "test_check_value" in str(caught.value)
     assert "nothing was published" in str(caught.value)
-    assert tree_digest(state) == before
+    assert engine.store.current_id() == before
+    assert engine.store.snapshot_ids() == [before]
 
 
 def test_template_emitting_a_syntax_error_fails_compile(
@@ -283,7 +295,7 @@ def test_template_emitting_a_syntax_error_fails_compile(
     template = templates_copy / "debouncer.py.j2"
     template.write_text(template.read_text().replace("class Debouncer:", "class Debouncer(:"))
     state = tmp_path / "state"
-    engine = CodegenEngine(state, library_dir=small_library, templates_dir=templates_copy)
+    engine = engine_for(state, small_library, templates_dir=templates_copy)
 
     with pytest.raises(ValidationFailed) as caught:
         engine.run()
@@ -292,8 +304,8 @@ def test_template_emitting_a_syntax_error_fails_compile(
     assert "compile failed: pattern debouncer_000 failed compiles" in message
     assert re.search(r"debouncer/debouncer_000\.py line \d+", message)
     assert sorted(caught.value.failures) == ["debouncer_000", "debouncer_001"]
-    assert not engine.output_dir.exists()
-    assert not engine.manifest_path.exists()
+    assert engine.store.current_id() is None
+    assert engine.store.snapshot_ids() == []
 
 
 @pytest.mark.parametrize(
@@ -310,16 +322,14 @@ def test_lint_and_format_findings_fail_validation(
     name = "fsm.py.j2" if check else "test_fsm.py.j2"
     template = templates_copy / name
     template.write_text(template.read_text().replace(old, new))
-    engine = CodegenEngine(
-        tmp_path / "state", library_dir=small_library, templates_dir=templates_copy
-    )
+    engine = engine_for(tmp_path / "state", small_library, templates_dir=templates_copy)
     if check is None:  # one test fewer is fine: the tests that remain still pass
         assert engine.run()["quality_gates"] == {"passed": 12, "total": 12}
         return
     with pytest.raises(ValidationFailed) as caught:
         engine.run()
     assert caught.value.failures == {"fsm_000": [check], "fsm_001": [check]}
-    assert not engine.output_dir.exists()
+    assert engine.store.current_id() is None
 
 
 def test_broken_template_syntax_is_reported_with_its_line(
@@ -327,9 +337,7 @@ def test_broken_template_syntax_is_reported_with_its_line(
 ) -> None:
     macros = templates_copy / "_macros.py.j2"
     macros.write_text(macros.read_text().replace("{% endmacro %}", "{% endmacr %}", 1))
-    engine = CodegenEngine(
-        tmp_path / "state", library_dir=small_library, templates_dir=templates_copy
-    )
+    engine = engine_for(tmp_path / "state", small_library, templates_dir=templates_copy)
     with pytest.raises(CodegenError, match=r"template _macros\.py\.j2 line \d+: "):
         engine.run()
 
@@ -337,17 +345,17 @@ def test_broken_template_syntax_is_reported_with_its_line(
 def test_write_refuses_a_staging_dir_that_was_not_validated(
     small_library: Path, tmp_path: Path
 ) -> None:
-    engine = CodegenEngine(tmp_path / "state", library_dir=small_library)
+    engine = engine_for(tmp_path / "state", small_library)
     staging = tmp_path / "staging"
     engine.generate(staging, engine.parse(staging)["dirty"])
     engine.compile(staging)
     with pytest.raises(CodegenError, match="nothing published"):
         engine.write(staging)
-    assert not engine.output_dir.exists()
+    assert engine.store.current_id() is None
 
 
 def test_stages_reject_a_staging_dir_out_of_order(small_library: Path, tmp_path: Path) -> None:
-    engine = CodegenEngine(tmp_path / "state", library_dir=small_library)
+    engine = engine_for(tmp_path / "state", small_library)
     staging = tmp_path / "staging"
     with pytest.raises(CodegenError, match="run parse first"):
         engine.compile(staging)
@@ -355,8 +363,9 @@ def test_stages_reject_a_staging_dir_out_of_order(small_library: Path, tmp_path:
     with pytest.raises(CodegenError, match="not dirty in this run's plan"):
         engine.generate(staging, ["no_such_pattern"])
     engine.generate(staging, plan["dirty"][:3])  # one shard only
-    engine.compile(staging)
     with pytest.raises(CodegenError, match="were not generated"):
+        engine.compile(staging)
+    with pytest.raises(CodegenError, match="run compile before validate"):
         engine.validate(staging)
 
 
@@ -364,14 +373,14 @@ def test_stages_reject_a_staging_dir_out_of_order(small_library: Path, tmp_path:
 
 
 def _generate_shard(state: str, library: str, staging: str, patterns: list[str]) -> dict:
-    return CodegenEngine(state, library_dir=library).generate(Path(staging), patterns)
+    return engine_for(Path(state), Path(library)).generate(Path(staging), patterns)
 
 
 def test_stages_run_in_separate_processes_with_json_results(
     small_library: Path, tmp_path: Path
 ) -> None:
     state, staging = tmp_path / "state", tmp_path / "staging"
-    plan = CodegenEngine(state, library_dir=small_library).parse(staging)
+    plan = engine_for(state, small_library).parse(staging)
     shards = plan_shards(plan["dirty"], max_shards=3, min_per_shard=4)
     assert [len(shard["patterns"]) for shard in shards] == [4, 4, 4]
     context = multiprocessing.get_context("spawn")  # nothing inherited, like separate tasks
@@ -385,9 +394,9 @@ def test_stages_run_in_separate_processes_with_json_results(
                 [shard["patterns"] for shard in shards],
             )
         )
-    compiled = CodegenEngine(state, library_dir=small_library).compile(staging)
-    validated = CodegenEngine(state, library_dir=small_library).validate(staging)
-    written = CodegenEngine(state, library_dir=small_library).write(staging)
+    compiled = engine_for(state, small_library).compile(staging)
+    validated = engine_for(state, small_library).validate(staging)
+    written = engine_for(state, small_library).write(staging)
 
     for result in (plan, *shards, *generated, compiled, validated, written):
         assert json.loads(json.dumps(result)) == result
@@ -395,14 +404,14 @@ def test_stages_run_in_separate_processes_with_json_results(
     assert set(validated["patterns"]) == set(SMALL_LIBRARY_NAMES)
     assert validated["quality_gates"] == written["quality_gates"] == {"passed": 12, "total": 12}
     assert written["templates_compiled"] == sum(g["templates_compiled"] for g in generated)
-    assert_consistent(state)
+    assert written["snapshot"] == engine_for(state, small_library).store.current_id()
 
 
 def test_nothing_dirty_gives_no_shards_and_empty_stages(
     warm_state: tuple[Path, Path], tmp_path: Path
 ) -> None:
     library, state = warm_state
-    engine = CodegenEngine(state, library_dir=library)
+    engine = engine_for(state, library)
     staging = tmp_path / "staging"
     plan = engine.parse(staging)
     assert plan_shards(plan["dirty"]) == []
@@ -428,10 +437,10 @@ def test_plan_shards_cuts_contiguous_balanced_shards() -> None:
 
 def test_clear_caches_gives_a_cold_start(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
-    engine = CodegenEngine(state, library_dir=library)
+    engine = engine_for(state, library)
     engine.clear_caches()
-    assert not engine.output_dir.exists()
-    assert not engine.manifest_path.exists()
+    assert engine.store.current_id() is None
+    assert engine.store.snapshot_ids() == []
     assert not engine.bytecode_dir.exists()
     summary = engine.run()
     assert summary["regenerated"] == 12

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 from pathlib import Path
 
@@ -28,11 +27,10 @@ def _generator():
 
 
 def test_committed_library_is_valid_and_indexed(tmp_path: Path) -> None:
-    result = index_library(tmp_path / "index.json", DEFAULT_LIBRARY_DIR)
+    result, index = index_library(DEFAULT_LIBRARY_DIR)
     size = result["library_size"]
     assert result["quality_gates"] == {"passed": size, "total": size}
     assert set(result["kinds"]) == set(KINDS)
-    index = json.loads((tmp_path / "index.json").read_text())
     assert len(index["patterns"]) == size
     assert index["invalid"] == {}
 
@@ -59,7 +57,7 @@ def test_invalid_pattern_is_named_with_its_problem(small_library: Path, tmp_path
     bad.write_text(re.sub(r"width: \d+", "width: 12", bad.read_text()))
     with pytest.raises(LibraryError, match=r"crc/crc_000\.yaml: params\.width: "):
         load_library(small_library)
-    result = index_library(tmp_path / "index.json", small_library)
+    result, _ = index_library(small_library)
     assert result["quality_gates"] == {"passed": 11, "total": 12}
     assert list(result["invalid"]) == ["crc/crc_000.yaml"]
 
@@ -85,4 +83,4 @@ def test_missing_library_is_an_error(tmp_path: Path) -> None:
         load_library(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(LibraryError, match="holds no"):
-        index_library(tmp_path / "index.json", tmp_path / "empty")
+        index_library(tmp_path / "empty")

@@ -1,0 +1,183 @@
+"""Checking generated code: its tests in separate interpreters, and ruff.
+
+Used by the validate stage (every dirty pattern must import, pass its tests, lint and format
+clean) and, for ruff, by the downstream checks of Tasks 10 and 12.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from include.k1n.codegen.compiling import pattern_of, split
+from include.k1n.codegen.errors import CodegenError
+
+RUNNER = Path(__file__).resolve().parent / "_runner.py"
+RUNNER_TIMEOUT_SECONDS = 1800
+# The linter gate on generated code; `checks.run_static_analysis` applies a broader set later.
+LINT_RULES = "E,F,W,B,I"
+LINE_LENGTH = "100"
+TARGET_VERSION = "py311"
+MAX_PROBLEMS_SHOWN = 3
+# What every dirty pattern must pass to be published, in the order failures are named.
+CHECKS = ("compiles", "imports", "tests", "lint", "format")
+
+
+def find_ruff() -> str:
+    """The ruff executable: the one the `ruff` package ships, else the first on PATH."""
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        return str(find_ruff_bin())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("ruff")
+        if found is None:
+            raise CodegenError("ruff is not installed: validation needs it") from None
+        return found
+
+
+def ruff(root: Path, arguments: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ruff on `root` with only the given settings; exit codes 0 and 1 are findings."""
+    # --isolated: the project's own ruff settings must not decide what generated code is;
+    # --no-cache: no .ruff_cache next to the code (it would end up looking like output).
+    argv = [
+        find_ruff(),
+        *arguments,
+        "--isolated",
+        "--no-cache",
+        "--line-length",
+        LINE_LENGTH,
+        "--target-version",
+        TARGET_VERSION,
+        ".",
+    ]
+    completed = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+    if completed.returncode not in (0, 1):
+        tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
+        raise CodegenError(
+            f"ruff {arguments[0]} failed with exit code {completed.returncode}: {tail}"
+        )
+    return completed
+
+
+def ruff_json(root: Path, arguments: list[str]) -> list[dict[str, Any]]:
+    """ruff's findings as JSON objects, each with `file` relative to `root`."""
+    completed = ruff(root, [*arguments, "--output-format", "json"])
+    findings = json.loads(completed.stdout or "[]")
+    for finding in findings:
+        relative = Path(finding["filename"]).resolve().relative_to(root.resolve())
+        finding["file"] = relative.as_posix()
+    return findings
+
+
+def findings_by_pattern(root: Path, arguments: list[str]) -> dict[str, list[str]]:
+    """ruff's findings per pattern, as `file:line: CODE message`."""
+    result: dict[str, list[str]] = {}
+    for finding in ruff_json(root, arguments):
+        result.setdefault(pattern_of(finding["file"]), []).append(
+            f"{finding['file']}:{finding['location']['row']}: "
+            f"{finding['code'] or 'syntax'} {finding['message']}"
+        )
+    return result
+
+
+def lint_findings(root: Path) -> dict[str, list[str]]:
+    """Lint findings per pattern."""
+    return findings_by_pattern(root, ["check", "--select", LINT_RULES, "--exit-zero"])
+
+
+def unformatted(root: Path) -> dict[str, list[str]]:
+    """Files `ruff format` would change, per pattern."""
+    return findings_by_pattern(root, ["format", "--check"])
+
+
+def run_tests(root: Path, patterns: list[tuple[str, str]], workers: int) -> dict[str, Any]:
+    """Import each (name, kind) pattern's module and run its tests in `workers` interpreters.
+
+    A separate interpreter keeps generated code out of this process (see `_runner.py`).
+    """
+    batches = split(patterns, workers)
+    if not batches:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="k1n-validate-") as scratch:
+        started = []
+        for index, batch in enumerate(batches):
+            job, result, errors = (
+                Path(scratch) / f"{what}-{index}" for what in ("job", "result", "stderr")
+            )
+            job.write_text(json.dumps({"root": str(root), "patterns": batch}))
+            argv = [sys.executable, "-I", "-B", str(RUNNER), str(job), str(result)]
+            # Output goes to files, not pipes: a chatty module cannot block on a full pipe.
+            with errors.open("w") as stderr:
+                process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+            started.append((process, result, errors))
+        results: dict[str, Any] = {}
+        try:
+            for process, result, errors in started:
+                try:
+                    process.wait(timeout=RUNNER_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    raise CodegenError(
+                        f"generated tests did not finish within {RUNNER_TIMEOUT_SECONDS} s"
+                    ) from None
+                if process.returncode != 0:
+                    tail = " | ".join(errors.read_text().strip().splitlines()[-3:])
+                    raise CodegenError(f"test runner exited with {process.returncode}: {tail}")
+                results.update(json.loads(result.read_text(encoding="utf-8")))
+        finally:
+            for process, _, _ in started:  # nothing outlives the stage, whatever happened
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    return results
+
+
+def judge_patterns(
+    names: list[str],
+    runs: dict[str, Any],
+    lint: dict[str, list[str]],
+    unformatted_files: dict[str, list[str]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], dict[str, list[str]]]:
+    """Per pattern, its checks and test counts; then the failed checks and the problems of
+    every pattern that failed one."""
+    results: dict[str, dict[str, Any]] = {}
+    failures: dict[str, list[str]] = {}
+    problems: dict[str, list[str]] = {}
+    for name in names:
+        run = runs[name]
+        checks = {
+            "compiles": True,  # compile raised otherwise
+            "imports": run["imports"],
+            "tests": run["imports"] and 0 < run["tests_passed"] == run["tests_total"],
+            "lint": name not in lint,
+            "format": name not in unformatted_files,
+        }
+        results[name] = {
+            "checks": checks,
+            "tests": {"passed": run["tests_passed"], "total": run["tests_total"]},
+        }
+        found = run["problems"] + lint.get(name, []) + unformatted_files.get(name, [])
+        if found:
+            results[name]["problems"] = found
+        failed = [check for check in CHECKS if not checks[check]]
+        if failed:
+            failures[name] = failed
+            problems[name] = found
+    return results, failures, problems
+
+
+def summarise(failures: dict[str, list[str]], problems: dict[str, list[str]]) -> str:
+    """`pattern crc_000 failed tests (first problem); ...; and N more pattern(s)`."""
+    shown = []
+    for name in sorted(failures)[:MAX_PROBLEMS_SHOWN]:
+        first = problems.get(name, [""])[0]
+        shown.append(
+            f"pattern {name} failed {', '.join(failures[name])}" + (f" ({first})" if first else "")
+        )
+    more = len(failures) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more pattern(s)" if more else "")
