@@ -17,7 +17,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_DIR / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_DIR / "plugins")
 os.environ["AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS"] = "False"
-os.environ["K1N_WORK_DIR"] = str(_home / "k1n")
+os.environ["K1N_STORAGE_URL"] = (_home / "k1n-storage").as_uri()
+os.environ["K1N_CACHE_DIR"] = str(_home / "k1n-cache")
 # Tests must not depend on the developer's shell.
 for name in ("K1N_WORKFLOW_SPEC", "K1N_TIME_SCALE", "K1N_CODEGEN_SHARDS"):
     os.environ.pop(name, None)

@@ -46,18 +46,16 @@ class AirflowRestClient:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             self.http = httpx.Client(
-                base_url=self.base_url,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=timeout,
-                transport=transport,
+                base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise AirflowRestError(f"invalid Airflow URL {base_url!r}: {exc}") from None
@@ -73,7 +71,7 @@ class AirflowRestClient:
         transport: httpx.BaseTransport | None = None,
     ) -> AirflowRestClient:
         """Log in with user name and password; the token lives as long as Airflow allows."""
-        client = cls(base_url, "", timeout=timeout, transport=transport)
+        client = cls(base_url, None, timeout=timeout, transport=transport)
         token = client.request(
             "POST",
             "/auth/token",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
-import re
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -13,24 +14,43 @@ TIME_SCALE_ENV = "K1N_TIME_SCALE"
 # Airflow connection (type http: host = api-server base URL, login, password) through which
 # tasks read a run over the REST API v2 (`include.k1n.dag_builders.nightly`); the stack sets it.
 AIRFLOW_API_CONN_ID = "k1n_airflow_api"
-WORK_DIR_ENV = "K1N_WORK_DIR"
+# Where tasks leave what other tasks read (include.k1n.storage): a URL Airflow's
+# ObjectStoragePath understands, e.g. s3://aws_default@bucket/k1n in a cluster.
+STORAGE_URL_ENV = "K1N_STORAGE_URL"
+# Worker-local caches that only save work (the Jinja2 bytecode cache).
+CACHE_DIR_ENV = "K1N_CACHE_DIR"
 CODEGEN_SHARDS_ENV = "K1N_CODEGEN_SHARDS"
 
 # 1/60: one production minute becomes one demo second, so the 130-min baseline takes ~130 s.
 DEFAULT_TIME_SCALE = 1 / 60
 DEFAULT_CODEGEN_SHARDS = 4
+MAX_CODEGEN_SHARDS = 64
+# One production hour per second at the fastest; production speed at the slowest.
+TIME_SCALE_MIN = 1 / 3600
+TIME_SCALE_MAX = 1.0
+TIME_SCALE_MEANING = (
+    "stand-in tasks wait their profiled seconds x this: 1/60 turns a production minute into "
+    f"a second; between 1/{round(1 / TIME_SCALE_MIN)} and {TIME_SCALE_MAX:g} (production speed)"
+)
 
 
-def parse_time_scale(value: str | float) -> float:
-    """`"1/60"`, `"0.0167"` or `0.5` -> a positive float; anything else raises ValueError."""
+def parse_time_scale(value: Any, where: str = "time_scale") -> float:
+    """`"1/60"`, `"0.0167"` or `0.5` -> a float within [TIME_SCALE_MIN, TIME_SCALE_MAX]."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{where}: expected a number or a fraction such as 1/60, got {value!r}")
+    text = str(value).strip()
+    if len(text) > 40:
+        raise ValueError(f"{where}: expected a number or a fraction such as 1/60")
     try:
-        scale = float(Fraction(str(value).strip()))
-    except (ValueError, ZeroDivisionError):
+        scale = float(Fraction(text))
+    except (ValueError, ZeroDivisionError, OverflowError):
         raise ValueError(
-            f"time scale must be a positive number or fraction, got {value!r}"
+            f"{where}: expected a number or a fraction such as 1/60, got {text!r}"
         ) from None
-    if scale <= 0:
-        raise ValueError(f"time scale must be positive, got {value!r}")
+    if not math.isfinite(scale) or not TIME_SCALE_MIN <= scale <= TIME_SCALE_MAX:
+        raise ValueError(
+            f"{where}: {text} is outside [1/{round(1 / TIME_SCALE_MIN)}, {TIME_SCALE_MAX:g}]"
+        )
     return scale
 
 
@@ -42,31 +62,30 @@ def default_time_scale() -> float:
 
 def codegen_shards() -> int:
     """Most mapped generate tasks per Task 8 run (`K1N_CODEGEN_SHARDS`, default 4)."""
-    value = int(os.environ.get(CODEGEN_SHARDS_ENV, DEFAULT_CODEGEN_SHARDS))
-    if value < 1:
-        raise ValueError(f"{CODEGEN_SHARDS_ENV} must be at least 1, got {value}")
-    return value
+    text = os.environ.get(CODEGEN_SHARDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_CODEGEN_SHARDS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CODEGEN_SHARDS:
+        raise ValueError(
+            f"{CODEGEN_SHARDS_ENV} must be a whole number from 1 to {MAX_CODEGEN_SHARDS}, "
+            f"got {text[:40]!r}"
+        )
+    return int(text)
 
 
-def work_root() -> Path:
-    """Root of run work dirs and codegen state: `K1N_WORK_DIR`, else `$AIRFLOW_HOME/k1n`."""
-    if value := os.environ.get(WORK_DIR_ENV, "").strip():
-        return Path(value).expanduser()
-    airflow_home = os.environ.get("AIRFLOW_HOME", "").strip()
-    base = Path(airflow_home).expanduser() if airflow_home else PROJECT_DIR / ".airflow"
-    return base / "k1n"
+def airflow_home() -> Path:
+    """`AIRFLOW_HOME`, else Airflow's own default `~/airflow`."""
+    value = os.environ.get("AIRFLOW_HOME", "").strip()
+    return Path(value).expanduser() if value else Path.home() / "airflow"
 
 
-def _safe_name(value: str) -> str:
-    # Run ids hold ':' and '+' (manual__2026-11-25T20:00:00+00:00); keep paths portable.
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", value)
+def storage_url() -> str:
+    """`K1N_STORAGE_URL`, else a folder under the Airflow home (one machine only)."""
+    value = os.environ.get(STORAGE_URL_ENV, "").strip()
+    return value or (airflow_home() / "k1n" / "storage").resolve().as_uri()
 
 
-def run_work_dir(dag_id: str, run_id: str, root: Path | None = None) -> Path:
-    """Per-run directory handed to handlers; holds `task-results/` and codegen staging."""
-    return (root or work_root()) / "runs" / _safe_name(dag_id) / _safe_name(run_id)
-
-
-def codegen_state_dir(dag_id: str, root: Path | None = None) -> Path:
-    """Template cache, manifest and published output of one DAG's code generation."""
-    return (root or work_root()) / "codegen" / _safe_name(dag_id)
+def cache_dir() -> Path:
+    """`K1N_CACHE_DIR`, else a folder under the Airflow home; local to each worker."""
+    value = os.environ.get(CACHE_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else airflow_home() / "k1n" / "cache"

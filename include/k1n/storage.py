@@ -18,10 +18,12 @@ Writes are whole objects. `put_atomic` makes a replacement atomic on a local fil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -145,11 +147,7 @@ def children(path: StoragePath) -> list[StoragePath]:
 def remove_tree(path: StoragePath) -> None:
     """Delete `path` and everything under it; a missing path is fine."""
     if is_local(path):
-        import shutil
-
         shutil.rmtree(_local_path(path), ignore_errors=True)
         return
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.rmdir(recursive=True)
-    except FileNotFoundError:
-        pass

@@ -24,13 +24,14 @@ from include.k1n.dag_builders.nightly import (
 )
 from include.k1n.workflow.names import (
     BASELINE_DAG_ID,
+    CLEAN_UP_TASK_ID,
     CODEGEN_STAGE_TASK_IDS,
     NIGHTLY_DAG_ID,
     OPTIMIZED_DAG_ID,
     QUALITY_GATES_TASK_ID,
     WEEKLY_BASELINE_DAG_ID,
 )
-from include.k1n.workflow.spec import DEFAULT_SPEC_PATH, load_spec
+from include.k1n.workflow.spec import CODEGEN_READERS, DEFAULT_SPEC_PATH, load_spec
 from tests.conftest import PROJECT_DIR
 
 DAG_FILES = sorted((PROJECT_DIR / "dags").glob("*.py"))
@@ -125,10 +126,53 @@ def test_workflow_dag_conventions(dagbag, spec, dag_id):
 def test_baseline_is_the_old_sequential_order(dagbag, spec):
     dag = dagbag.dags[BASELINE_DAG_ID]
     order = [t.airflow_task_id for t in spec.tasks] + [QUALITY_GATES_TASK_ID]
-    assert sorted(dag.task_ids) == sorted(order)
+    assert sorted(dag.task_ids) == sorted([*order, CLEAN_UP_TASK_ID])
+    codegen = spec.task(8).airflow_task_id
     for upstream, downstream in itertools.pairwise(order):
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+        # The checks of Task 8's output also read its result (the snapshot id) directly.
+        reads = {codegen} if spec.by_id.get(_spec_id(downstream)) in _readers(spec) else set()
+        assert dag.get_task(downstream).upstream_task_ids == {upstream} | reads
     assert dag.get_task(order[0]).upstream_task_ids == set()
+
+
+def _readers(spec):
+    return [t for t in spec.tasks if t.handler in CODEGEN_READERS]
+
+
+@pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
+def test_the_teardown_follows_everything_that_reads_the_run_storage(dagbag, spec, dag_id):
+    dag = dagbag.dags[dag_id]
+    teardown = dag.get_task(CLEAN_UP_TASK_ID)
+    assert teardown.is_teardown
+    assert teardown.downstream_task_ids == set()
+    codegen = spec.task(8).airflow_task_id
+    if dag_id == OPTIMIZED_DAG_ID:
+        codegen = f"{codegen}.{CODEGEN_STAGE_TASK_IDS[-1]}"
+    assert teardown.upstream_task_ids == {codegen} | {t.airflow_task_id for t in _readers(spec)}
+
+
+@pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
+def test_workflow_dags_need_no_pool_and_push_one_xcom_per_task(dagbag, dag_id):
+    """Zero setup: a pool that does not exist would hang a task silently (anchors §10)."""
+    for task in dagbag.dags[dag_id].tasks:
+        assert task.pool == "default_pool", task.task_id
+        assert getattr(task, "multiple_outputs", False) is False, task.task_id
+
+
+@pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
+def test_retries_wait_the_spec_delay_times_the_run_time_scale(dagbag, spec, dag_id):
+    from include.k1n.dag_builders.defaults import ScaledRetryPolicy
+
+    task = dagbag.dags[dag_id].get_task(spec.task(3).airflow_task_id)
+    policy = task.retry_policy
+    assert isinstance(policy, ScaledRetryPolicy)
+    flaky = policy.evaluate(OSError("agent unreachable"), 2, 3, {"params": {"time_scale": 0.5}})
+    assert flaky.retry_delay == timedelta(seconds=spec.task(3).retry_delay_seconds * 0.5 * 2)
+    production = policy.evaluate(OSError("x"), 1, 3, {"params": {"time_scale": 1}})
+    assert production.retry_delay == timedelta(seconds=spec.task(3).retry_delay_seconds)
+    from include.k1n.codegen import ValidationFailed
+
+    assert policy.evaluate(ValidationFailed("bad", {}), 1, 3, None).action.value == "fail"
 
 
 def _spec_id(task_id: str) -> int | None:
@@ -144,6 +188,8 @@ def test_optimized_edges_are_the_reduced_dependencies(dagbag, spec):
     for task in dag.tasks:
         if task.task_id.startswith(f"{group}.") and task.task_id != entry:
             continue  # inside the group: checked by the next test
+        if task.task_id == CLEAN_UP_TASK_ID:
+            continue  # the teardown: checked above
         target = _spec_id(task.task_id)
         for upstream in task.upstream_task_ids:
             edges.add((_spec_id(upstream), target))
@@ -153,7 +199,7 @@ def test_optimized_edges_are_the_reduced_dependencies(dagbag, spec):
     assert edges == expected
     assert dag.get_task(exit_).downstream_task_ids == {
         spec.task(t).airflow_task_id for t, deps in spec.reduced_dependencies.items() if 8 in deps
-    }
+    } | {CLEAN_UP_TASK_ID}
     assert dag.get_task("task_03_architecture").upstream_task_ids == {
         "task_01_security_audit",
         "task_02_buffer_bounds",
@@ -218,7 +264,7 @@ def test_regression_dag_structure(dagbag, dag_id, cron):
     assert {"target_dag_id", "target_conf", "check_targets"} <= set(dag.params)
 
 
-def test_optimized_dag_has_a_deadline_at_its_target_and_codegen_uses_the_pool(dagbag, spec):
+def test_optimized_dag_has_a_deadline_and_bounds_codegen_shards_per_run(dagbag, spec):
     from include.k1n import settings
 
     dag = dagbag.dags[OPTIMIZED_DAG_ID]
@@ -227,4 +273,5 @@ def test_optimized_dag_has_a_deadline_at_its_target_and_codegen_uses_the_pool(da
     assert alert.interval == timedelta(minutes=minutes)
     assert "workflow_deadline_missed" in str(alert.callback.path)
     group = spec.task(8).airflow_task_id
-    assert dag.get_task(f"{group}.generate_code").pool == "codegen"
+    generate = dag.get_task(f"{group}.generate_code")
+    assert generate.max_active_tis_per_dagrun == settings.codegen_shards()

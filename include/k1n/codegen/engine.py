@@ -407,7 +407,10 @@ class CodegenEngine:
             snapshot_id, manifest, changed_files = base_id, base, 0
         else:
             manifest, files, changed_files = self._next_snapshot(stage, plan, validation, base)
-            snapshot_id = self.store.publish(files, manifest)
+            snapshot_id, data = self.store.prepare(files, manifest)
+            # Recorded before it is uploaded: retention keeps what a running run refers to.
+            stage.write_published(snapshot_id)
+            self.store.publish(snapshot_id, data, manifest)
         gates = {"passed": manifest.passing(plan["library"]), "total": len(plan["library"])}
         shard_stats = stage.shard_stats()
         result = {

@@ -10,6 +10,7 @@ one-process Task 8 and the command line use a local folder. Each stage leaves wh
     compiled.tar.gz           compile: every staged source with its checked-hash pyc
     compile.json              compile: sha256 of each staged file and of the archive
     validate.json             validate: per-pattern checks; `passed`
+    published.json            write: the snapshot it publishes, recorded before the upload
 
 A retried stage overwrites its own objects (a shard is named by its content), and `reset`
 clears everything when parse runs again.
@@ -30,6 +31,7 @@ SHARDS = "shards"
 COMPILED = "compiled.tar.gz"
 COMPILE_RECORD = "compile.json"
 VALIDATE_RECORD = "validate.json"
+PUBLISHED = "published.json"
 
 
 class Staging:
@@ -108,3 +110,16 @@ class Staging:
 
     def validation(self, missing: str) -> dict[str, Any]:
         return self._json(VALIDATE_RECORD, missing)
+
+    # -- what this run refers to ----------------------------------------------------------
+
+    def write_published(self, snapshot_id: str) -> None:
+        storage.write_json(self.root / PUBLISHED, {"snapshot": snapshot_id})
+
+    def references(self) -> tuple[set[str], bool]:
+        """The snapshots this run builds on or publishes, and whether it is between reading
+        the pointer and recording its base (then any snapshot may be the one it read)."""
+        plan = storage.read_json(self.root / PLAN) or {}
+        published = storage.read_json(self.root / PUBLISHED) or {}
+        ids = {plan.get("base"), published.get("snapshot")} - {None}
+        return {str(i) for i in ids}, "state" in plan

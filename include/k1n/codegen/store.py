@@ -129,27 +129,30 @@ class CodegenStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def publish(self, files: dict[str, bytes], manifest: Manifest) -> str:
-        """Store `files` as a snapshot described by `manifest`, then point `CURRENT` at it.
-
-        The archive and the manifest are complete before the pointer moves; an identical
-        snapshot that already exists is reused (its archive rewritten with the same bytes).
-        Returns the snapshot id.
-        """
+    @staticmethod
+    def prepare(files: dict[str, bytes], manifest: Manifest) -> tuple[str, bytes]:
+        """The snapshot id and archive of `files` (completing `manifest` with its hash)."""
         if set(files) != set(manifest.files):
             raise CodegenError("publish: the files do not match the manifest")
         data = archive.pack(files)
         manifest.archive_sha256 = sha256_bytes(data)
-        snapshot_id = manifest.snapshot_id
+        return manifest.snapshot_id, data
+
+    def publish(self, snapshot_id: str, data: bytes, manifest: Manifest) -> None:
+        """Store a prepared snapshot, then point `CURRENT` at it.
+
+        The archive and the manifest are complete before the pointer moves. An identical
+        snapshot that already exists is reused; its archive is written again with the same
+        bytes, which also repairs a damaged copy.
+        """
+        if manifest.snapshot_id != snapshot_id or sha256_bytes(data) != manifest.archive_sha256:
+            raise CodegenError(f"publish: snapshot {snapshot_id} is not what was prepared")
         folder = self._snapshot(snapshot_id)
-        # Written even when the snapshot exists: the same bytes again, and a damaged copy
-        # (which is why it is being rebuilt) is repaired. Atomic: readers may be reading it.
-        storage.put_atomic(folder / ARCHIVE, data)
+        storage.put_atomic(folder / ARCHIVE, data)  # atomic: readers may be reading it
         if not (folder / MANIFEST).exists():
             # The manifest last: a snapshot with a manifest is complete.
             storage.write_json(folder / MANIFEST, manifest.document(), atomic=True)
         self.point_at(snapshot_id)
-        return snapshot_id
 
     def point_at(self, snapshot_id: str) -> None:
         pointer = {"snapshot": snapshot_id, "published_by": socket.gethostname()}

@@ -1,105 +1,130 @@
 """Build the baseline and the optimized DAG from one workflow spec.
 
-Both DAGs have the same 22 tasks (ids `task_<NN>_<name>`), the same handlers and a final
-`check_quality_gates`; they differ only in how the tasks are wired and how Task 8 runs:
+Both DAGs have the spec's tasks (ids `task_<NN>_<name>`), the same handlers, a final
+`check_quality_gates` and a teardown `clean_up_storage`; they differ only in how the tasks are
+wired and how Task 8 runs:
 
 - baseline: the old order 1 -> 2 -> ... -> 22; Task 8 is one task running the five codegen
   stages serially with no template cache and a full rebuild, as the bash handlers did;
 - optimized: the transitive reduction of the declared dependencies, so every independent set
   (1 || 2, 3 || 4 || 5, ...) runs in parallel; Task 8 is a task group
   parse -> generate (mapped over shards) -> compile -> validate -> write, with the template
-  bytecode cache and the incremental manifest.
+  bytecode cache and incremental builds.
 
-Nothing here touches the metadata DB or the network: DAG files call these at parse time.
+They need nothing created beforehand: no pool (the mapped shards are bounded by
+`max_active_tis_per_dagrun`), no Variable, no connection. What passes between tasks is an XCom
+or an object in the storage root (`K1N_STORAGE_URL`, see `include.k1n.storage`), never a file
+on a worker's disk. Nothing here touches the metadata DB or the network: DAG files call these
+at parse time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+import time
 from typing import Any
 
-import pendulum
-from airflow.sdk import DAG, Param, chain, get_current_context, task, task_group
+from airflow.sdk import DAG, Variable, chain, get_current_context, task, task_group
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.k1n import settings
+from include.k1n.dag_builders.defaults import (
+    START_DATE,
+    TAGS,
+    default_args,
+    retry_arguments,
+    time_scale_param,
+)
 from include.k1n.tasks.context import CodegenMode, RunContext
 from include.k1n.workflow.names import (
     BASELINE_DAG_ID,
+    CLEAN_UP_TASK_ID,
+    CODE_START_XCOM_KEY,
     CODEGEN_STAGE_TASK_IDS,
     OPTIMIZED_DAG_ID,
+    QUALITY_GATES_TASK_ID,
+    RETENTION_VARIABLE,
 )
-from include.k1n.workflow.spec import HandlerKind, TaskSpec, WorkflowSpec, load_spec
+from include.k1n.workflow.spec import (
+    CODEGEN_READERS,
+    HandlerKind,
+    TaskSpec,
+    WorkflowSpec,
+    load_spec,
+)
 
 log = logging.getLogger(__name__)
 
-TAGS = ["k1n", "workflow"]
-CODEGEN_POOL = "codegen"
 # Async callback of the optimized DAG's deadline alert (runs in the triggerer).
 DEADLINE_CALLBACK = "include.k1n.dag_builders.alerts.workflow_deadline_missed"
-START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
-MAX_RETRY_DELAY = timedelta(minutes=10)
 
 
-def _run_context(codegen_mode: CodegenMode) -> RunContext:
+# -- inside a task ------------------------------------------------------------------------
+
+
+def _record_code_start() -> None:
+    """When this task's own code started: the reports split start-up from work with it."""
+    get_current_context()["ti"].xcom_push(key=CODE_START_XCOM_KEY, value=time.time())
+
+
+def _run_context(codegen_mode: CodegenMode, codegen_result: Any = None) -> RunContext:
+    """The run this task belongs to, its conf checked; a bad conf fails the task, no retry."""
+    from airflow.sdk import ObjectStoragePath
+
+    from include.k1n.workflow.run_conf import (
+        FAILING_GATES_MAX,
+        SLOW_FACTOR_MAX,
+        knob,
+    )
+
     context = get_current_context()
     dag_run = context.get("dag_run")
     conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+    known = set(load_spec().by_id)
+    try:
+        time_scale = settings.parse_time_scale(context["params"]["time_scale"])
+        slow = knob(conf, "slow_tasks", known_ids=known, integer=False, maximum=SLOW_FACTOR_MAX)
+        failing = knob(
+            conf, "failing_gates", known_ids=known, integer=True, maximum=FAILING_GATES_MAX
+        )
+    except ValueError as exc:
+        raise AirflowFailException(f"run conf: {exc}") from None
+    for key, value in (("slow_tasks", slow), ("failing_gates", failing)):
+        if value:
+            log.warning("run conf %s=%s: stand-in tasks are deliberately altered", key, value)
     return RunContext(
         dag_id=context["dag"].dag_id,
         run_id=context["run_id"],
-        time_scale=settings.parse_time_scale(context["params"]["time_scale"]),
+        time_scale=time_scale,
+        storage=ObjectStoragePath(settings.storage_url()),
+        cache_dir=settings.cache_dir(),
         codegen_mode=codegen_mode,
-        slow_tasks=_chaos_knob(conf, "slow_tasks", float),
-        failing_gates=_chaos_knob(conf, "failing_gates", int),
+        codegen_result=codegen_result,
+        slow_tasks=slow,
+        failing_gates=failing,
     )
-
-
-def _chaos_knob(conf: Any, key: str, kind: type) -> dict[int, Any]:
-    """A test/chaos knob from the run conf: `{"13": 3.0}` -> `{13: 3.0}` (see RunContext)."""
-    value = conf.get(key) if isinstance(conf, dict) else None
-    if not value:
-        return {}
-    knob = {int(task): kind(amount) for task, amount in dict(value).items()}
-    log.warning("run conf %s=%s: stand-in tasks are deliberately altered", key, knob)
-    return knob
 
 
 def _spec_task(task_number: int) -> TaskSpec:
     return load_spec().task(task_number)
 
 
-@contextmanager
-def _no_retry_for_invalid_code() -> Iterator[None]:
-    """Generated code that fails validation fails the same way on retry: skip the retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.k1n.codegen import ValidationFailed
-
-    try:
-        yield
-    except ValidationFailed as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-
-@task
-def run_workflow_task(task_number: int, codegen_mode: CodegenMode) -> dict[str, Any]:
-    """Run one spec task with its handler and return its result file."""
+@task(multiple_outputs=False)
+def run_workflow_task(
+    task_number: int, codegen_mode: CodegenMode, codegen_result: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run one spec task with its handler and return its result."""
+    _record_code_start()
     from include.k1n.tasks.dispatch import run_task
 
-    with _no_retry_for_invalid_code():
-        return run_task(_spec_task(task_number), _run_context(codegen_mode))
+    return run_task(_spec_task(task_number), _run_context(codegen_mode, codegen_result))
 
 
-@task(retries=0)
+@task(retries=0, multiple_outputs=False)
 def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
     """Fail the run when the gate pass rate over all tasks is below the spec's threshold."""
-    from airflow.sdk.exceptions import AirflowFailException
-
+    _record_code_start()
     from include.k1n.workflow.quality import evaluate_quality_gates
-    from include.k1n.workflow.spec import load_spec
 
     ti = get_current_context()["ti"]
     results = {int(num): ti.xcom_pull(task_ids=tid) for num, tid in result_task_ids.items()}
@@ -113,58 +138,80 @@ def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
     return verdict.as_dict()
 
 
-@task
+@task(retries=1, multiple_outputs=False)
+def clean_up_storage(codegen_mode: CodegenMode, codegen_task_id: str) -> dict[str, Any]:
+    """Record the run as finished and apply the storage retention (the DAG's teardown)."""
+    _record_code_start()
+    from include.k1n.tasks.retention import DEFAULT_KEEP_RUNS, finish_run
+
+    ti = get_current_context()["ti"]
+    codegen_result = ti.xcom_pull(task_ids=codegen_task_id)  # None when Task 8 failed
+    keep = Variable.get(RETENTION_VARIABLE, default=DEFAULT_KEEP_RUNS)
+    try:
+        keep_runs = int(keep)
+    except (TypeError, ValueError):
+        raise AirflowFailException(
+            f"Variable {RETENTION_VARIABLE}: expected a whole number, got {keep!r}"
+        ) from None
+    return finish_run(_run_context(codegen_mode, codegen_result), keep_runs)
+
+
+@task(multiple_outputs=False)
 def parse_library(max_shards: int) -> list[dict[str, Any]]:
     """Parse the pattern library and split the patterns to regenerate into shards."""
+    _record_code_start()
     from include.k1n.tasks.dispatch import codegen_parse
 
     return codegen_parse(_run_context("optimized"), max_shards)
 
 
-@task(map_index_template="{{ shard_name }}")
+@task(map_index_template="{{ shard_name }}", multiple_outputs=False)
 def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
     """Render one shard of patterns from the Jinja2 templates."""
+    _record_code_start()
     from include.k1n.tasks.dispatch import codegen_generate
 
     get_current_context()["shard_name"] = shard["name"]  # type: ignore[typeddict-unknown-key]
     return codegen_generate(_run_context("optimized"), shard)
 
 
-@task(trigger_rule="none_failed")
+@task(trigger_rule="none_failed", multiple_outputs=False)
 def compile_code() -> dict[str, Any]:
     """Byte-compile the generated modules (none_failed: an empty shard list skips generate)."""
+    _record_code_start()
     from include.k1n.tasks.dispatch import codegen_compile
 
     return codegen_compile(_run_context("optimized"))
 
 
-@task
+@task(multiple_outputs=False)
 def validate_code() -> dict[str, Any]:
     """Import the generated modules, run their tests and lint them."""
+    _record_code_start()
     from include.k1n.tasks.dispatch import codegen_validate
 
-    with _no_retry_for_invalid_code():
-        return codegen_validate(_run_context("optimized"))
+    return codegen_validate(_run_context("optimized"))
 
 
-@task
+@task(multiple_outputs=False)
 def write_outputs(task_number: int) -> dict[str, Any]:
-    """Publish the generated code atomically and record Task 8's result."""
+    """Publish the generated code as one snapshot and record Task 8's result."""
+    _record_code_start()
     from include.k1n.tasks.dispatch import codegen_write
 
     return codegen_write(_spec_task(task_number), _run_context("optimized"))
 
 
+# -- building the DAGs --------------------------------------------------------------------
+
+
 def _task_arguments(spec_task: TaskSpec, spec: WorkflowSpec) -> dict[str, Any]:
-    """Retries, backoff, timeout and priority of one spec task."""
+    """Retries, timeout, priority and docs of one spec task."""
     return {
-        "retries": spec_task.retries,
-        "retry_delay": timedelta(seconds=spec_task.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": MAX_RETRY_DELAY,
+        **retry_arguments(spec_task.retries, spec_task.retry_delay_seconds),
         # The spec's timeout is in production seconds; at a demo time scale it is a generous
         # upper bound, never a too-tight one.
-        "execution_timeout": timedelta(seconds=spec_task.timeout_seconds),
+        "execution_timeout": spec_task.timeout,
         # Longest remaining chain first, when slots are short.
         "priority_weight": max(1, round(spec.remaining_path_seconds[spec_task.id])),
         "weight_rule": "absolute",
@@ -195,16 +242,9 @@ def _dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=spec.targets.concurrent_workflows,
-        tags=[*TAGS, dag_id.rsplit("_", 1)[-1]],
-        default_args={"owner": "k1n-platform"},
-        params={
-            "time_scale": Param(
-                settings.default_time_scale(),
-                type="number",
-                exclusiveMinimum=0,
-                description="Stand-in tasks wait profiled seconds x this (1/60: a minute -> 1 s).",
-            ),
-        },
+        tags=[*TAGS, "workflow", dag_id.rsplit("_", 1)[-1]],
+        default_args=default_args(),
+        params={"time_scale": time_scale_param("How fast stand-in tasks run")},
         **extra,
     )
 
@@ -213,6 +253,8 @@ def workflow_deadline(spec: WorkflowSpec) -> Any:
     """Deadline alert: a run still going `workflow_minutes_max` x the time scale after it was
     queued. The interval is fixed at parse time from the default scale (`K1N_TIME_SCALE`); a
     run triggered with another `time_scale` param is measured against that default."""
+    from datetime import timedelta
+
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
     minutes = spec.targets.workflow_minutes_max * settings.default_time_scale()
@@ -229,24 +271,50 @@ def workflow_deadline(spec: WorkflowSpec) -> Any:
     )
 
 
-def _quality_gates(result_task_ids: dict[int, str], spec: WorkflowSpec):
+def _quality_gates(result_task_ids: dict[int, str], spec: WorkflowSpec) -> Any:
+    threshold = spec.targets.quality_gate_pass_rate_min
     return check_quality_gates.override(
-        doc_md=f"Pass rate over all gates must be >= {spec.targets.quality_gate_pass_rate_min:.0%}."
+        task_id=QUALITY_GATES_TASK_ID,
+        doc_md=f"Pass rate over all gates must be >= {threshold:.0%}.",
     )(result_task_ids={str(num): tid for num, tid in result_task_ids.items()})
+
+
+def _clean_up(codegen_mode: CodegenMode, codegen_task_id: str) -> Any:
+    """The teardown: runs once everything that reads the run's storage is done, whatever the
+    outcome, and never decides the run's state."""
+    return clean_up_storage.override(
+        task_id=CLEAN_UP_TASK_ID,
+        priority_weight=1,
+        doc_md="Teardown: record the run as finished, remove its staging, apply retention "
+        f"(Variable `{RETENTION_VARIABLE}`: finished runs kept).",
+    )(codegen_mode=codegen_mode, codegen_task_id=codegen_task_id).as_teardown()
+
+
+def _codegen_task(spec: WorkflowSpec) -> TaskSpec | None:
+    found = spec.tasks_with(HandlerKind.CODEGEN)
+    return found[0] if found else None
 
 
 def build_baseline_dag(doc_md: str | None = None, spec: WorkflowSpec | None = None) -> DAG:
     """The old system: every task one after another, Task 8 as a single serial rebuild."""
     spec = spec or load_spec()
+    codegen = _codegen_task(spec)
     with _dag(BASELINE_DAG_ID, spec, doc_md, "K1N workflow, the old sequential order") as dag:
-        tasks = [
-            run_workflow_task.override(
+        tasks: dict[int, Any] = {}
+        for spec_task in spec.tasks:
+            reads_codegen = spec_task.handler in CODEGEN_READERS and codegen is not None
+            tasks[spec_task.id] = run_workflow_task.override(
                 task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec)
-            )(task_number=spec_task.id, codegen_mode="baseline")
-            for spec_task in spec.tasks
-        ]
+            )(
+                task_number=spec_task.id,
+                codegen_mode="baseline",
+                codegen_result=tasks[codegen.id] if reads_codegen else None,
+            )
         gates = _quality_gates({t.id: t.airflow_task_id for t in spec.tasks}, spec)
-        chain(*tasks, gates)
+        chain(*tasks.values(), gates)
+        if codegen is not None:
+            readers = [tasks[t.id] for t in spec.tasks if t.handler in CODEGEN_READERS]
+            [tasks[codegen.id], *readers] >> _clean_up("baseline", codegen.airflow_task_id)
     return dag
 
 
@@ -262,38 +330,57 @@ def build_optimized_dag(doc_md: str | None = None, spec: WorkflowSpec | None = N
     ) as dag:
         heads: dict[int, Any] = {}  # what a dependent waits for
         result_task_ids: dict[int, str] = {}
-        for spec_task in spec.tasks:
+        codegen_result = None
+        readers = []
+        for spec_task in spec.tasks:  # the spec lists dependencies first (spec._check_graph)
             if spec_task.handler is HandlerKind.CODEGEN:
-                group, write_task_id = _codegen_group(spec_task, spec)
-                heads[spec_task.id] = group
-                result_task_ids[spec_task.id] = write_task_id
-            else:
-                heads[spec_task.id] = run_workflow_task.override(
-                    task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec)
-                )(task_number=spec_task.id, codegen_mode="optimized")
-                result_task_ids[spec_task.id] = spec_task.airflow_task_id
+                group, written = _codegen_group(spec_task, spec)
+                heads[spec_task.id], codegen_result = group, written
+                result_task_ids[spec_task.id] = written.operator.task_id
+                continue
+            reads_codegen = spec_task.handler in CODEGEN_READERS
+            heads[spec_task.id] = run_workflow_task.override(
+                task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec)
+            )(
+                task_number=spec_task.id,
+                codegen_mode="optimized",
+                codegen_result=codegen_result if reads_codegen else None,
+            )
+            result_task_ids[spec_task.id] = spec_task.airflow_task_id
+            if reads_codegen:
+                readers.append(heads[spec_task.id])
         for task_id, deps in spec.reduced_dependencies.items():
             for dep in deps:
                 heads[dep] >> heads[task_id]
         dependents = {dep for deps in spec.reduced_dependencies.values() for dep in deps}
         sinks = [heads[t.id] for t in spec.tasks if t.id not in dependents]
         sinks >> _quality_gates(result_task_ids, spec)
+        if codegen_result is not None:
+            [codegen_result, *readers] >> _clean_up("optimized", codegen_result.operator.task_id)
     return dag
 
 
-def _codegen_group(spec_task: TaskSpec, spec: WorkflowSpec) -> tuple[Any, str]:
+def _codegen_group(spec_task: TaskSpec, spec: WorkflowSpec) -> tuple[Any, Any]:
     """Task 8 as parse -> generate (mapped) -> compile -> validate -> write."""
     arguments = _task_arguments(spec_task, spec)
-    group_id = spec_task.airflow_task_id
+    parse_id, generate_id, compile_id, validate_id, write_id = CODEGEN_STAGE_TASK_IDS
+    shards = settings.codegen_shards()
+    written: list[Any] = []
 
-    @task_group(group_id=group_id, tooltip=f"Task {spec_task.id}: {spec_task.name}")
-    def code_generation():
-        shards = parse_library.override(**arguments)(max_shards=settings.codegen_shards())
-        # The `codegen` pool (airflow_settings.yaml) bounds shards across concurrent runs.
-        generated = generate_code.override(**arguments, pool=CODEGEN_POOL).expand(shard=shards)
-        compiled = compile_code.override(**arguments)()
-        validated = validate_code.override(**arguments)()
-        written = write_outputs.override(**arguments)(task_number=spec_task.id)
-        chain(generated, compiled, validated, written)
+    @task_group(
+        group_id=spec_task.airflow_task_id, tooltip=f"Task {spec_task.id}: {spec_task.name}"
+    )
+    def code_generation() -> None:
+        parsed = parse_library.override(task_id=parse_id, **arguments)(max_shards=shards)
+        # At most `shards` generate tasks of one run at once; no pool needed.
+        generated = generate_code.override(
+            task_id=generate_id, max_active_tis_per_dagrun=shards, **arguments
+        ).expand(shard=parsed)
+        compiled = compile_code.override(task_id=compile_id, **arguments)()
+        validated = validate_code.override(task_id=validate_id, **arguments)()
+        written.append(
+            write_outputs.override(task_id=write_id, **arguments)(task_number=spec_task.id)
+        )
+        chain(generated, compiled, validated, written[0])
 
-    return code_generation(), f"{group_id}.{CODEGEN_STAGE_TASK_IDS[-1]}"
+    return code_generation(), written[0]

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from include.k1n import settings
+from include.k1n import settings, storage
 from include.k1n.airflow_rest import AirflowRestClient
 from include.k1n.local.stack import AirflowStack
 from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
@@ -157,12 +157,14 @@ def run_dag(client: AirflowRestClient, dag_id: str, time_scale: float, label: st
     return record
 
 
-def clear_codegen_caches(work_dir: Path, dag_id: str) -> None:
-    from include.k1n.codegen import CodegenEngine
+def clear_codegen_caches(stack: AirflowStack, dag_id: str) -> None:
+    """A cold start for `dag_id`: its published snapshots and the stack's template cache."""
+    from include.k1n.codegen import CodegenEngine, CodegenStore
 
-    CodegenEngine(
-        settings.codegen_state_dir(dag_id, root=work_dir), mode="optimized"
-    ).clear_caches()
+    env = stack.airflow_env()
+    root = storage.open_root(env["K1N_STORAGE_URL"])
+    store = CodegenStore(root / "codegen" / storage.key_for(dag_id))
+    CodegenEngine(store, cache_dir=env["K1N_CACHE_DIR"]).clear_caches()
 
 
 def format_comparison(baseline: RunRecord, cold: RunRecord, warm: RunRecord | None) -> str:
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             client.wait_for_dag(dag_id)
             client.unpause(dag_id)
         baseline = run_dag(client, BASELINE_DAG_ID, time_scale, "baseline")
-        clear_codegen_caches(stack.work_dir, OPTIMIZED_DAG_ID)
+        clear_codegen_caches(stack, OPTIMIZED_DAG_ID)
         cold = run_dag(client, OPTIMIZED_DAG_ID, time_scale, "optimized cold")
         warm = None if args.no_warm else run_dag(client, OPTIMIZED_DAG_ID, time_scale, "warm")
     finally:

@@ -2,7 +2,8 @@
 
 The same stack as the demo (embedded PostgreSQL in `.airflow/`, api-server, scheduler,
 dag-processor, triggerer; airflow_settings.yaml loaded) on http://localhost:8080, with this
-project's dags/ and plugins/.
+project's dags/ and plugins/. A component that exits is restarted (with backoff); Ctrl-C or
+SIGTERM stops every process started here, task processes included.
 Log in as `admin`; the password is in `.airflow/simple_auth_manager_passwords.json`.
 """
 
@@ -15,7 +16,7 @@ import threading
 from pathlib import Path
 
 from include.k1n.local.demo import DEFAULT_HOME
-from include.k1n.local.stack import ADMIN_USER, COMPONENTS, AirflowStack
+from include.k1n.local.stack import ADMIN_USER, AirflowStack
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = AirflowStack(args.home, port=args.port)
     try:
-        stack.start(COMPONENTS)
+        stack.start()
         print(
             f"\nAirflow is up: http://localhost:{stack.port}\n"
             f"  user:     {ADMIN_USER}\n"
@@ -41,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             "Press Ctrl-C to stop every process started here.\n",
             flush=True,
         )
-        while not stop.wait(2):
-            stack.check_alive()
+        # Components that exit are restarted by the stack's supervisor; only a signal ends this.
+        stop.wait()
     finally:
         stack.stop()
     return 0

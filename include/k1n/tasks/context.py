@@ -5,21 +5,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from include.k1n import settings
+from include.k1n import storage
+from include.k1n.codegen import CodegenEngine, CodegenStore
+from include.k1n.storage import StoragePath
 
 CodegenMode = Literal["baseline", "optimized"]
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """Which run a task belongs to; everything a handler needs beyond its spec entry."""
+    """Which run a task belongs to, and where it may read and write.
+
+    `storage` is the object-storage root every task of the run shares (an Airflow
+    `ObjectStoragePath` in a DAG, a `UPath` in tests); `cache_dir` is local to this worker and
+    only ever holds caches. `codegen_result` is Task 8's result (its `snapshot` id), handed to
+    the tasks that check the generated code.
+    """
 
     dag_id: str
     run_id: str
     time_scale: float
+    storage: StoragePath
+    cache_dir: Path
     codegen_mode: CodegenMode = "optimized"
+    codegen_result: Mapping[str, Any] | None = None
     # Test/chaos knobs from the run conf, honoured by the stand-in (profile) handler only:
     # `slow_tasks` {task id: factor} multiplies a task's profiled seconds, `failing_gates`
     # {task id: count} makes that many of its gates fail (capped at its gate count).
@@ -27,18 +38,18 @@ class RunContext:
     failing_gates: Mapping[int, int] = field(default_factory=dict)
 
     @property
-    def work_dir(self) -> Path:
-        return settings.run_work_dir(self.dag_id, self.run_id)
+    def run_prefix(self) -> StoragePath:
+        """This run's records and staging in object storage."""
+        return storage.run_prefix(self.storage, self.dag_id, self.run_id)
 
     @property
-    def codegen_state_dir(self) -> Path:
-        return settings.codegen_state_dir(self.dag_id)
+    def codegen_staging(self) -> StoragePath:
+        return self.run_prefix / "codegen"
 
     @property
-    def codegen_staging_dir(self) -> Path:
-        return self.work_dir / "codegen-staging"
+    def codegen_store(self) -> CodegenStore:
+        """The DAG's published code generation snapshots (shared by all its runs)."""
+        return CodegenStore(self.storage / "codegen" / storage.key_for(self.dag_id))
 
-    def codegen_engine(self):
-        from include.k1n.codegen import CodegenEngine
-
-        return CodegenEngine(self.codegen_state_dir, mode=self.codegen_mode)
+    def codegen_engine(self) -> CodegenEngine:
+        return CodegenEngine(self.codegen_store, mode=self.codegen_mode, cache_dir=self.cache_dir)

@@ -26,3 +26,10 @@ CODEGEN_STAGE_TASK_IDS: tuple[str, ...] = (
 )
 # Spec id of the code generation task, whose own target (minutes) the reports judge.
 CODEGEN_SPEC_ID = 8
+# The workflow DAGs' teardown: records the run as finished and applies the storage retention.
+CLEAN_UP_TASK_ID = "clean_up_storage"
+# Variable: how many finished runs of a DAG keep their records in object storage.
+RETENTION_VARIABLE = "k1n_retention_runs"
+# XCom key under which a K1N task records when its own code started (epoch seconds); the
+# reports split a task's time into start-up (task instance start -> this) and work.
+CODE_START_XCOM_KEY = "k1n_code_start"

@@ -109,7 +109,21 @@ def read_result(work_dir: Path, task_id: int) -> dict[str, Any]:
     return data
 
 
-def _validate(path: Path, data: object) -> None:
+def validated_result(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`data` as a plain dict, if it is a valid result; `ResultFileError` naming `where` if not.
+
+    The contract every handler's result meets, whether it came from a file or from Python.
+    """
+    result = dict(data)
+    _validate(where, result)
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ResultFileError(f"{where}: result is not JSON-serialisable: {exc}") from None
+    return result
+
+
+def _validate(path: Path | str, data: object) -> None:
     """Raise `ResultFileError` unless `data` is a valid result for the file at `path`."""
     if not isinstance(data, dict):
         raise ResultFileError(f"{path}: result must be a JSON object, not {type(data).__name__}")

@@ -15,12 +15,13 @@ import graphlib
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from include.k1n.errors import FileProblem
 from include.k1n.io import read_yaml
@@ -49,36 +50,52 @@ class SpecError(FileProblem):
         super().__init__(path, problem, f"task {task}" if task else None)
 
 
+# Bounds that keep every number usable downstream (timedeltas, sleeps, priority weights): a
+# week of production time is far beyond any task, and keeps floats exact to the millisecond.
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_RETRIES = 100
+MAX_GATES = 1_000_000
+MAX_ID = 10_000
+
+
 class Targets(BaseModel):
     """The goals the migration is judged against, on the production time scale."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    workflow_minutes_max: float = Field(gt=0)
-    workflow_minutes_goal: float = Field(gt=0)
-    task8_minutes_max: float = Field(gt=0)
-    concurrent_workflows: int = Field(ge=1)
+    workflow_minutes_max: float = Field(gt=0, le=MAX_SECONDS / 60)
+    workflow_minutes_goal: float = Field(gt=0, le=MAX_SECONDS / 60)
+    task8_minutes_max: float = Field(gt=0, le=MAX_SECONDS / 60)
+    concurrent_workflows: int = Field(ge=1, le=100)
     quality_gate_pass_rate_min: float = Field(gt=0, le=1)
 
 
 class TaskSpec(BaseModel):
     """One workflow task as declared in the spec."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    id: int = Field(ge=1)
-    name: str = Field(min_length=1)
-    phase: int = Field(ge=1)
+    id: StrictInt = Field(ge=1, le=MAX_ID)
+    name: str = Field(min_length=1, max_length=200)
+    phase: int = Field(ge=1, le=MAX_ID)
     handler: HandlerKind
-    seconds: float = Field(ge=0, description="profiled duration on the old system")
-    depends_on: tuple[int, ...] = ()
-    retries: int = Field(default=2, ge=0)
-    retry_delay_seconds: float = Field(default=30, gt=0)
-    timeout_seconds: float = Field(gt=0)
-    quality_gates: int = Field(default=10, ge=1, description="gates a stand-in reports")
-    failing_gates: int = Field(default=0, ge=0, description="gates a stand-in reports as failed")
-    command: str | None = Field(default=None, description="argv template for handler: command")
-    stages_seconds: dict[str, float] = Field(default_factory=dict)
+    seconds: float = Field(ge=0, le=MAX_SECONDS, description="profiled duration on the old system")
+    depends_on: tuple[StrictInt, ...] = ()
+    retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
+    retry_delay_seconds: float = Field(default=30, gt=0, le=MAX_SECONDS)
+    timeout_seconds: float = Field(gt=0, le=MAX_SECONDS)
+    quality_gates: int = Field(
+        default=10, ge=1, le=MAX_GATES, description="gates a stand-in reports"
+    )
+    failing_gates: int = Field(
+        default=0, ge=0, le=MAX_GATES, description="gates a stand-in reports as failed"
+    )
+    command: str | None = Field(
+        default=None, max_length=4000, description="argv template for handler: command"
+    )
+    stages_seconds: dict[str, Annotated[float, Field(ge=0, le=MAX_SECONDS)]] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> TaskSpec:
@@ -88,9 +105,11 @@ class TaskSpec(BaseModel):
             raise ValueError(f"'command' is only used by handler 'command', not '{self.handler}'")
         if self.failing_gates > self.quality_gates:
             raise ValueError("failing_gates cannot exceed quality_gates")
-        if any(seconds < 0 for seconds in self.stages_seconds.values()):
-            raise ValueError("stages_seconds cannot be negative")
         return self
+
+    @property
+    def timeout(self) -> timedelta:
+        return timedelta(seconds=self.timeout_seconds)
 
     @property
     def slug(self) -> str:
@@ -112,10 +131,10 @@ class WorkflowSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = 1
-    name: str
+    version: int = Field(default=1, ge=1, le=1)
+    name: str = Field(min_length=1, max_length=200)
     targets: Targets
-    tasks: tuple[TaskSpec, ...] = Field(min_length=1)
+    tasks: tuple[TaskSpec, ...] = Field(min_length=1, max_length=1000)
     source: Path = Field(default=DEFAULT_SPEC_PATH, exclude=True)
 
     @cached_property
@@ -254,6 +273,40 @@ def _check_graph(path: Path, spec: WorkflowSpec) -> None:
         cycle = exc.args[1]
         chain = " -> ".join(known[task_id].label for task_id in reversed(cycle))
         raise SpecError(path, f"dependency cycle: {chain}", task=known[cycle[0]].label) from None
+    position = {task.id: index for index, task in enumerate(spec.tasks)}
+    for task in spec.tasks:
+        later = [dep for dep in task.depends_on if position[dep] > position[task.id]]
+        if later:
+            raise SpecError(
+                path,
+                f"listed before task(s) {later} it depends on: the baseline DAG runs the "
+                "tasks in list order",
+                task=task.label,
+            )
+    _check_codegen_readers(path, spec)
+
+
+# Handlers that read what the codegen task published.
+CODEGEN_READERS = frozenset(
+    {HandlerKind.UNIT_TESTS, HandlerKind.STATIC_ANALYSIS, HandlerKind.CODE_SECURITY}
+)
+
+
+def _check_codegen_readers(path: Path, spec: WorkflowSpec) -> None:
+    """At most one codegen task, and every task checking its output depends on it."""
+    codegen = spec.tasks_with(HandlerKind.CODEGEN)
+    if len(codegen) > 1:
+        raise SpecError(path, "more than one task has handler 'codegen'", task=codegen[1].label)
+    for task in spec.tasks:
+        if task.handler not in CODEGEN_READERS:
+            continue
+        if not codegen or codegen[0].id not in spec.ancestors[task.id]:
+            raise SpecError(
+                path,
+                f"handler '{task.handler}' checks generated code, so the task must depend "
+                "(directly or not) on the task with handler 'codegen'",
+                task=task.label,
+            )
 
 
 def _spec_error_from_validation(

@@ -268,7 +268,10 @@ def _malformed_conductor(tmp_path: Path) -> str:
         (lambda tmp, url: ["ftp:somewhere"], "unknown source"),
         (lambda tmp, url: [], "name exactly one source"),
         (lambda tmp, url: ["profiles:x", "--format", "pdf"], "invalid choice"),
-        (lambda tmp, url: ["profiles:x", "--time-scale", "0"], "time scale"),
+        (
+            lambda tmp, url: ["profiles:x", "--time-scale", "0"],
+            "--time-scale: time_scale: 0 is outside",
+        ),
         (lambda tmp, url: ["profiles:x", "--spec", str(tmp / "no.yaml")], "file not found"),
     ],
 )

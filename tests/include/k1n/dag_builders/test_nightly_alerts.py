@@ -7,7 +7,6 @@ import logging
 
 from include.k1n.dag_builders import nightly
 from include.k1n.dag_builders.alerts import VerdictNotifier, workflow_deadline_missed
-from include.k1n.dag_builders.workflow import _chaos_knob
 
 
 def test_deadline_callback_logs_a_clear_message(caplog):
@@ -35,9 +34,3 @@ def test_timezone_defaults_to_utc(monkeypatch):
     assert nightly.nightly_timezone() == "UTC"
     monkeypatch.setenv(nightly.TIMEZONE_ENV, "Europe/Berlin")
     assert nightly.nightly_timezone() == "Europe/Berlin"
-
-
-def test_chaos_knobs_from_conf():
-    assert _chaos_knob({}, "slow_tasks", float) == {}
-    assert _chaos_knob({"slow_tasks": {"13": "3"}}, "slow_tasks", float) == {13: 3.0}
-    assert _chaos_knob({"failing_gates": {"5": 10}}, "failing_gates", int) == {5: 10}

@@ -16,6 +16,7 @@ from include.k1n.local import settings_loader
 from include.k1n.local.settings_file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
 from include.k1n.local.settings_loader import SettingsImportError, load_settings, main
 from include.k1n.metrics import POLICY_VARIABLES, RegressionPolicy
+from include.k1n.settings import AIRFLOW_API_CONN_ID
 from tests.conftest import PROJECT_DIR
 
 VALID = """\
@@ -41,10 +42,13 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_project_settings_file_declares_what_the_project_needs():
     assert DEFAULT_SETTINGS_PATH == PROJECT_DIR / "airflow_settings.yaml"
     settings = parse_settings()
-    (metrics,) = settings.connections
-    assert (metrics.conn_id, metrics.conn_type) == ("k1n_metrics", "postgres")
-    assert metrics.conn_host and metrics.conn_port and metrics.conn_login and metrics.conn_schema
-    assert [(pool.pool_name, pool.pool_slot) for pool in settings.pools] == [("codegen", 4)]
+    metrics, api = settings.connections
+    assert metrics.conn_id == "k1n_metrics"
+    assert metrics.conn_uri.startswith("postgresql://")
+    assert (api.conn_id, api.conn_type) == (AIRFLOW_API_CONN_ID, "http")
+    assert api.conn_host and api.conn_login and api.conn_password is None  # no secret committed
+    # The workflow DAGs need no pool: nothing may depend on one being loaded.
+    assert settings.pools == []
     variables = {v.variable_name: v.variable_value for v in settings.variables}
     assert variables["k1n_nightly_target_dag"] == "k1n_22task_optimized"
     assert variables["k1n_regression_history_runs"] == "14"

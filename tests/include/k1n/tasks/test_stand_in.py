@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from include.k1n.tasks.stand_in import run_profile
-from include.k1n.workflow.results import read_result, result_path
 
 LOGGER = "include.k1n.tasks.stand_in"
 
@@ -25,8 +23,8 @@ def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records]
 
 
-def test_profile_waits_scaled_seconds_and_writes_a_stand_in_result(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_profile_waits_scaled_seconds_and_returns_a_stand_in_result(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     waits: list[float] = []
 
@@ -35,7 +33,6 @@ def test_profile_waits_scaled_seconds_and_writes_a_stand_in_result(
         name="Architecture",
         seconds=300,
         time_scale=0.0167,
-        work_dir=tmp_path,
         gates_total=10,
         gates_failed=2,
         sleep=waits.append,
@@ -50,36 +47,33 @@ def test_profile_waits_scaled_seconds_and_writes_a_stand_in_result(
         "time_scale": 0.0167,
         "waited_seconds": pytest.approx(5.01),
     }
-    assert read_result(tmp_path, 3) == result
-    assert [p.name for p in (tmp_path / "task-results").iterdir()] == ["task-3.json"]
     first = messages(caplog)[0]
     assert first.startswith("task 3 Architecture: stand-in handler (no agent configured)")
     assert "waiting 300 s x 0.0167 = 5.0 s" in first
 
 
-def test_profile_logs_before_it_waits(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_profile_logs_before_it_waits(caplog: pytest.LogCaptureFixture) -> None:
     logged_before_sleep: list[str] = []
 
     def sleep(seconds: float) -> None:
         logged_before_sleep.extend(messages(caplog))
 
-    run_profile(
+    result = run_profile(
         task_id=1,
         name="Security Audit",
         seconds=0,
         time_scale=1,
-        work_dir=tmp_path,
         gates_total=1,
         sleep=sleep,
     )
 
     assert any("stand-in" in message for message in logged_before_sleep)
-    assert read_result(tmp_path, 1)["quality_gates"] == {"passed": 1, "total": 1}
+    assert result["quality_gates"] == {"passed": 1, "total": 1}
 
 
-def test_profile_really_sleeps_by_default(tmp_path: Path) -> None:
+def test_profile_really_sleeps_by_default() -> None:
     started = time.monotonic()
-    run_profile(task_id=1, name="T", seconds=2, time_scale=0.1, work_dir=tmp_path, gates_total=1)
+    run_profile(task_id=1, name="T", seconds=2, time_scale=0.1, gates_total=1)
     assert time.monotonic() - started >= 0.2
 
 
@@ -97,7 +91,7 @@ def test_profile_really_sleeps_by_default(tmp_path: Path) -> None:
     ],
 )
 def test_profile_rejects_bad_arguments_before_waiting(
-    tmp_path: Path, overrides: dict[str, Any], fragment: str
+    overrides: dict[str, Any], fragment: str
 ) -> None:
     waits: list[float] = []
     kwargs: dict[str, Any] = {
@@ -105,7 +99,6 @@ def test_profile_rejects_bad_arguments_before_waiting(
         "name": "Testing Setup",
         "seconds": 300,
         "time_scale": 1.0,
-        "work_dir": tmp_path,
         "gates_total": 10,
         "gates_failed": 0,
         "sleep": waits.append,
@@ -116,4 +109,3 @@ def test_profile_rejects_bad_arguments_before_waiting(
         run_profile(**kwargs)
 
     assert waits == []
-    assert not result_path(tmp_path, 4).exists()

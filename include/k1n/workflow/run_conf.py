@@ -1,0 +1,61 @@
+"""A workflow run's conf: its time scale and the test/chaos knobs, checked before any work.
+
+The conf comes from whoever triggers a run (the UI's form, the REST API, the nightly DAG), so
+it is input like any other: every value is checked against a range, and a bad one is one line
+naming the key and the problem (`RunConfError`), raised before a task does anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from include.k1n.settings import parse_time_scale
+
+__all__ = ["RunConfError", "knob", "parse_time_scale"]
+
+SLOW_FACTOR_MAX = 100.0
+FAILING_GATES_MAX = 10_000
+
+
+class RunConfError(ValueError):
+    """A run conf value that cannot be used; one line naming the key and the problem."""
+
+
+def knob(
+    conf: Mapping[str, Any] | None,
+    key: str,
+    *,
+    known_ids: set[int],
+    integer: bool,
+    maximum: float,
+) -> dict[int, Any]:
+    """A test/chaos knob `{"<task id>": amount}`, e.g. `slow_tasks {"13": 3.0}`, checked.
+
+    Task ids must be ids of the spec; amounts must be finite, positive (gates: from 0) and at
+    most `maximum`.
+    """
+    raw = conf.get(key) if isinstance(conf, Mapping) else None
+    if raw is None or raw == {}:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RunConfError(f"{key}: expected a mapping of task id to amount, got {raw!r}")
+    result: dict[int, Any] = {}
+    for task, amount in raw.items():
+        try:
+            task_id = int(str(task).strip())
+        except ValueError:
+            raise RunConfError(f"{key}: {task!r} is not a task id") from None
+        if task_id not in known_ids:
+            raise RunConfError(f"{key}: task {task_id} is not in the workflow spec")
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise RunConfError(f"{key}.{task_id}: expected a number, got {amount!r}")
+        if integer and not float(amount).is_integer():
+            raise RunConfError(f"{key}.{task_id}: expected a whole number, got {amount!r}")
+        low_ok = amount >= 0 if integer else amount > 0
+        if not math.isfinite(amount) or not low_ok or amount > maximum:
+            bounds = f"[0, {maximum:g}]" if integer else f"(0, {maximum:g}]"
+            raise RunConfError(f"{key}.{task_id}: {amount!r} is outside {bounds}")
+        result[task_id] = int(amount) if integer else float(amount)
+    return result
