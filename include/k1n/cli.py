@@ -3,6 +3,7 @@
 Commands:
   demo        run the baseline and the optimized DAG on a local Airflow and compare them
   airflow     start this project's Airflow (UI on http://localhost:8080) until Ctrl-C
+  cluster     the docker-compose topology (Celery, 2 workers, S3) as local processes
   codegen     run Task 8's code generation engine outside Airflow
   report      bottleneck report of one run (Airflow, old profile directory or Conductor JSON)
   compare     compare two runs, e.g. baseline vs optimized, against the spec's targets
@@ -22,6 +23,7 @@ from collections.abc import Callable
 MODULE_COMMANDS: dict[str, str] = {
     "demo": "include.k1n.local.demo:main",
     "airflow": "include.k1n.local.serve:main",
+    "cluster": "include.k1n.local.cluster:main",
     "codegen": "include.k1n.codegen.cli:main",
     "report": "include.k1n.analysis.cli:report_main",
     "compare": "include.k1n.analysis.cli:compare_main",

@@ -53,7 +53,8 @@ class StoragePath(Protocol):
     def read_bytes(self) -> bytes: ...
     def write_bytes(self, data: bytes) -> Any: ...
     def unlink(self, missing_ok: bool = ...) -> None: ...
-    def rmdir(self, recursive: bool = ...) -> None: ...
+    @property
+    def fs(self) -> Any: ...
 
 
 def open_root(url: str | os.PathLike[str]) -> StoragePath:
@@ -140,7 +141,7 @@ def children(path: StoragePath) -> list[StoragePath]:
     """The entries directly under `path` (none when it does not exist)."""
     try:
         return sorted(path.iterdir(), key=lambda child: child.name)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # an object store: no such prefix
         return []
 
 
@@ -149,5 +150,6 @@ def remove_tree(path: StoragePath) -> None:
     if is_local(path):
         shutil.rmtree(_local_path(path), ignore_errors=True)
         return
+    # Object stores have no folders, only keys under a prefix: remove the keys.
     with contextlib.suppress(FileNotFoundError):
-        path.rmdir(recursive=True)
+        path.fs.rm(path.path, recursive=True)

@@ -1,16 +1,18 @@
-"""Byte-compiling generated code, and the process pools the stages share."""
+"""Byte-compiling generated code, and the worker processes the stages share."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
-import py_compile
+import json
+import subprocess
 import sys
-import threading
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.manifest import sha256_bytes
+from include.k1n.codegen.errors import CodegenError
+
+COMPILER = Path(__file__).resolve().parent / "_compiler.py"
+SCRIPT_TIMEOUT_SECONDS = 1800
 
 
 def pattern_of(relative: str) -> str:
@@ -22,9 +24,8 @@ def pattern_of(relative: str) -> str:
 def pyc_of(relative: str) -> str:
     """`crc/crc_000.py` -> `crc/__pycache__/crc_000.cpython-311.pyc` (this interpreter's tag)."""
     path = Path(relative)
-    return (
-        path.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
-    ).as_posix()
+    tag = sys.implementation.cache_tag
+    return (path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc").as_posix()
 
 
 def output_files(kind: str, name: str) -> list[str]:
@@ -39,47 +40,58 @@ def split(items: list[Any], parts: int) -> list[list[Any]]:
     return [batch for batch in batches if batch]
 
 
-def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-    """A process pool that starts fast where that is safe.
+def run_scripts(script: Path, jobs: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+    """Run `python -I -B script JOB RESULT` once per job, all at once; their results.
 
-    Forking copies the parent's imports, so workers start in milliseconds; but forking a
-    process with other threads (an Airflow task, say) can copy a lock some thread holds and
-    deadlock the child. So: fork when this process has one thread, spawn otherwise.
+    Plain subprocesses rather than a multiprocessing pool: they work in a Celery worker's
+    daemonic task processes, inherit no threads or locks, and keep generated code out of
+    this process. Output goes to files, not pipes: a chatty child cannot block on a pipe.
     """
-    method = "fork" if threading.active_count() == 1 else "spawn"
-    return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context(method)
-    )
+    with tempfile.TemporaryDirectory(prefix="k1n-batch-") as scratch:
+        started = []
+        for index, job in enumerate(jobs):
+            job_file, result, errors = (
+                Path(scratch) / f"{kind}-{index}" for kind in ("job", "result", "stderr")
+            )
+            job_file.write_text(json.dumps(job), encoding="utf-8")
+            argv = [sys.executable, "-I", "-B", str(script), str(job_file), str(result)]
+            with errors.open("w") as stderr:
+                process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+            started.append((process, result, errors))
+        results = []
+        try:
+            for process, result, errors in started:
+                try:
+                    process.wait(timeout=SCRIPT_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    raise CodegenError(
+                        f"{what} did not finish within {SCRIPT_TIMEOUT_SECONDS} s"
+                    ) from None
+                if process.returncode != 0:
+                    tail = " | ".join(errors.read_text().strip().splitlines()[-3:])
+                    raise CodegenError(f"{what} exited with {process.returncode}: {tail}")
+                results.append(json.loads(result.read_text(encoding="utf-8")))
+        finally:
+            for process, _, _ in started:  # nothing outlives the stage, whatever happened
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    return results
 
 
-def compile_sources(root: str, relatives: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Compile sources under `root` to checked-hash pycs beside them.
+def compile_tree(
+    root: Path, sources: list[str], workers: int
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Compile `sources` under `root` to checked-hash pycs beside them, in `workers` processes.
 
     Returns (sha256 of each source, problems per pattern). Checked-hash pycs hold no mtime, so
     the same source always gives the same bytes.
     """
+    jobs = [{"root": str(root), "files": batch} for batch in split(sources, workers)]
     hashes: dict[str, str] = {}
     problems: dict[str, list[str]] = {}
-    for relative in relatives:
-        path = Path(root) / relative
-        try:
-            py_compile.compile(
-                str(path),
-                cfile=str(Path(root) / pyc_of(relative)),
-                # The file name recorded in the code: relative, so the pyc does not depend on
-                # where staging was (on import, Python swaps in the real path anyway).
-                dfile=relative,
-                doraise=True,
-                optimize=0,
-                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-            )
-        except py_compile.PyCompileError as exc:
-            error = exc.exc_value
-            line = getattr(error, "lineno", None)
-            message = getattr(error, "msg", None) or str(error)
-            problems.setdefault(pattern_of(relative), []).append(
-                f"{relative} line {line}: {message}"
-            )
-            continue
-        hashes[relative] = sha256_bytes(path.read_bytes())
+    for outcome in run_scripts(COMPILER, jobs, "the byte compiler") if jobs else []:
+        hashes.update(outcome["hashes"])
+        for relative, problem in outcome["problems"].items():
+            problems.setdefault(pattern_of(relative), []).append(f"{relative} {problem}")
     return hashes, problems

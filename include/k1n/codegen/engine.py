@@ -28,8 +28,7 @@ import jinja2
 
 from include.k1n import storage
 from include.k1n.codegen import archive
-from include.k1n.codegen.compiling import compile_sources, pattern_of, process_pool
-from include.k1n.codegen.compiling import split as split_batches
+from include.k1n.codegen.compiling import compile_tree, pattern_of
 from include.k1n.codegen.errors import CodegenError, ValidationFailed
 from include.k1n.codegen.kinds import KINDS
 from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR, Pattern, load_library
@@ -285,7 +284,7 @@ class CodegenEngine:
             for shard in shards:
                 archive.write_tree(stage.shard_files(shard), root)
             sources = sorted(p.relative_to(root).as_posix() for p in root.glob("*/*.py"))
-            hashes, problems = self._compile(root, sources, workers)
+            hashes, problems = compile_tree(root, sources, workers)
             if problems:
                 failures = {name: ["compiles"] for name in problems}
                 raise ValidationFailed(
@@ -301,24 +300,6 @@ class CodegenEngine:
         }
         log.info("compile: %d files, %.2f s", result["files"], result["seconds"])
         return result
-
-    @staticmethod
-    def _compile(
-        root: Path, sources: list[str], workers: int
-    ) -> tuple[dict[str, str], dict[str, list[str]]]:
-        batches = split_batches(sources, workers)
-        if len(batches) > 1:
-            with process_pool(len(batches)) as pool:
-                outcomes = list(pool.map(compile_sources, [str(root)] * len(batches), batches))
-        else:
-            outcomes = [compile_sources(str(root), batch) for batch in batches]
-        hashes: dict[str, str] = {}
-        problems: dict[str, list[str]] = {}
-        for batch_hashes, batch_problems in outcomes:
-            hashes.update(batch_hashes)
-            for name, found in batch_problems.items():
-                problems.setdefault(name, []).extend(found)
-        return hashes, problems
 
     # -- stage 4: validate ---------------------------------------------------------------------
 

@@ -6,20 +6,36 @@ other in this process, with a process pool for generate when there are several w
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import multiprocessing
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from include.k1n import storage
-from include.k1n.codegen.compiling import process_pool
 from include.k1n.codegen.engine import CodegenEngine, StagingLike
 from include.k1n.codegen.errors import CodegenError
 from include.k1n.codegen.planning import plan_shards
 from include.k1n.codegen.staging import Staging
+
+
+def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A process pool that starts fast where that is safe.
+
+    Forking copies the parent's imports, so workers start in milliseconds; but forking a
+    process with other threads can copy a lock some thread holds and deadlock the child. So:
+    fork when this process has one thread, spawn otherwise. (Never in an Airflow task: the
+    baseline's Task 8 runs with one worker.)
+    """
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(method)
+    )
 
 
 @contextlib.contextmanager

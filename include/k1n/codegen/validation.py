@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.compiling import pattern_of, split
+from include.k1n.codegen.compiling import pattern_of, run_scripts, split
 from include.k1n.codegen.errors import CodegenError
 
 RUNNER = Path(__file__).resolve().parent / "_runner.py"
-RUNNER_TIMEOUT_SECONDS = 1800
 # The linter gate on generated code; `checks.run_static_analysis` applies a broader set later.
 LINT_RULES = "E,F,W,B,I"
 LINE_LENGTH = "100"
@@ -101,39 +98,10 @@ def run_tests(root: Path, patterns: list[tuple[str, str]], workers: int) -> dict
 
     A separate interpreter keeps generated code out of this process (see `_runner.py`).
     """
-    batches = split(patterns, workers)
-    if not batches:
-        return {}
-    with tempfile.TemporaryDirectory(prefix="k1n-validate-") as scratch:
-        started = []
-        for index, batch in enumerate(batches):
-            job, result, errors = (
-                Path(scratch) / f"{what}-{index}" for what in ("job", "result", "stderr")
-            )
-            job.write_text(json.dumps({"root": str(root), "patterns": batch}))
-            argv = [sys.executable, "-I", "-B", str(RUNNER), str(job), str(result)]
-            # Output goes to files, not pipes: a chatty module cannot block on a full pipe.
-            with errors.open("w") as stderr:
-                process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
-            started.append((process, result, errors))
-        results: dict[str, Any] = {}
-        try:
-            for process, result, errors in started:
-                try:
-                    process.wait(timeout=RUNNER_TIMEOUT_SECONDS)
-                except subprocess.TimeoutExpired:
-                    raise CodegenError(
-                        f"generated tests did not finish within {RUNNER_TIMEOUT_SECONDS} s"
-                    ) from None
-                if process.returncode != 0:
-                    tail = " | ".join(errors.read_text().strip().splitlines()[-3:])
-                    raise CodegenError(f"test runner exited with {process.returncode}: {tail}")
-                results.update(json.loads(result.read_text(encoding="utf-8")))
-        finally:
-            for process, _, _ in started:  # nothing outlives the stage, whatever happened
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+    jobs = [{"root": str(root), "patterns": batch} for batch in split(patterns, workers)]
+    results: dict[str, Any] = {}
+    for outcome in run_scripts(RUNNER, jobs, "the generated tests' runner") if jobs else []:
+        results.update(outcome)
     return results
 
 

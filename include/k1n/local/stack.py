@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,13 +248,24 @@ class AirflowStack:
     def component_names(self) -> tuple[str, ...]:
         return (*COMPONENTS, *(worker.name for worker in self.celery_workers))
 
-    def start(self, components: Iterable[str] | None = None, *, migrate: bool = True) -> None:
-        """Database, schema, settings, then each component under supervision; waits for
-        the API to answer."""
+    def start(
+        self,
+        components: Iterable[str] | None = None,
+        *,
+        migrate: bool = True,
+        services: Iterable[Component] = (),
+        services_ready: Callable[[], None] | None = None,
+    ) -> None:
+        """Database, `services` (a broker, an object store; `services_ready` waits for them),
+        schema, settings, then each component under supervision; waits for the API."""
         self.stop_leftovers()
         self.start_database()
         # After the database: its server daemonizes and must not become ours to stop.
         processes.become_subreaper()
+        for service in services:
+            self.supervisor.add(service)
+        if services_ready is not None:
+            services_ready()
         if migrate:
             self.migrate()
             self.load_settings()
