@@ -12,9 +12,18 @@ from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
 @pytest.fixture(scope="session")
 def airflow_stack(tmp_path_factory):
-    stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"))
+    """A plain Airflow: the project's dags/, plugins/ and include/ and nothing else (no pool,
+    Variable, connection or K1N_* setting); the workflow DAGs must run on it as they are.
+    Tests that need airflow_settings.yaml load it (`settings_loaded`)."""
+    stack = AirflowStack(tmp_path_factory.mktemp("airflow-home"), plain=True)
     with stack.running():
         yield stack
+
+
+@pytest.fixture(scope="session")
+def settings_loaded(airflow_stack):
+    airflow_stack.load_settings()
+    return airflow_stack
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ def _set_variables(client, values: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def nightly_runs(airflow_stack, airflow_client, optimized_run, metrics_conn):
+def nightly_runs(settings_loaded, airflow_stack, airflow_client, optimized_run, metrics_conn):
     """Seed the history, run the three cases (queued together; the DAG runs one at a time)."""
     report = (
         fetch_airflow_run(

@@ -43,6 +43,7 @@ COMPOSE_SERVICES: dict[str, str] = {
     "postgres": "embedded PostgreSQL",
     "redis": "redis",
     "minio": "s3",
+    "minio-init": "bucket creation (LocalCluster._create_bucket)",
     "airflow-init": "migrate + settings (AirflowStack.start)",
     "airflow-apiserver": "api-server",
     "airflow-scheduler": "scheduler",
@@ -78,7 +79,7 @@ def compose_environment(
         "K1N_STORAGE_URL": f"s3://{STORAGE_CONN_ID}@{BUCKET}/storage",
         f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}": json.dumps(storage_conn),
         # Task logs go to the object store: the api-server reads them there, from any worker.
-        "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+        "AIRFLOW__LOGGING__REMOTE_LOGGING": "true",
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{BUCKET}/logs",
         "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": STORAGE_CONN_ID,
     }

@@ -43,6 +43,7 @@ class TaskSpan:
     state: str | None
     start: datetime | None
     end: datetime | None
+    hostname: str = ""
 
     @property
     def seconds(self) -> float:
@@ -83,6 +84,7 @@ class RunRecord:
                 state=ti["state"],
                 start=_when(ti["start_date"]),
                 end=_when(ti["end_date"]),
+                hostname=ti.get("hostname") or "",
             )
             for ti in client.task_instances(dag_id, run_id)
         )

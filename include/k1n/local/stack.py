@@ -85,6 +85,9 @@ class AirflowStack:
     executor: str = "LocalExecutor"
     celery_workers: tuple[CeleryWorker, ...] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # A plain Airflow, as a user's team server would be: no K1N_* environment, nothing of
+    # airflow_settings.yaml loaded (`load_settings` can still do that later).
+    plain: bool = False
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
@@ -162,18 +165,10 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
-            "K1N_STORAGE_URL": (self.k1n_dir / "storage").as_uri(),
-            "K1N_CACHE_DIR": str(self.k1n_dir / "cache"),
         }
-        # The nightly regression DAG reads its target run through the REST API as admin.
-        env[f"AIRFLOW_CONN_{AIRFLOW_API_CONN_ID.upper()}"] = json.dumps(
-            {
-                "conn_type": "http",
-                "host": self.base_url,
-                "login": ADMIN_USER,
-                "password": self.admin_password(),
-            }
-        )
+        if not self.plain:
+            env["K1N_STORAGE_URL"] = (self.k1n_dir / "storage").as_uri()
+            env["K1N_CACHE_DIR"] = str(self.k1n_dir / "cache")
         if self.database.pid is not None:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.database.uri(METADATA_DB)
             if self.executor == "CeleryExecutor":
@@ -189,13 +184,18 @@ class AirflowStack:
         self.database.ensure_database(METRICS_DB)
 
     def load_settings(self) -> None:
-        """Import airflow_settings.yaml, its `k1n_metrics` connection pointed at this stack's
-        own `k1n_metrics` database (one validation, three CLI imports)."""
+        """Import airflow_settings.yaml with its connections pointed at this stack: the
+        `k1n_metrics` database on the embedded server, and this api-server (as admin) for
+        `k1n_airflow_api`, through which the nightly DAGs read their target run."""
         from include.k1n.local.settings_loader import load_settings
 
+        api = f"http://{ADMIN_USER}:{self.admin_password()}@127.0.0.1:{self.port}"
         load_settings(
             airflow_env=self.airflow_env(),
-            connection_overrides={"k1n_metrics": self.database.uri(METRICS_DB, driver=None)},
+            connection_overrides={
+                "k1n_metrics": self.database.uri(METRICS_DB, driver=None),
+                AIRFLOW_API_CONN_ID: api,
+            },
         )
 
     def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -268,7 +268,8 @@ class AirflowStack:
             services_ready()
         if migrate:
             self.migrate()
-            self.load_settings()
+            if not self.plain:
+                self.load_settings()
         for name in components or self.component_names():
             self.supervisor.add(self._component(name))
         self.supervisor.start()

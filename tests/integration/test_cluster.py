@@ -1,0 +1,95 @@
+"""The docker-compose topology for real, as local processes (`make cluster`): CeleryExecutor,
+two workers that share no local disk, task data and task logs in an S3 endpoint on loopback.
+The optimized workflow succeeds, runs on both workers, overlaps 3 || 4 || 5, and publishes
+its generated code once, consistently, where every worker reads it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from include.k1n.local.cluster import BUCKET, WORKER_NAMES, LocalCluster
+from include.k1n.local.demo import RunRecord
+from include.k1n.storage import key_for
+from include.k1n.workflow.names import CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.spec import CODEGEN_READERS, load_spec
+from tests.integration.conftest import OPTIMIZED_TIME_SCALE
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    with cluster.running():
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def run(cluster) -> RunRecord:
+    with cluster.stack.client() as client:
+        client.wait_for_dag(OPTIMIZED_DAG_ID)
+        client.unpause(OPTIMIZED_DAG_ID)
+        run_id = client.trigger(OPTIMIZED_DAG_ID, conf={"time_scale": OPTIMIZED_TIME_SCALE})
+        client.wait_for_run(OPTIMIZED_DAG_ID, run_id, timeout=900)
+        return RunRecord.fetch(client, OPTIMIZED_DAG_ID, run_id, label="cluster")
+
+
+@pytest.fixture(scope="module")
+def bucket(cluster) -> dict[str, bytes]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{cluster.s3_port}",
+        aws_access_key_id="k1n-local",
+        aws_secret_access_key="k1n-local-secret",
+        region_name="us-east-1",
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
+
+
+def test_the_run_succeeds_on_both_workers(run):
+    assert run.state == "success", [(s.task_id, s.state) for s in run.spans if s.state != "success"]
+    assert {span.hostname for span in run.spans} == set(WORKER_NAMES)
+
+
+def test_independent_tasks_overlap_across_workers(run):
+    assert run.all_overlap([3, 4, 5])
+
+
+def test_generated_code_was_published_once_and_every_checker_read_that_snapshot(
+    cluster, run, bucket
+):
+    with cluster.stack.client() as client:
+        written = client.xcom(OPTIMIZED_DAG_ID, run.run_id, "task_08_code_generation.write_outputs")
+        snapshot = written["value"]["snapshot"]
+        for task in load_spec().tasks:
+            if task.handler in CODEGEN_READERS:
+                result = client.xcom(OPTIMIZED_DAG_ID, run.run_id, task.airflow_task_id)
+                assert result["value"]["snapshot"] == snapshot, task.airflow_task_id
+    codegen = f"storage/codegen/{key_for(OPTIMIZED_DAG_ID)}"
+    assert json.loads(bucket[f"{codegen}/CURRENT"])["snapshot"] == snapshot
+    snapshots = {key.split("/")[4] for key in bucket if key.startswith(f"{codegen}/snapshots/")}
+    assert snapshots == {snapshot}
+    assert {
+        f"{codegen}/snapshots/{snapshot}/{name}" for name in ("code.tar.gz", "manifest.json")
+    } <= set(bucket)
+
+
+def test_the_teardown_removed_the_run_staging_and_logs_are_in_the_object_store(run, bucket):
+    (teardown,) = [span for span in run.spans if span.task_id == CLEAN_UP_TASK_ID]
+    assert teardown.state == "success"
+    prefix = f"storage/runs/{key_for(OPTIMIZED_DAG_ID)}/{key_for(run.run_id)}"
+    assert f"{prefix}/run.json" in bucket
+    assert not [key for key in bucket if key.startswith(f"{prefix}/codegen/")]
+    logs = [key for key in bucket if key.startswith("logs/") and run.run_id in key]
+    assert len(logs) >= len(run.spans)
+
+
+def test_workers_left_nothing_on_their_local_disks_but_caches(cluster, run):
+    for worker in cluster.stack.celery_workers:
+        leftovers = [p for p in Path(worker.local_dir, "tmp").rglob("*") if "k1n" in p.name]
+        assert leftovers == [], worker.name
