@@ -34,6 +34,9 @@ import psutil
 log = logging.getLogger(__name__)
 
 STACK_ID_ENV = "K1N_STACK_ID"
+# Which start of which component a process descends from (`scheduler#2`): when a component
+# dies, whatever it started dies with it before it is started again.
+COMPONENT_ENV = "K1N_COMPONENT"
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -56,12 +59,16 @@ def die_with_parent() -> None:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def tagged(stack_id: str) -> list[psutil.Process]:
-    """Every live process whose environment carries `K1N_STACK_ID=<stack_id>`."""
+def tagged(stack_id: str, component: str | None = None) -> list[psutil.Process]:
+    """Every live process whose environment carries `K1N_STACK_ID=<stack_id>` (and, given
+    `component`, `K1N_COMPONENT=<component>`)."""
     found = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if process.pid != os.getpid() and process.environ().get(STACK_ID_ENV) == stack_id:
+            env = process.environ()
+            if process.pid == os.getpid() or env.get(STACK_ID_ENV) != stack_id:
+                continue
+            if component is None or env.get(COMPONENT_ENV) == component:
                 found.append(process)
     return found
 
@@ -126,12 +133,17 @@ class Component:
     started_at: float = 0.0
     restarts: int = 0
 
+    @property
+    def generation(self) -> str:
+        """This start of the component, as its processes are tagged (`scheduler#0`)."""
+        return f"{self.name}#{self.restarts}"
+
     def start(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as out:
             self.process = subprocess.Popen(
                 list(self.argv),
-                env=dict(self.env),
+                env={**self.env, COMPONENT_ENV: self.generation},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -165,7 +177,7 @@ class Supervisor:
 
     components: dict[str, Component] = field(default_factory=dict)
     first_backoff: float = 1.0
-    max_backoff: float = 30.0
+    max_backoff: float = 10.0
     stable_after: float = 60.0
     poll: float = 0.5
     on_restart: Callable[[Component], None] | None = None
@@ -194,13 +206,20 @@ class Supervisor:
                 continue
             due = self._due.get(component.name)
             if due is None:
+                # Its executor workers and task processes die with it: a task the restarted
+                # component runs again must not overlap the one left behind.
+                left = tagged(component.env.get(STACK_ID_ENV, ""), component.generation)
+                if left:
+                    stop_all(left, grace=2.0)
                 delay = self._backoff.get(component.name, self.first_backoff)
                 self._backoff[component.name] = min(delay * 2, self.max_backoff)
                 self._due[component.name] = now + delay
                 log.warning(
-                    "%s exited with %s; restarting in %.0f s. Last lines:\n%s",
+                    "%s exited with %s; stopped %d process(es) it left; restarting in %.0f s. "
+                    "Last lines:\n%s",
                     component.name,
                     code,
+                    len(left),
                     delay,
                     component.log_tail(8),
                 )

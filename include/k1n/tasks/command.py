@@ -8,6 +8,7 @@ Output goes through `logging`, which Airflow's task log captures.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shlex
@@ -54,6 +55,7 @@ LOG_TAIL_LINES = 40
 KILL_GRACE_SECONDS = 5.0
 #: Seconds to wait for the output pipe to close after the command exited (see `_finish_output`).
 OUTPUT_DRAIN_SECONDS = 2.0
+_PR_SET_PDEATHSIG = 1
 #: Longest line read at once; a longer line is logged in pieces instead of held in memory whole.
 MAX_LINE_BYTES = 64 * 1024
 
@@ -151,6 +153,9 @@ def run_command(
             # Its own session and process group, so a timeout can kill the command together
             # with everything it started, and the worker's signals do not reach it directly.
             start_new_session=True,
+            # ...but if this task process is killed outright (SIGKILL, a lost worker), the
+            # command must not live on: the kernel kills it when its parent dies.
+            preexec_fn=_die_with_parent,
         )
     except OSError as exc:
         raise HandlerError(f"{label}: cannot start {argv[0]}: {exc}") from exc
@@ -326,6 +331,13 @@ def _stop_process_group(process: subprocess.Popen[bytes], *, grace: float) -> No
     # Also after a clean exit of the leader: children that ignored SIGTERM may still be running.
     _signal_group(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the task process dies (Linux `PR_SET_PDEATHSIG`;
+    only a prctl call, which is safe between fork and exec)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

@@ -628,3 +628,32 @@ def test_handler_errors_are_runtime_errors() -> None:
     for error in (CommandFailed, HandlerTimeout, ResultFileError):
         assert issubclass(error, HandlerError)
     assert issubclass(HandlerError, RuntimeError)
+
+
+def test_the_agent_dies_with_its_task_process_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL of the task process runs no cleanup code: the kernel must end the agent."""
+    import signal
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "agent.pid"
+    write_script(tmp_path, "agent.sh", f'echo $$ > "{pid_file}"\nexec sleep 300\n')
+    task = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from pathlib import Path; from include.k1n.tasks.command import run_command; "
+            f"run_command('./agent.sh', task_id=1, run_id='r', work_dir=Path({str(tmp_path)!r}), "
+            f"project_dir=Path({str(tmp_path)!r}), timeout=300)",
+        ],
+        cwd=PROJECT_DIR,
+    )
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline, "the agent never started"
+        time.sleep(0.05)
+    agent = int(pid_file.read_text())
+    assert not process_gone(agent)
+    task.send_signal(signal.SIGKILL)
+    task.wait()
+    assert wait_until_gone([agent]), "the agent outlived its task process"
