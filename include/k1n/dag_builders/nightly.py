@@ -39,7 +39,8 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.k1n import settings
 from include.k1n.dag_builders.alerts import VerdictNotifier
-from include.k1n.dag_builders.workflow import START_DATE
+from include.k1n.dag_builders.defaults import START_DATE, TAGS, default_args, time_scale_param
+from include.k1n.metrics.schema import METRICS_CONN_ID
 from include.k1n.workflow.names import (
     BASELINE_DAG_ID,
     NIGHTLY_DAG_ID,
@@ -91,16 +92,18 @@ def plan_run(default_target: str, target_variable: str | None) -> dict[str, Any]
     """The target DAG, run id and conf of this night's run."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    require_connections()
     context = get_current_context()
     params = context["params"]
     from_variable = Variable.get(target_variable, default=None) if target_variable else None
     target = (params.get("target_dag_id") or from_variable or default_target).strip()
     if target not in TARGET_DAG_IDS:
         raise AirflowFailException(f"target DAG {target!r} is not one of {TARGET_DAG_IDS}")
-    conf = {
-        **dict(params.get("target_conf") or {}),
-        "time_scale": settings.parse_time_scale(params["time_scale"]),
-    }
+    try:
+        time_scale = settings.parse_time_scale(params["time_scale"])
+    except ValueError as exc:
+        raise AirflowFailException(f"param {exc}") from None
+    conf = {**dict(params.get("target_conf") or {}), "time_scale": time_scale}
     plan = {
         "dag_id": target,
         "run_id": f"{context['dag'].dag_id}__{context['run_id']}",
@@ -108,6 +111,38 @@ def plan_run(default_target: str, target_variable: str | None) -> dict[str, Any]
     }
     log.info("target: %s run %s, conf %s", plan["dag_id"], plan["run_id"], conf)
     return plan
+
+
+# The connections the nightly DAGs need, and how to create each (docs/DEPLOY.md).
+REQUIRED_CONNECTIONS: dict[str, str] = {
+    settings.AIRFLOW_API_CONN_ID: (
+        "an http connection to this Airflow's api-server for a user who may read the K1N "
+        "DAGs, e.g. `airflow connections add k1n_airflow_api --conn-uri "
+        "http://k1n-service:PASSWORD@airflow-apiserver:8080` or the environment variable "
+        "AIRFLOW_CONN_K1N_AIRFLOW_API"
+    ),
+    METRICS_CONN_ID: (
+        "a postgres connection to the metrics database, e.g. `airflow connections add "
+        "k1n_metrics --conn-uri postgresql://USER:PASSWORD@HOST:5432/k1n_metrics` or the "
+        "environment variable AIRFLOW_CONN_K1N_METRICS"
+    ),
+}
+
+
+def require_connections() -> None:
+    """Fail at once, naming each missing connection and how to create it (no retries: it
+    would be missing on the next try too)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+    missing = []
+    for conn_id, how in REQUIRED_CONNECTIONS.items():
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            missing.append(f"connection {conn_id!r} is not defined: create {how}")
+    if missing:
+        raise AirflowFailException("; ".join(missing) + " (see docs/DEPLOY.md)")
 
 
 def fetch_report(dag_id: str, run_id: str) -> dict[str, Any]:
@@ -216,19 +251,10 @@ def build_regression_dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        tags=["k1n", "regression"],
-        default_args={
-            "owner": "k1n-platform",
-            "retries": 0,
-            "on_failure_callback": _notifiers(),
-        },
+        tags=[*TAGS, "regression"],
+        default_args=default_args(retries=0, on_failure_callback=_notifiers()),
         params={
-            "time_scale": Param(
-                settings.default_time_scale(),
-                type="number",
-                exclusiveMinimum=0,
-                description="time_scale of the target run (profiled seconds x this).",
-            ),
+            "time_scale": time_scale_param("The target run's time scale"),
             "target_dag_id": Param(
                 None,
                 type=["null", "string"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from include.k1n.dag_builders import nightly
 from include.k1n.dag_builders.alerts import VerdictNotifier, workflow_deadline_missed
 
@@ -34,3 +36,24 @@ def test_timezone_defaults_to_utc(monkeypatch):
     assert nightly.nightly_timezone() == "UTC"
     monkeypatch.setenv(nightly.TIMEZONE_ENV, "Europe/Berlin")
     assert nightly.nightly_timezone() == "Europe/Berlin"
+
+
+def test_missing_connections_fail_at_once_saying_how_to_create_them(monkeypatch):
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+    def undefined(conn_id):
+        raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+
+    monkeypatch.setattr(BaseHook, "get_connection", undefined)
+    with pytest.raises(AirflowFailException) as caught:
+        nightly.require_connections()
+    message = str(caught.value)
+    assert "\n" not in message
+    for conn_id in ("k1n_airflow_api", "k1n_metrics"):
+        assert f"connection '{conn_id}' is not defined: create" in message
+        assert f"AIRFLOW_CONN_{conn_id.upper()}" in message
+    assert "airflow connections add" in message and "docs/DEPLOY.md" in message
+
+    monkeypatch.setattr(BaseHook, "get_connection", lambda conn_id: object())
+    nightly.require_connections()  # both defined: nothing raised
