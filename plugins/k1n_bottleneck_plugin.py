@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from include.k1n.ui import external_view, fastapi_app_entry
+from include.k1n.ui import external_views, fastapi_app_entry
 
 
 class K1NBottleneckPlugin(AirflowPlugin):
-    """`/k1n/`: runs of the K1N DAGs, one run's bottleneck report, two runs compared."""
+    """`/k1n/`: runs of every readable DAG, one run's bottleneck report, two runs compared;
+    a "Bottleneck report" tab on every run's page."""
 
     name = "k1n_bottlenecks"
     fastapi_apps = [fastapi_app_entry()]
-    external_views = [external_view()]
+    external_views = external_views()

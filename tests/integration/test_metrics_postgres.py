@@ -134,7 +134,7 @@ def airflow_report() -> dict[str, Any]:
     """A real optimized run's report: a 4-way mapped task, a retried task, quality XCom."""
     raw = json.loads(AIRFLOW_RUN.read_text())
     data = run_from_airflow_json(raw["dag_run"], raw["task_instances"], quality=raw["xcom"])
-    return data.analyze(load_spec()).as_dict()
+    return data.analyze(load_spec(), detail=True).as_dict()
 
 
 # -- schema -------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_a_report_without_detail_stores_one_row_per_task(hook, airflow_report):
     spec = load_spec()
     raw = json.loads(AIRFLOW_RUN.read_text())
     data = run_from_airflow_json(raw["dag_run"], raw["task_instances"], quality=raw["xcom"])
-    summary_only = data.analyze(spec).as_dict(detail=False)
+    summary_only = data.analyze(spec).as_dict()  # no detail: no per-try rows
     stored = store_report(hook, summary_only)
     assert stored.task_rows == len(summary_only["tasks"]) == 27
     history = load_history(hook, summary_only["dag_id"])

@@ -1,182 +1,42 @@
-"""The bottleneck page in a real headless browser (Debian's chromium) against the integration
-stack's api-server: it renders, has its SVG charts and critical-path marks, signs nobody in
-without a session, and shows inside the Airflow UI. Screenshots go to `docs/img/`.
+"""The bottleneck page in a real headless browser (Playwright driving Debian's chromium) against
+the integration stack's api-server, on runs the scheduler really ran: its charts and
+critical-path marks, "faster"/"slower" as a user reads them, a running run shown partial,
+the sign-in hint, the Browse entry and the run page's tab inside the Airflow UI.
+Screenshots go to `docs/img/`.
 
-The browser is driven over the DevTools protocol with a small websocket client: that is what
-sets the `_token` cookie the Airflow UI's login would set, so the page authenticates exactly as
-it does inside the UI's iframe (no token in a URL, no test-only route).
+The browser carries the `_token` cookie the Airflow UI's login sets, so the page authenticates
+exactly as it does inside the UI's iframe (no token in a URL, no test-only route).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import itertools
-import json
 import os
+import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from include.k1n.local.demo import RunRecord
 from include.k1n.settings import PROJECT_DIR
+from include.k1n.ui.charts.axis import SLOWER
+from tests.integration.conftest import FAN_OUT_DAG_ID
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = PROJECT_DIR / "docs" / "img" / "bottleneck-report.png"
-UI_SCREENSHOT = PROJECT_DIR / "docs" / "img" / "bottleneck-in-airflow-ui.png"
-WIDTH, HEIGHT = 1400, 1800
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    f"--window-size={WIDTH},{HEIGHT}",
-    "--remote-debugging-port=0",
-)
-
-
-class DevTools:
-    """A headless chromium and the few DevTools protocol calls these tests need."""
-
-    def __init__(self, executable: Path, profile: Path) -> None:
-        from websockets.sync.client import connect
-
-        self.log = profile.with_suffix(".log")
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [str(executable), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        active_port = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not active_port.exists() or len(active_port.read_text().splitlines()) < 2:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chromium did not start:\n{self.log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        port, path = active_port.read_text().splitlines()[:2]
-        self.socket = connect(f"ws://127.0.0.1:{port}{path}", max_size=None)
-        self.ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        message: dict[str, Any] = {"id": next(self.ids), "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        self.socket.send(json.dumps(message))
-        while True:
-            reply = json.loads(self.socket.recv(timeout=60))
-            if reply.get("id") == message["id"]:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for_event(self, name: str, session: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for index, event in enumerate(self.events):
-                if event.get("method") == name and event.get("sessionId") == session:
-                    return self.events.pop(index)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no {name} within {timeout} s")
-            self.events.append(json.loads(self.socket.recv(timeout=remaining)))
-
-    def new_tab(self, cookie: dict[str, Any] | None = None) -> str:
-        """A tab in a fresh browser context (its own cookies); returns the session id."""
-        context = self.call("Target.createBrowserContext")["browserContextId"]
-        target = self.call("Target.createTarget", url="about:blank", browserContextId=context)
-        session = self.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)[
-            "sessionId"
-        ]
-        for domain in ("Page.enable", "Network.enable", "Runtime.enable"):
-            self.call(domain, session)
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            session,
-            width=WIDTH,
-            height=HEIGHT,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        if cookie:
-            self.call("Network.setCookie", session, **cookie)
-        return session
-
-    def open(self, session: str, url: str) -> None:
-        self.events.clear()
-        self.call("Page.navigate", session, url=url)
-        self.wait_for_event("Page.loadEventFired", session)
-
-    def evaluate(self, session: str, expression: str) -> Any:
-        result = self.call(
-            "Runtime.evaluate",
-            session,
-            expression=expression,
-            returnByValue=True,
-            awaitPromise=True,
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression[:80]}...: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_until(self, session: str, expression: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(session, expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{expression!r} still falsy after {timeout} s")
-            time.sleep(0.5)
-
-    def screenshot(self, session: str, path: Path, *, full_page: bool) -> None:
-        params: dict[str, Any] = {"format": "png"}
-        if full_page:
-            size = self.call("Page.getLayoutMetrics", session)["cssContentSize"]
-            params.update(
-                captureBeyondViewport=True,
-                clip={"x": 0, "y": 0, "width": WIDTH, "height": size["height"], "scale": 1},
-            )
-        data = self.call("Page.captureScreenshot", session, **params)["data"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(data))
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.call("Browser.close")
-        with contextlib.suppress(Exception):
-            self.socket.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+IMAGES = PROJECT_DIR / "docs" / "img"
+VIEWPORT = {"width": 1400, "height": 1800}
 
 
 def ensure_chromium() -> Path:
-    """Debian's chromium, installed with apt-get when missing."""
+    """Debian's chromium, installed with apt-get when missing (never a skipped test)."""
     if not CHROMIUM.exists():
         if shutil.which("apt-get") is None:
-            pytest.skip("no /usr/bin/chromium and no apt-get to install it")
+            pytest.fail("no /usr/bin/chromium and no apt-get to install it (make system-deps)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True)
         subprocess.run(
@@ -186,94 +46,141 @@ def ensure_chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    devtools = DevTools(ensure_chromium(), tmp_path_factory.mktemp("chromium") / "profile")
-    yield devtools
-    devtools.close()
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(ensure_chromium()), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
 
 
-@pytest.fixture(scope="module")
-def session_cookie(airflow_stack, airflow_client) -> dict[str, Any]:
-    """The `_token` cookie the Airflow UI's login leaves in the browser."""
+@pytest.fixture
+def page(browser, airflow_stack, airflow_client):
+    """A tab signed in to Airflow: the `_token` cookie the UI's login leaves."""
+    context = browser.new_context(viewport=VIEWPORT)
     token = airflow_client.http.headers["Authorization"].removeprefix("Bearer ")
-    return {"name": "_token", "value": token, "url": airflow_stack.base_url, "sameSite": "Lax"}
+    context.add_cookies([{"name": "_token", "value": token, "url": airflow_stack.base_url}])
+    tab = context.new_page()
+    tab.set_default_timeout(90_000)
+    yield tab
+    context.close()
 
 
-def page_url(base_url: str, report: RunRecord, a: RunRecord, b: RunRecord) -> str:
-    keys = {"run": report, "a": a, "b": b}
-    return f"{base_url}/k1n/?" + urlencode({k: f"{r.dag_id}/{r.run_id}" for k, r in keys.items()})
+def page_url(base_url: str, **runs: RunRecord) -> str:
+    query = {name: f"{run.dag_id}/{run.run_id}" for name, run in runs.items()}
+    return f"{base_url}/k1n/?" + urlencode(query)
 
 
-DOM_SUMMARY = """JSON.stringify({
-  title: document.title,
-  charts: [...document.querySelectorAll("svg[data-chart]")].map(s => s.dataset.chart),
-  chartWidths: [...document.querySelectorAll("svg[data-chart]")].map(
-    s => Math.round(s.getBoundingClientRect().width)),
-  criticalBars: document.querySelectorAll("#chart-gantt rect.bar.critical").length,
-  otherBars: document.querySelectorAll("#chart-gantt rect.bar:not(.critical)").length,
-  criticalLinks: document.querySelectorAll("#chart-gantt path.cp-link").length,
-  durationBars: document.querySelectorAll("#chart-durations rect.bar").length,
-  chips: [...document.querySelectorAll("#critical-path .chip")].map(c => c.dataset.node),
-  panels: [...document.querySelectorAll("#chart-compare g.run-panel")].map(g => g.dataset.dag),
-  compareCritical: document.querySelectorAll("#chart-compare rect.bar.critical").length,
-  speedup: (document.querySelector("#speedup") || {}).textContent || null,
-  errors: [...document.querySelectorAll(".message.error")].map(e => e.textContent),
-})"""
+def rgb(hex_color: str) -> str:
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
 
 
-def test_the_page_renders_its_charts_in_a_browser(
-    browser, session_cookie, airflow_stack, optimized_run, baseline_run
+def test_the_page_renders_its_charts(page, airflow_stack, optimized_run, baseline_run):
+    page.goto(page_url(airflow_stack.base_url, run=optimized_run, a=baseline_run, b=optimized_run))
+    assert page.title() == "Bottleneck analysis"
+    assert page.locator(".message.error").count() == 0
+    charts = page.locator("svg[data-chart]")
+    assert [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())] == [
+        "durations",
+        "gantt",
+        "comparison",
+    ]
+    assert all(charts.nth(i).bounding_box()["width"] > 900 for i in range(charts.count()))
+    chips = page.locator("#critical-path .chip")
+    tasks = [chips.nth(i).get_attribute("data-task") for i in range(chips.count())]
+    assert tasks[-1] == "check_quality_gates" or tasks[-1] == "clean_up_storage"
+    assert "task_22_final_report" in tasks
+    # Bold red bars for the path; dashed hand-off links between its steps.
+    critical = page.locator('svg[data-chart="durations"] g.bar[data-critical="true"]')
+    assert critical.count() == len(set(tasks))
+    assert page.locator("svg[data-chart=gantt] line.handoff").count() == len(tasks) - 1
+    headline = page.locator("#speedup").inner_text()
+    assert "faster" in headline and "slower" not in headline
+    assert page.locator("#wall-split span").count() == 4
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=IMAGES / "bottleneck-report.png", full_page=True)
+
+
+def test_a_slower_run_reads_slower_in_the_warning_colour(
+    page, airflow_stack, optimized_run, baseline_run
 ):
-    tab = browser.new_tab(cookie=session_cookie)
-    browser.open(tab, page_url(airflow_stack.base_url, optimized_run, baseline_run, optimized_run))
-    dom = json.loads(browser.evaluate(tab, DOM_SUMMARY))
+    # A = the optimized run, B = the baseline: B is the slower one.
+    page.goto(page_url(airflow_stack.base_url, run=baseline_run, a=optimized_run, b=baseline_run))
+    verdict = page.locator("#speedup [data-verdict]")
+    text = verdict.inner_text()
+    assert verdict.get_attribute("data-verdict") == "slower"
+    factor = float(re.match(r"([\d.]+)\u00d7 slower", text).group(1))
+    assert factor >= 1
+    assert verdict.evaluate("e => getComputedStyle(e).color") == rgb(SLOWER)
+    delta = page.locator("svg[data-chart=comparison] g.delta text").text_content()
+    assert delta == f"{factor:.2f}\u00d7 slower"
+    title = page.locator("#compare h2").inner_text()
+    assert optimized_run.run_id in title and baseline_run.run_id in title
+    page.locator("#compare").screenshot(path=IMAGES / "bottleneck-comparison.png")
 
-    assert dom["title"] == "K1N bottleneck analysis"
-    assert dom["errors"] == []
-    assert dom["charts"] == ["durations", "gantt", "compare"]
-    assert all(width > 900 for width in dom["chartWidths"]), dom["chartWidths"]
-    # The critical path: chips in order, red bars and dashed links on the Gantt chart.
-    assert dom["chips"][-1] == "check_quality_gates"
-    assert dom["chips"][-2] == "task_22_final_report"
-    assert {"task_06_design_adr", "task_07_pattern_library", "task_08_code_generation"} <= set(
-        dom["chips"]
+
+def test_a_running_run_is_shown_partial_until_it_ends(page, airflow_stack, airflow_client):
+    airflow_client.wait_for_dag(FAN_OUT_DAG_ID)
+    airflow_client.unpause(FAN_OUT_DAG_ID)
+    run_id = airflow_client.trigger(FAN_OUT_DAG_ID, conf={"stretch": 8})
+    deadline = time.monotonic() + 120
+    while True:  # wait for a finished task instance: something to analyze
+        states = {
+            ti["task_id"]: ti["state"]
+            for ti in airflow_client.task_instances(FAN_OUT_DAG_ID, run_id)
+        }
+        if states.get("extract_rows") == "success":
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.5)
+    url = f"{airflow_stack.base_url}/k1n/?" + urlencode(
+        {"dag_id": FAN_OUT_DAG_ID, "run_id": run_id}
     )
-    assert dom["criticalBars"] >= len(dom["chips"]) and dom["otherBars"] > 0
-    assert dom["criticalLinks"] == len(dom["chips"])  # one per hop, plus the tail
-    assert dom["durationBars"] == len({s.task_id for s in optimized_run.spans})
-    # Two Gantt charts on one axis: baseline above optimized, with the speedup.
-    assert dom["panels"] == ["k1n_22task_baseline", "k1n_22task_optimized"]
-    assert dom["compareCritical"] > 0
-    assert "faster" in dom["speedup"]
-    browser.screenshot(tab, SCREENSHOT, full_page=True)
-    assert SCREENSHOT.stat().st_size > 50_000
+    page.goto(url)
+    assert page.locator("#partial-warning").is_visible(), page.content()[:3000]
+    assert page.locator("#report").get_attribute("data-partial") == "true"
+    assert page.locator('meta[http-equiv="refresh"]').count() == 1
+    assert "observed" in page.locator("svg[data-chart=gantt]").text_content()
+    airflow_client.wait_for_run(FAN_OUT_DAG_ID, run_id, timeout=180)
+    page.goto(url)
+    assert page.locator("#partial-warning").count() == 0
+    assert page.locator('meta[http-equiv="refresh"]').count() == 0
 
 
 def test_without_a_session_the_page_asks_to_sign_in(browser, airflow_stack):
-    tab = browser.new_tab()  # fresh context: no cookie
-    browser.open(tab, f"{airflow_stack.base_url}/k1n/")
-    summary = browser.evaluate(
-        tab,
-        "JSON.stringify({login: !!document.querySelector('#login-required'),"
-        " href: (document.querySelector('#login-required a') || {}).href || null,"
-        " charts: document.querySelectorAll('svg[data-chart]').length})",
-    )
-    result = json.loads(summary)
-    assert result["login"] and result["charts"] == 0
-    assert result["href"].startswith(f"{airflow_stack.base_url}/auth/login?next=")
+    context = browser.new_context()  # no cookie
+    anonymous = context.new_page()
+    anonymous.goto(f"{airflow_stack.base_url}/k1n/")
+    link = anonymous.locator("#login-required a")
+    assert link.get_attribute("href").startswith("/auth/login?next=")
+    assert anonymous.locator("svg[data-chart]").count() == 0
+    context.close()
 
 
-def test_the_page_shows_inside_the_airflow_ui(browser, session_cookie, airflow_stack):
+def test_the_page_shows_inside_the_airflow_ui(page, airflow_stack, optimized_run):
     """Browse -> K1N bottlenecks: the UI embeds the page in an iframe that sends the cookie."""
-    tab = browser.new_tab(cookie=session_cookie)
-    browser.open(tab, f"{airflow_stack.base_url}/plugin/k1n-bottlenecks")
-    charts = browser.wait_until(
-        tab,
-        "(() => { const frame = document.querySelector('iframe');"
-        " const doc = frame && frame.contentDocument;"
-        " return doc && doc.querySelectorAll('svg[data-chart]').length; })()",
-        timeout=90,
-    )
-    assert charts >= 2
-    time.sleep(1)  # let the UI finish its own layout before the picture
-    browser.screenshot(tab, UI_SCREENSHOT, full_page=False)
+    page.goto(f"{airflow_stack.base_url}/plugin/k1n-bottlenecks")
+    frame = page.frame_locator("iframe")
+    frame.locator("svg[data-chart]").first.wait_for()
+    assert frame.locator("svg[data-chart]").count() >= 2
+    page.wait_for_timeout(1000)  # let the UI finish its own layout before the picture
+    page.screenshot(path=IMAGES / "bottleneck-in-airflow-ui.png")
+
+
+def test_every_run_page_has_its_report_tab(page, airflow_stack, fan_out_runs):
+    _, slow = fan_out_runs
+    page.goto(f"{airflow_stack.base_url}/dags/{slow.dag_id}/runs/{slow.run_id}")
+    page.get_by_text("Bottleneck report", exact=True).first.click()
+    frame = page.frame_locator("iframe")
+    report = frame.locator("#report")
+    report.wait_for()
+    assert report.get_attribute("data-dag") == slow.dag_id
+    assert report.get_attribute("data-run") == slow.run_id
+    chips = frame.locator("#critical-path .chip")
+    assert chips.first.get_attribute("data-task") == "extract_rows"
+    page.wait_for_timeout(1000)
+    page.screenshot(path=IMAGES / "bottleneck-run-tab.png")

@@ -16,6 +16,7 @@ run, an unreachable URL, a bad option) prints one `error: ...` line on stderr an
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -24,15 +25,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
+from include.k1n.analysis.analyze import RunData
 from include.k1n.analysis.compare import compare_runs
 from include.k1n.analysis.errors import AnalysisInputError
+from include.k1n.analysis.model import RunReport
 from include.k1n.analysis.render import DEFAULT_TOP, FORMATS, render_comparison, render_report
-from include.k1n.analysis.report import RunData, RunReport
 from include.k1n.analysis.sources import (
     fetch_airflow_run,
+    legacy_summary,
     load_conductor,
     load_profiles,
-    write_legacy_summary,
 )
 from include.k1n.settings import parse_time_scale
 from include.k1n.workflow.spec import SpecError, WorkflowSpec, load_spec
@@ -179,8 +181,8 @@ def compare_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--time-scale-a", type=_time_scale, default=None)
     parser.add_argument("--time-scale-b", type=_time_scale, default=None)
-    parser.add_argument("--label-a", default="A")
-    parser.add_argument("--label-b", default="B")
+    parser.add_argument("--label-a", default="", help="a name for run A (default: its DAG)")
+    parser.add_argument("--label-b", default="", help="a name for run B (default: its DAG)")
     _common_options(parser)
     return parser
 
@@ -204,21 +206,41 @@ def _report_source(args: argparse.Namespace) -> Source:
 
 
 def _analyze(
-    source: Source, spec: WorkflowSpec, login: AirflowLogin, label: str, scale: float | None
+    source: Source,
+    spec: WorkflowSpec,
+    login: AirflowLogin,
+    label: str,
+    scale: float | None,
+    detail: bool = False,
 ) -> RunReport:
-    data = load_source(source, spec, login)
-    data = RunData(replace(data.info, label=label or data.info.label), data.instances)
-    return data.analyze(spec, time_scale=scale)
+    data: RunData = load_source(source, spec, login)
+    data = replace(data, info=replace(data.info, label=label or data.info.label))
+    return data.analyze(spec, time_scale=scale, detail=detail)
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, also: dict[Path, str] | None = None) -> None:
+    """Write every output, or none: each goes to a temporary file beside its target first,
+    and only when all of them are written are they renamed into place."""
+    files = {**(also or {}), **({output: text} if output is not None else {})}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, content in files.items():
+            temporary = target.with_name(f".{target.name}.k1n-tmp")
+            try:
+                temporary.write_text(content, encoding="utf-8")
+            except OSError as exc:
+                raise AnalysisInputError(
+                    f"cannot write {target}: {exc.strerror or exc}; nothing was written"
+                ) from None
+            staged.append((temporary, target))
+        for temporary, target in staged:
+            os.replace(temporary, target)
+        staged.clear()
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
     if output is None:
         sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise AnalysisInputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def _run(main: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
@@ -239,16 +261,18 @@ def _report(argv: list[str]) -> int:
     args = report_parser().parse_args(argv)
     source = _report_source(args)
     spec = load_spec(args.spec)
-    report = _analyze(source, spec, _login(args), args.label, args.time_scale)
-    text = render_report(report, args.format, top=args.top, detail=not args.no_detail)
+    detail = args.format == "json" and not args.no_detail
+    report = _analyze(source, spec, _login(args), args.label, args.time_scale, detail)
+    text = render_report(report, args.format, top=args.top)
+    extra: dict[Path, str] = {}
     if args.write_summary is not None:
         target = args.write_summary
         if target == SUMMARY_NEXT_TO_PROFILES:
             if source.kind != "profiles":
                 raise AnalysisInputError("--write-summary needs a PATH for a non-profiles source")
             target = str(Path(source.value) / "summary.json")
-        write_legacy_summary(report, Path(target))
-    _emit(text, args.output)
+        extra[Path(target)] = json.dumps(legacy_summary(report), indent=2) + "\n"
+    _emit(text, args.output, extra)
     return 0
 
 

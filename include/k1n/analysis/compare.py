@@ -1,169 +1,160 @@
-"""Two runs side by side, typically the baseline and the optimized DAG.
+"""Two runs side by side: run A (the reference, e.g. the baseline) against run B.
 
-Every figure is on the production scale (seconds / each run's time scale), so a demo run at
-1/60 compares with a production profile and with a run at another scale. Per-task deltas are
-per spec-level node (Task 8's group is one node, as the baseline's single Task 8 is), because
-the two DAGs name Task 8's pieces differently. The comparison also puts run A's what-if
-prediction (its measured durations scheduled on the declared dependencies) next to run B's
-measured wall time: for A = baseline, B = optimized, that checks the prediction.
+Every figure is on the production scale (seconds / each run's own time scale), so a demo run
+compares with a production profile and runs at different scales compare. The headline is
+always a factor >= 1 with the direction in words: "1.18x slower", never "0.85x faster". The
+difference is split into work and orchestration along each run's critical path.
+
+Per-task rows are per spec task when both runs are K1N workflow runs (Task 8's stages in the
+optimized DAG together, like the baseline's single Task 8), else per Airflow task id.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from include.k1n.analysis.model import (
+    ComparedRun,
+    Comparison,
+    Prediction,
+    RunReport,
+    TaskDelta,
+)
 
-from include.k1n.analysis.report import RunReport
-
-COMPARISON_SCHEMA = "k1n.analysis.comparison/1"
-
-
-@dataclass(frozen=True)
-class TaskDelta:
-    """One spec-level node in both runs, production seconds (None: not in that run)."""
-
-    node: str
-    spec_id: int | None
-    name: str
-    a_seconds: float | None
-    b_seconds: float | None
-
-    @property
-    def delta_seconds(self) -> float | None:
-        if self.a_seconds is None or self.b_seconds is None:
-            return None
-        return self.b_seconds - self.a_seconds
-
-    @property
-    def change(self) -> float | None:
-        """(b - a) / a: -0.4 means B took 40 % less."""
-        delta = self.delta_seconds
-        return None if delta is None or not self.a_seconds else delta / self.a_seconds
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "spec_id": self.spec_id,
-            "name": self.name,
-            "a_seconds": _round(self.a_seconds),
-            "b_seconds": _round(self.b_seconds),
-            "delta_seconds": _round(self.delta_seconds),
-            "change": _round(self.change, 6),
-        }
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Run A against run B; `as_dict()` is the JSON form."""
-
-    a: RunReport
-    b: RunReport
-    tasks: tuple[TaskDelta, ...]
-
-    @property
-    def a_wall(self) -> float:
-        return self.a.production_seconds(self.a.wall_seconds)
-
-    @property
-    def b_wall(self) -> float:
-        return self.b.production_seconds(self.b.wall_seconds)
-
-    @property
-    def a_total(self) -> float:
-        return self.a.production_seconds(self.a.total_task_seconds)
-
-    @property
-    def b_total(self) -> float:
-        return self.b.production_seconds(self.b.total_task_seconds)
-
-    @property
-    def speedup_percent(self) -> float:
-        """How much less wall time B took than A, in % of A (negative: B was slower)."""
-        return (self.a_wall - self.b_wall) / self.a_wall * 100 if self.a_wall else 0.0
-
-    @property
-    def speedup_factor(self) -> float:
-        """A's wall / B's wall: 2.0 means B ran twice as fast."""
-        return self.a_wall / self.b_wall if self.b_wall else float("inf")
-
-    @property
-    def predicted_b_wall(self) -> float:
-        """A's what-if wall time (with A's measured hand-offs), production seconds."""
-        return self.a.production_seconds(self.a.opportunities.what_if_with_overhead_seconds)
-
-    @property
-    def predicted_b_wall_without_overhead(self) -> float:
-        return self.a.production_seconds(self.a.opportunities.what_if_seconds)
-
-    @property
-    def prediction_error_percent(self) -> float:
-        """(predicted - measured) / measured: positive means B beat the prediction."""
-        return (self.predicted_b_wall - self.b_wall) / self.b_wall * 100 if self.b_wall else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "schema": COMPARISON_SCHEMA,
-            "scale": "production seconds (measured seconds / time scale)",
-            "a": _run_summary(self.a),
-            "b": _run_summary(self.b),
-            "wall_seconds": {"a": _round(self.a_wall), "b": _round(self.b_wall)},
-            "total_task_seconds": {"a": _round(self.a_total), "b": _round(self.b_total)},
-            "speedup_percent": _round(self.speedup_percent, 2),
-            "speedup_factor": _round(self.speedup_factor, 4),
-            "prediction": {
-                "predicted_b_wall_seconds": _round(self.predicted_b_wall),
-                "predicted_b_wall_without_overhead_seconds": _round(
-                    self.predicted_b_wall_without_overhead
-                ),
-                "measured_b_wall_seconds": _round(self.b_wall),
-                "error_percent": _round(self.prediction_error_percent, 2),
-            },
-            "tasks": [task.as_dict() for task in self.tasks],
-            "targets": {
-                "a": [target.as_dict() for target in self.a.targets],
-                "b": [target.as_dict() for target in self.b.targets],
-            },
-        }
+# Wall times within this share of each other are "the same".
+SAME_WITHIN = 0.005
 
 
 def compare_runs(a: RunReport, b: RunReport) -> Comparison:
-    """Compare run A (the reference, e.g. the baseline) with run B."""
-    a_nodes = {node.node: node for node in a.nodes if node.measured}
-    b_nodes = {node.node: node for node in b.nodes if node.measured}
-    order = [node.node for node in a.nodes] + [
-        node.node for node in b.nodes if node.node not in {n.node for n in a.nodes}
-    ]
-    tasks = []
-    for name in order:
-        if name not in a_nodes and name not in b_nodes:
-            continue
-        any_node = a_nodes.get(name) or b_nodes[name]
-        tasks.append(
-            TaskDelta(
-                node=name,
-                spec_id=any_node.spec_id,
-                name=any_node.name,
-                a_seconds=a.production_seconds(a_nodes[name].duration) if name in a_nodes else None,
-                b_seconds=b.production_seconds(b_nodes[name].duration) if name in b_nodes else None,
-            )
+    """Run A (the reference) against run B."""
+    a_run, b_run = _compared(a, _name(a, b)), _compared(b, _name(b, a))
+    slower, faster = (
+        max(a_run.wall_seconds, b_run.wall_seconds),
+        min(a_run.wall_seconds, b_run.wall_seconds),
+    )
+    factor = slower / faster if faster > 0 else 1.0
+    if factor - 1 <= SAME_WITHIN:
+        verdict = "same"
+    else:
+        verdict = "faster" if b_run.wall_seconds < a_run.wall_seconds else "slower"
+    percent = (
+        abs(a_run.wall_seconds - b_run.wall_seconds) / a_run.wall_seconds * 100
+        if a_run.wall_seconds
+        else 0.0
+    )
+    prediction = None
+    if a.what_if is not None and b_run.wall_seconds:
+        predicted = a.production_seconds(a.what_if.with_handoffs_seconds)
+        prediction = Prediction(
+            predicted_b_wall_seconds=round(predicted, 3),
+            measured_b_wall_seconds=b_run.wall_seconds,
+            error_percent=round((predicted - b_run.wall_seconds) / b_run.wall_seconds * 100, 2),
         )
-    return Comparison(a=a, b=b, tasks=tuple(tasks))
+    return Comparison(
+        title=f"{a_run.label} (A) against {b_run.label} (B)",
+        a=a_run,
+        b=b_run,
+        verdict=verdict,
+        factor=round(factor, 4),
+        percent=round(percent, 2),
+        work_delta_seconds=round(b_run.work_seconds - a_run.work_seconds, 3),
+        orchestration_delta_seconds=round(
+            b_run.orchestration_seconds - a_run.orchestration_seconds, 3
+        ),
+        prediction=prediction,
+        tasks=_task_deltas(a, b),
+        targets_a=a.targets,
+        targets_b=b.targets,
+    )
 
 
-def _run_summary(report: RunReport) -> dict[str, Any]:
+def _name(report: RunReport, other: RunReport) -> str:
+    """The DAG and run id, or, when both runs are of one DAG, the DAG and the run's start."""
+    who = report.label or report.dag_id
+    if report.dag_id != other.dag_id:
+        return f"{who} {report.run_id}"
+    when = report.start[:19].replace("T", " ")
+    if report.run_id == other.run_id:
+        return f"{who} {report.run_id}"
+    return f"{who} {report.run_id} ({when} UTC)"
+
+
+def _compared(report: RunReport, label: str) -> ComparedRun:
+    overhead = report.overhead
+    return ComparedRun(
+        label=label,
+        dag_id=report.dag_id,
+        run_id=report.run_id,
+        state=report.state,
+        partial=report.partial,
+        time_scale=report.time_scale,
+        wall_seconds=round(report.production_seconds(report.wall_seconds), 3),
+        critical_path_seconds=round(report.production_seconds(report.critical_path.seconds), 3),
+        work_seconds=round(report.production_seconds(overhead.work_seconds), 3),
+        orchestration_seconds=round(report.production_seconds(overhead.orchestration_seconds), 3),
+    )
+
+
+def by_spec_task(a: RunReport, b: RunReport) -> bool:
+    """Both runs are K1N workflow runs: compare per spec task, not per Airflow task id."""
+    return a.what_if is not None and b.what_if is not None
+
+
+def task_spans(report: RunReport, by_spec: bool) -> dict[str, tuple[str, float, float]]:
+    """key -> (label, start, end) in measured seconds from the run's start: each spec task's
+    span (first start -> last end of its Airflow tasks), or each Airflow task's own."""
+    spans: dict[str, tuple[str, float, float]] = {}
+    for task in report.tasks:
+        if task.start_offset is None or task.end_offset is None:
+            continue
+        if not by_spec:
+            spans[task.task] = (task.label, task.start_offset, task.end_offset)
+            continue
+        if task.spec_id is None:
+            continue
+        key, label = f"spec {task.spec_id}", task.label.split(" · ")[0]
+        start, end = task.start_offset, task.end_offset
+        if key in spans:
+            _, known_start, known_end = spans[key]
+            start, end = min(start, known_start), max(end, known_end)
+        spans[key] = (label, start, end)
+    if by_spec:
+        spans = dict(sorted(spans.items(), key=lambda item: int(item[0].split()[1])))
+    return spans
+
+
+def _seconds(report: RunReport, by_spec: bool) -> dict[str, tuple[str, float]]:
+    """key -> (label, production seconds): a spec task's span, or a task's own seconds."""
+    if by_spec:
+        return {
+            key: (label, report.production_seconds(end - start))
+            for key, (label, start, end) in task_spans(report, by_spec).items()
+        }
     return {
-        "label": report.info.label,
-        "source": report.info.source,
-        "dag_id": report.info.dag_id,
-        "run_id": report.info.run_id,
-        "state": report.info.state,
-        "time_scale": report.time_scale,
-        "measured_wall_seconds": _round(report.wall_seconds),
-        "measured_total_task_seconds": _round(report.total_task_seconds),
-        "critical_path_seconds": _round(report.production_seconds(report.critical_path.seconds)),
-        "overhead_seconds": _round(report.production_seconds(report.overhead.idle_seconds)),
+        task.task: (task.label, report.production_seconds(task.seconds))
+        for task in report.tasks
+        if task.status != "not run"
     }
 
 
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(float(value), digits)
+def _task_deltas(a: RunReport, b: RunReport) -> list[TaskDelta]:
+    by_spec = by_spec_task(a, b)
+    a_spans, b_spans = _seconds(a, by_spec), _seconds(b, by_spec)
+    keys = list(a_spans) + [key for key in b_spans if key not in a_spans]
+    if by_spec:
+        keys.sort(key=lambda key: int(key.split()[1]))
+    deltas = []
+    for key in keys:
+        a_seconds = a_spans.get(key, (None, None))[1]
+        b_seconds = b_spans.get(key, (None, None))[1]
+        label = (a_spans.get(key) or b_spans[key])[0]
+        delta = None if a_seconds is None or b_seconds is None else b_seconds - a_seconds
+        deltas.append(
+            TaskDelta(
+                key=key,
+                label=label,
+                a_seconds=None if a_seconds is None else round(a_seconds, 3),
+                b_seconds=None if b_seconds is None else round(b_seconds, 3),
+                delta_seconds=None if delta is None else round(delta, 3),
+                change=round(delta / a_seconds, 6) if delta is not None and a_seconds else None,
+            )
+        )
+    return deltas

@@ -1,23 +1,29 @@
-"""The declared dependency graph and the critical path method (CPM) on measured durations.
+"""Dependency graphs and the critical path method (CPM) on measured durations.
 
-Nodes are named by their Airflow task id at the DAG's top level: a spec task is its
-`TaskSpec.airflow_task_id` (`task_08_code_generation`, which is also Task 8's task-group id in the
-optimized DAG), so one node stands for a whole group. Edges are the spec's `depends_on`, never
-the order a run happened to use: in the baseline DAG every task waits for the previous one, and
-taking that order as dependencies would make every task critical and hide every opportunity.
+Two graphs are analysed:
 
-Final tasks outside the spec (`check_quality_gates`, which reads every task's result) can be
-added as nodes that depend on every spec sink, so the critical path reaches the end of the run.
+- `TaskGraph`: the graph of the DAG that ran, one node per Airflow task id (a mapped task is
+  one node; a task group's tasks are separate nodes that know their group). It comes from the
+  run's own serialized DAG version (the plugin), the REST API's task list (the CLI and the
+  nightly DAG), or, for the old system's records, from the spec's declared dependencies
+  mapped onto the task ids that ran (`TaskGraph.from_spec`). The critical path is computed on
+  it: for the sequential baseline that is its chain, as it should be.
+- `dependency_graph`: the spec's declared dependencies at spec-task granularity (Task 8's
+  group as one node), for the "what if only the declared dependencies applied" what-if and
+  for `critical_path_lengths` over many runs.
 
 The forward and backward CPM passes are longest-path problems; they are solved with networkx
 (Bellman-Ford on negated weights over the graph plus a virtual source and sink), not a
-hand-written walk. `critical_path_lengths` is the vectorized variant for many runs at once.
+hand-written walk. Nothing here imports Airflow: a serialized DAG is read through the few
+attributes every Airflow operator has (`task_id`, `downstream_task_ids`, `task_group`, ...).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -31,8 +37,130 @@ _SINK = "__sink__"
 SLACK_TOLERANCE = 1e-6
 
 
+# -- the DAG's own graph --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskNode:
+    """One task of a DAG as its graph knows it."""
+
+    task_id: str
+    label: str = ""
+    group: str | None = None
+    mapped: bool = False
+    teardown: bool = False
+
+
+@dataclass(frozen=True)
+class TaskGraph:
+    """The tasks of a DAG and its edges (upstream, downstream); `source` says where from."""
+
+    nodes: Mapping[str, TaskNode]
+    edges: tuple[tuple[str, str], ...]
+    source: str
+    description: str = ""
+    _digraph: nx.DiGraph = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @property
+    def digraph(self) -> nx.DiGraph:
+        if self._digraph is None:
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self.nodes)
+            graph.add_edges_from(self.edges)
+            object.__setattr__(self, "_digraph", graph)
+        return self._digraph
+
+    @classmethod
+    def from_dag(cls, dag: Any, description: str = "") -> TaskGraph:
+        """The graph of an Airflow DAG object (a serialized one in the API server)."""
+        nodes: dict[str, TaskNode] = {}
+        edges: list[tuple[str, str]] = []
+        for task in dag.tasks:
+            group = getattr(getattr(task, "task_group", None), "group_id", None)
+            label = getattr(task, "task_display_name", None) or task.task_id
+            nodes[task.task_id] = TaskNode(
+                task_id=task.task_id,
+                label=label,
+                group=group or None,
+                mapped=bool(getattr(task, "is_mapped", False)),
+                teardown=bool(getattr(task, "is_teardown", False)),
+            )
+            edges.extend((task.task_id, down) for down in sorted(task.downstream_task_ids))
+        return cls(nodes, tuple(edges), "dag", description)
+
+    @classmethod
+    def from_rest(cls, tasks: Iterable[Mapping[str, Any]], description: str = "") -> TaskGraph:
+        """The graph from the REST API v2's `GET /dags/{dag_id}/tasks` list."""
+        nodes: dict[str, TaskNode] = {}
+        edges: list[tuple[str, str]] = []
+        for task in tasks:
+            task_id = str(task["task_id"])
+            group, _, _ = task_id.rpartition(".")
+            nodes[task_id] = TaskNode(
+                task_id=task_id,
+                label=str(task.get("task_display_name") or task_id),
+                group=group or None,
+                mapped=bool(task.get("is_mapped")),
+            )
+            edges.extend((task_id, str(down)) for down in task.get("downstream_task_ids") or ())
+        return cls(nodes, tuple(edges), "dag", description)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: WorkflowSpec,
+        spec_ids: Mapping[str, int | None],
+        finals: Iterable[str] = (),
+    ) -> TaskGraph:
+        """The spec's declared dependencies between the task ids that ran (`spec_ids`: task id
+        -> spec id); each of `finals` depends on every task no other task depends on."""
+        by_spec: dict[int, list[str]] = {}
+        for task_id, spec_id in spec_ids.items():
+            if spec_id is not None:
+                by_spec.setdefault(spec_id, []).append(task_id)
+        nodes = {task_id: TaskNode(task_id, task_id) for task_id in spec_ids}
+        edges = [
+            (upstream, task_id)
+            for task_id, spec_id in spec_ids.items()
+            if spec_id is not None and spec_id in spec.by_id
+            for dep in spec.by_id[spec_id].depends_on
+            for upstream in by_spec.get(dep, ())
+        ]
+        has_downstream = {upstream for upstream, _ in edges}
+        final_set = set(finals) & set(spec_ids)
+        sinks = [t for t in spec_ids if t not in has_downstream and t not in final_set]
+        edges += [(sink, final) for final in sorted(final_set) for sink in sinks]
+        description = "the spec's declared dependencies (no DAG graph for this source)"
+        return cls(nodes, tuple(edges), "spec", description)
+
+    @classmethod
+    def chain(cls, task_ids: Iterable[str], description: str) -> TaskGraph:
+        """Tasks that ran strictly one after another, in that order (the old bash runner)."""
+        ordered = list(dict.fromkeys(task_ids))
+        nodes = {task_id: TaskNode(task_id, task_id) for task_id in ordered}
+        edges = tuple(itertools.pairwise(ordered))
+        return cls(nodes, edges, "execution", description)
+
+    @classmethod
+    def unknown(cls, task_ids: Iterable[str]) -> TaskGraph:
+        """No dependency known: every task stands alone."""
+        nodes = {task_id: TaskNode(task_id, task_id) for task_id in task_ids}
+        return cls(nodes, (), "none", "no dependency graph known: every task stands alone")
+
+    def with_tasks(self, task_ids: Iterable[str]) -> TaskGraph:
+        """This graph plus, as unconnected nodes, tasks that ran but it does not know."""
+        missing = [task_id for task_id in task_ids if task_id not in self.nodes]
+        if not missing:
+            return self
+        nodes = {**self.nodes, **{t: TaskNode(t, t) for t in missing}}
+        return TaskGraph(nodes, self.edges, self.source, self.description)
+
+
+# -- the spec's declared graph ----------------------------------------------------------------
+
+
 def dependency_graph(spec: WorkflowSpec, final_tasks: Iterable[str] = ()) -> nx.DiGraph:
-    """The spec's declared dependencies, nodes named by Airflow task id.
+    """The spec's declared dependencies, nodes named by Airflow task id (spec granularity).
 
     Node attributes: `spec_id` (None for final tasks) and `name`. Each of `final_tasks` becomes a
     node depending on every task nothing else depends on.
@@ -48,6 +176,9 @@ def dependency_graph(spec: WorkflowSpec, final_tasks: Iterable[str] = ()) -> nx.
         graph.add_node(final, spec_id=None, name=final)
         graph.add_edges_from((sink, final) for sink in sinks)
     return graph
+
+
+# -- CPM ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

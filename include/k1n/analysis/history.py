@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from include.k1n.analysis.graph import critical_path_lengths, dependency_graph
-from include.k1n.analysis.report import FINAL_TASK_IDS, TASK8_SPEC_ID
 from include.k1n.analysis.table import RUN_KEY, covered_seconds, normalize_instances
+from include.k1n.analysis.what_if import FINAL_TASK_IDS
+from include.k1n.workflow.names import CODEGEN_SPEC_ID
 from include.k1n.workflow.spec import WorkflowSpec
 
 
@@ -67,7 +68,7 @@ def summarize_runs(
     durations.index = index
     graph = dependency_graph(spec, [t for t in FINAL_TASK_IDS if t in durations.columns])
     summary["critical_path_seconds"] = critical_path_lengths(graph, durations).to_numpy()
-    task8 = spec.by_id.get(TASK8_SPEC_ID)
+    task8 = spec.by_id.get(CODEGEN_SPEC_ID)
     if task8 is not None and task8.airflow_task_id in durations:
         summary["task8_seconds"] = durations[task8.airflow_task_id].to_numpy()
     if "time_scale" in summary:

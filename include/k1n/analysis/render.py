@@ -1,9 +1,7 @@
-"""Reports and comparisons as text, markdown, CSV and JSON.
+"""A report or a comparison as text, JSON, Markdown or CSV (the HTML page is `include.k1n.ui`).
 
-The text layout follows the old analyzer's, so its readers find their way: a header, the total in
-seconds and minutes, the slowest tasks with seconds and share, the tasks over 10 %; then what it
-could not say: the critical path, the orchestration overhead, the parallelization opportunities
-and the targets.
+Every renderer reads the one model (`model.py`); JSON is its own serialisation. Values from a
+run are escaped for Markdown and neutralised for spreadsheets (`formatting.py`).
 """
 
 from __future__ import annotations
@@ -11,336 +9,45 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from include.k1n.analysis.compare import Comparison
-from include.k1n.analysis.report import OVER_SHARE_THRESHOLD, RunReport, TargetCheck
+from include.k1n.analysis.formatting import (
+    csv_cell,
+    factor,
+    md_cell,
+    md_code,
+    percent,
+    seconds,
+    seconds_and_minutes,
+    target_actual,
+    time_scale_label,
+    verdict_word,
+)
+from include.k1n.analysis.model import (
+    OVER_SHARE_THRESHOLD,
+    Comparison,
+    RunReport,
+    TargetCheck,
+)
 
 FORMATS = ("text", "json", "markdown", "csv")
 DEFAULT_TOP = 10
 RULE = "=" * 78
 
 
-# -- shared formatting --------------------------------------------------------------------------
-
-
-def seconds_and_minutes(seconds: float) -> str:
-    """`7800.0 s (130.0 min)`."""
-    return f"{seconds:.1f} s ({seconds / 60:.1f} min)"
-
-
-def time_scale_label(scale: float) -> str:
-    """`1/60` for a reciprocal of a whole number, else `0.5`."""
-    inverse = 1 / scale
-    if scale < 1 and abs(inverse - round(inverse)) < 1e-6:
-        return f"1/{round(inverse)}"
-    return f"{scale:g}"
-
-
-def target_actual(target: TargetCheck) -> str:
-    if target.actual is None:
-        return "n/a"
-    if target.unit == "ratio":
-        return f"{target.actual:.1%}"
-    return f"{target.actual:.1f} {target.unit}"
-
-
-def _percent(share: float) -> str:
-    return f"{share * 100:.1f} %"
-
-
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats become null: JSON has no NaN or Infinity."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def to_json(document: dict[str, Any]) -> str:
-    return json.dumps(_json_safe(document), indent=2, allow_nan=False) + "\n"
-
-
-# -- run report ---------------------------------------------------------------------------------
-
-
-def render_report(
-    report: RunReport, fmt: str, *, top: int = DEFAULT_TOP, detail: bool = True
-) -> str:
-    """The report in one of `FORMATS`; `detail=False` keeps per-index/per-try rows out of JSON."""
+def render_report(report: RunReport, fmt: str, *, top: int = DEFAULT_TOP) -> str:
+    """The report in one of `FORMATS`."""
     renderers: dict[str, Callable[[], str]] = {
         "text": lambda: report_text(report, top=top),
         "markdown": lambda: report_markdown(report, top=top),
         "csv": lambda: report_csv(report),
-        "json": lambda: to_json(report.as_dict(detail=detail)),
+        "json": lambda: to_json(report.as_dict()),
     }
     return renderers[fmt]()
 
 
-def report_text(report: RunReport, *, top: int = DEFAULT_TOP) -> str:
-    info = report.info
-    lines = [
-        RULE,
-        "K1N workflow performance report" + (f": {info.label}" if info.label else ""),
-        RULE,
-        f"Source:          {info.source or '-'}",
-        f"Run:             {info.dag_id} / {info.run_id}  ({info.state or 'state unknown'})",
-        f"Time scale:      {time_scale_label(report.time_scale)}"
-        + ("" if report.time_scale == 1 else " (targets are judged on seconds / time scale)"),
-        f"Wall time:       {seconds_and_minutes(report.wall_seconds)}",
-        f"Total duration:  {seconds_and_minutes(report.total_task_seconds)} of task time, "
-        f"{len(report.tasks)} tasks, {int(report.instances['final'].sum())} task instances",
-        "",
-        f"Top {min(top, len(report.tasks))} slowest tasks",
-        f"  {'#':>2}  {'task':<44} {'spec':>4} {'seconds':>11} {'share':>8}",
-    ]
-    for rank, task in enumerate(report.tasks[:top], start=1):
-        spec = "" if task.spec_id is None else str(task.spec_id)
-        lines.append(
-            f"  {rank:>2}  {_task_label(task.task, task.instances, task.mapped):<44} {spec:>4} "
-            f"{task.seconds:>9.1f} s {_percent(task.share):>8}"
-        )
-    lines += [
-        "",
-        f"Tasks over {OVER_SHARE_THRESHOLD:.0%} of the total (the old critical-path list)",
-    ]
-    lines += [
-        f"  {task.task:<50} {task.seconds:>9.1f} s {_percent(task.share):>8}"
-        for task in report.over_10_percent
-    ] or ["  none"]
-    if report.mapped:
-        lines += ["", "Mapped tasks (per index: count, sum, max, skew = max / mean)"]
-        lines += [
-            f"  {rollup.task:<50} {rollup.count:>5} x  sum {rollup.sum_seconds:.1f} s  "
-            f"max {rollup.max_seconds:.1f} s  skew {rollup.skew:.2f}"
-            for rollup in report.mapped
-        ]
-    lines += ["", *_critical_path_text(report), "", *_overhead_text(report)]
-    lines += ["", *_opportunities_text(report, top), "", *_targets_text(report)]
-    if report.notes:
-        lines += ["", "Notes", *(f"  - {note}" for note in report.notes)]
-    return "\n".join(lines) + "\n"
-
-
-def _task_label(task: str, instances: int, mapped: bool) -> str:
-    return f"{task} [{instances}]" if mapped else task
-
-
-def _critical_path_text(report: RunReport) -> list[str]:
-    path = report.critical_path
-    lines = [
-        "Critical path (declared dependencies, measured durations): "
-        f"{seconds_and_minutes(path.seconds)}",
-        f"  {'task':<40} {'seconds':>11} {'starts at':>11} {'wait':>9} {'hand-off':>9}",
-    ]
-    waits = {wait.before: wait for wait in path.waits}
-    for name in path.nodes:
-        node = report.node(name)
-        wait = waits.get(name)
-        start = "-" if node.start_offset is None else f"+{node.start_offset:.1f} s"
-        gap = "-" if wait is None else f"{wait.gap_seconds:.1f} s"
-        handoff = "-" if wait is None else f"{wait.handoff_seconds:.1f} s"
-        lines.append(f"  {name:<40} {node.duration:>9.1f} s {start:>11} {gap:>9} {handoff:>9}")
-    lines.append(
-        "  (wait: since the previous critical task ended; hand-off: the part no task that ran"
-        " wholly inside it explains)"
-    )
-    slack = sorted(
-        (node for node in report.nodes if not node.critical), key=lambda n: (n.slack, n.node)
-    )
-    if slack:
-        lines.append("  Slack of the other tasks (how late each could start without delaying):")
-        lines += [f"    {node.node:<44} {node.slack:>9.1f} s" for node in slack]
-    return lines
-
-
-def _overhead_text(report: RunReport) -> list[str]:
-    overhead = report.overhead
-    wall = report.wall_seconds
-    share = overhead.idle_seconds / wall if wall else 0.0
-    return [
-        "Orchestration overhead",
-        f"  Wall time with no task running:          {overhead.idle_seconds:.1f} s "
-        f"({_percent(share)} of wall)",
-        f"  Along the critical path (hand-offs):     {overhead.critical_path_seconds:.1f} s "
-        f"(head {overhead.run_start_gap_seconds:.1f} s, tail {overhead.run_end_gap_seconds:.1f} s,"
-        f" inside groups {overhead.critical_path_internal_seconds:.1f} s)",
-        f"  Critical path queued behind other tasks: "
-        f"{overhead.critical_path_serialized_seconds:.1f} s",
-        f"  Queue waits (start - queued), all tasks: {overhead.queue_wait_seconds:.1f} s",
-        f"  Median hand-off per hop:                 {overhead.per_hop_seconds:.3f} s "
-        f"({overhead.hops_measured} hops)",
-        f"  Earlier (retried) tries:                 {overhead.retry_seconds:.1f} s",
-    ]
-
-
-def _opportunities_text(report: RunReport, top: int) -> list[str]:
-    chances = report.opportunities
-    wall = report.wall_seconds
-    saving = chances.saving_seconds(wall)
-    speedup = (
-        wall / chances.what_if_with_overhead_seconds if chances.what_if_with_overhead_seconds else 0
-    )
-    lines = [
-        "Parallelization opportunities",
-        f"  What-if wall, every independent task in parallel: "
-        f"{seconds_and_minutes(chances.what_if_seconds)}",
-        f"  ... plus measured hand-offs ({chances.hops} hops) and head/tail: "
-        f"{seconds_and_minutes(chances.what_if_with_overhead_seconds)}",
-        f"  Possible saving: {saving:.1f} s ({_percent(saving / wall if wall else 0)} of wall), "
-        f"speedup {speedup:.2f}x",
-    ]
-    if chances.pairs:
-        lines.append(
-            f"  Independent tasks that ran one after another ({len(chances.pairs)} pairs; "
-            f"top {min(top, len(chances.pairs))} by possible saving):"
-        )
-        lines += [
-            f"    {pair.first:<36} then {pair.then:<36} up to {pair.saving_max_seconds:.1f} s"
-            for pair in chances.pairs[:top]
-        ]
-    else:
-        lines.append("  Every pair of independent tasks overlapped.")
-    return lines
-
-
-def _targets_text(report: RunReport) -> list[str]:
-    lines = [f"Targets (production scale: seconds / {time_scale_label(report.time_scale)})"]
-    lines += [
-        f"  {target.description:<36} {target_actual(target):>12}  {target.verdict.upper()}"
-        for target in report.targets
-    ]
-    return lines
-
-
-def report_markdown(report: RunReport, *, top: int = DEFAULT_TOP) -> str:
-    info = report.info
-    lines = [
-        "# K1N workflow performance report" + (f": {info.label}" if info.label else ""),
-        "",
-        f"- **Source**: `{info.source or '-'}`",
-        f"- **Run**: `{info.dag_id}` / `{info.run_id}` ({info.state or 'state unknown'})",
-        f"- **Time scale**: {time_scale_label(report.time_scale)}",
-        f"- **Wall time**: {seconds_and_minutes(report.wall_seconds)}",
-        f"- **Total task time**: {seconds_and_minutes(report.total_task_seconds)}",
-        f"- **Critical path**: {seconds_and_minutes(report.critical_path.seconds)}",
-        f"- **Overhead** (no task running): {report.overhead.idle_seconds:.1f} s",
-        "",
-        f"## Top {min(top, len(report.tasks))} slowest tasks",
-        "",
-        *_table(
-            ["#", "task", "spec", "seconds", "share"],
-            (
-                [rank, f"`{t.task}`", t.spec_id or "", f"{t.seconds:.1f}", _percent(t.share)]
-                for rank, t in enumerate(report.tasks[:top], start=1)
-            ),
-        ),
-        "",
-        f"## Over {OVER_SHARE_THRESHOLD:.0%} of the total",
-        "",
-        *(
-            [
-                f"- `{t.task}`: {t.seconds:.1f} s ({_percent(t.share)})"
-                for t in report.over_10_percent
-            ]
-            or ["- none"]
-        ),
-    ]
-    if report.mapped:
-        lines += ["", "## Mapped tasks", ""]
-        lines += _table(
-            ["task", "count", "sum s", "max s", "skew"],
-            (
-                [
-                    f"`{m.task}`",
-                    m.count,
-                    f"{m.sum_seconds:.1f}",
-                    f"{m.max_seconds:.1f}",
-                    f"{m.skew:.2f}",
-                ]
-                for m in report.mapped
-            ),
-        )
-    lines += ["", "## Critical path and slack", ""]
-    lines += _table(
-        ["task", "seconds", "start", "slack s", "critical"],
-        (
-            [
-                f"`{n.node}`",
-                f"{n.duration:.1f}",
-                "" if n.start_offset is None else f"+{n.start_offset:.1f}",
-                f"{n.slack:.1f}",
-                "yes" if n.critical else "",
-            ]
-            for n in report.nodes
-        ),
-    )
-    lines += ["", "## Orchestration overhead", ""]
-    lines += [f"- {line.strip()}" for line in _overhead_text(report)[1:]]
-    lines += ["", "## Parallelization opportunities", ""]
-    lines += [f"- {line.strip()}" for line in _opportunities_text(report, top)[1:4]]
-    if report.opportunities.pairs:
-        pairs = _table(
-            ["first", "then", "saves up to s"],
-            (
-                [f"`{p.first}`", f"`{p.then}`", f"{p.saving_max_seconds:.1f}"]
-                for p in report.opportunities.pairs[:top]
-            ),
-        )
-        lines += ["", *pairs]
-    lines += ["", "## Targets (production scale)", ""]
-    lines += _table(
-        ["target", "actual", "verdict"],
-        ([t.description, target_actual(t), t.verdict] for t in report.targets),
-    )
-    if report.notes:
-        lines += ["", "## Notes", "", *(f"- {note}" for note in report.notes)]
-    return "\n".join(lines) + "\n"
-
-
-REPORT_CSV_COLUMNS = (
-    "task",
-    "spec_id",
-    "name",
-    "seconds",
-    "share",
-    "instances",
-    "mapped",
-    "tries",
-    "retry_seconds",
-    "queue_wait_seconds",
-    "state",
-    "start_offset",
-    "end_offset",
-    "critical",
-    "slack_seconds",
-)
-
-
-def report_csv(report: RunReport) -> str:
-    """One row per Airflow task id; `critical`/`slack_seconds` are its spec-level node's."""
-    by_spec = {node.spec_id: node for node in report.nodes if node.spec_id is not None}
-    by_name = {node.node: node for node in report.nodes}
-    rows = []
-    for task in report.tasks:
-        node = by_spec.get(task.spec_id) if task.spec_id is not None else by_name.get(task.task)
-        row = task.as_dict()
-        row["critical"] = None if node is None else node.critical
-        row["slack_seconds"] = None if node is None else round(node.slack, 3)
-        rows.append(row)
-    return _csv(REPORT_CSV_COLUMNS, rows)
-
-
-# -- comparison ---------------------------------------------------------------------------------
-
-
 def render_comparison(comparison: Comparison, fmt: str) -> str:
-    """The comparison in one of `FORMATS`."""
     renderers: dict[str, Callable[[], str]] = {
         "text": lambda: comparison_text(comparison),
         "markdown": lambda: comparison_markdown(comparison),
@@ -350,165 +57,390 @@ def render_comparison(comparison: Comparison, fmt: str) -> str:
     return renderers[fmt]()
 
 
-def _run_line(tag: str, report: RunReport) -> str:
-    name = report.info.label or report.info.dag_id
+def to_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def headline(comparison: Comparison) -> str:
+    """`B took 63.0 min against A's 74.1 min: 1.18× faster, 15.0 % less wall time`."""
+    a, b = comparison.a, comparison.b
+    if comparison.verdict == "same":
+        how = "the same wall time"
+    else:
+        more = "less" if comparison.verdict == "faster" else "more"
+        how = (
+            f"{factor(comparison.factor)} {comparison.verdict}, "
+            f"{comparison.percent:.1f} % {more} wall time"
+        )
+    return f"B took {a_min(b.wall_seconds)} against A's {a_min(a.wall_seconds)}: {how}"
+
+
+def a_min(production_seconds: float) -> str:
+    return f"{production_seconds / 60:.1f} min"
+
+
+def split_sentence(comparison: Comparison) -> str:
+    """How much of the difference is work and how much is orchestration."""
+    work, orchestration = comparison.work_delta_seconds, comparison.orchestration_delta_seconds
     return (
-        f"{tag}: {name:<24} {report.info.source}  (time scale "
-        f"{time_scale_label(report.time_scale)}, {report.info.state or 'state unknown'})"
+        f"Along each run's critical path, B's work differs by {work / 60:+.1f} min and its "
+        f"orchestration (start-ups, hand-offs, waiting) by {orchestration / 60:+.1f} min."
     )
 
 
-def _change(a: float | None, b: float | None) -> str:
-    if a is None or b is None:
-        return ""
-    return f"{(b - a) / a * 100:+.1f} %" if a else ""
+# -- one run: text ------------------------------------------------------------------------------
 
 
-def comparison_text(comparison: Comparison) -> str:
-    c = comparison
+def report_text(report: RunReport, *, top: int = DEFAULT_TOP) -> str:
     lines = [
         RULE,
-        "K1N run comparison (production scale: measured seconds / time scale)",
+        "Bottleneck report" + (f": {report.label}" if report.label else ""),
         RULE,
-        _run_line("A", c.a),
-        _run_line("B", c.b),
+        f"Source:          {report.source or '-'}",
+        f"Run:             {report.dag_id} / {report.run_id}  ({report.state or 'state unknown'})"
+        + ("  PARTIAL: the run has not finished" if report.partial else ""),
+        f"Time scale:      {time_scale_label(report.time_scale)}",
+        f"Wall time:       {seconds_and_minutes(report.wall_seconds)}",
+        f"Task time:       {seconds_and_minutes(report.total_task_seconds)}, "
+        f"{report.task_count} tasks, {report.instance_count} task instances",
+        f"Graph:           {report.graph_source}",
         "",
-        f"  {'':<22} {'A':>14} {'B':>14} {'delta':>14} {'change':>9}",
-        _compare_row("Wall time", c.a_wall, c.b_wall),
-        _compare_row("Total task time", c.a_total, c.b_total),
-        _compare_row(
-            "Critical path",
-            c.a.production_seconds(c.a.critical_path.seconds),
-            c.b.production_seconds(c.b.critical_path.seconds),
-        ),
-        _compare_row(
-            "Overhead (idle)",
-            c.a.production_seconds(c.a.overhead.idle_seconds),
-            c.b.production_seconds(c.b.overhead.idle_seconds),
-        ),
-        "",
-        f"Speedup: B took {c.speedup_percent:.1f} % less wall time than A "
-        f"({c.speedup_factor:.2f}x)",
-        f"Prediction from A's what-if: {seconds_and_minutes(c.predicted_b_wall)} "
-        f"(without hand-offs {c.predicted_b_wall_without_overhead:.1f} s); "
-        f"B measured {seconds_and_minutes(c.b_wall)}; error {c.prediction_error_percent:+.1f} %",
-        "",
-        "Per task (spec level; Task 8's group is one task)",
-        f"  {'task':<36} {'A s':>10} {'B s':>10} {'delta s':>10} {'change':>9}",
+        f"Top {min(top, len(report.tasks))} slowest tasks",
+        f"  {'#':>2}  {'task':<44} {'seconds':>10} {'share':>8} {'start-up':>9} {'slack':>8}",
     ]
-    for task in c.tasks:
+    for rank, task in enumerate(report.tasks[:top], start=1):
+        flag = "*" if task.critical else ("~" if task.near_critical else " ")
         lines.append(
-            f"  {task.node:<36} {_cell(task.a_seconds):>10} {_cell(task.b_seconds):>10} "
-            f"{_cell(task.delta_seconds, signed=True):>10} "
-            f"{_change(task.a_seconds, task.b_seconds):>9}"
+            f"  {rank:>2}{flag} {_short(task.label, 44):<44} {seconds(task.seconds):>10} "
+            f"{percent(task.share):>8} {seconds(task.startup_seconds):>9} "
+            f"{seconds(task.slack_seconds):>8}"
         )
-    lines += ["", "Targets", f"  {'':<36} {'A':>20} {'B':>20}"]
-    for a_target, b_target in zip(c.a.targets, c.b.targets, strict=True):
-        lines.append(
-            f"  {a_target.description:<36} {_verdict(a_target):>20} {_verdict(b_target):>20}"
-        )
+    margin = seconds(report.near_critical_margin_seconds)
+    lines.append(f"  (* on the critical path, ~ near-critical: slack within {margin})")
+    lines += ["", f"Tasks over {OVER_SHARE_THRESHOLD:.0%} of the total task time"]
+    lines += [
+        f"  {_short(t.label, 50):<50} {seconds(t.seconds):>10} {percent(t.share):>8}"
+        for t in report.over_10_percent
+    ] or ["  none"]
+    if report.mapped:
+        lines += ["", "Mapped tasks (indexes: count, sum, max, skew = max / mean)"]
+        lines += [
+            f"  {m.task:<50} {m.count:>5} x  sum {seconds(m.sum_seconds)}  "
+            f"max {seconds(m.max_seconds)}  skew {m.skew:.2f}"
+            for m in report.mapped
+        ]
+    lines += ["", *_path_text(report), "", *_overhead_text(report)]
+    if report.what_if is not None:
+        lines += ["", *_what_if_text(report, top)]
+    if report.targets:
+        lines += ["", *_targets_text(report.targets, report.time_scale)]
+    if report.notes:
+        lines += ["", "Notes", *(f"  - {note}" for note in report.notes)]
     return "\n".join(lines) + "\n"
 
 
-def _compare_row(label: str, a: float, b: float) -> str:
-    return f"  {label:<22} {a:>12.1f} s {b:>12.1f} s {b - a:>+12.1f} s {_change(a, b):>9}"
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _cell(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.1f}" if signed else f"{value:.1f}"
+GRAPH_WORDS = {
+    "dag": "the DAG's own graph",
+    "execution": "the order the run executed in",
+    "spec": "the spec's declared dependencies",
+    "none": "no known dependencies",
+}
 
 
-def _verdict(target: TargetCheck) -> str:
-    return f"{target_actual(target)} {target.verdict}"
+def path_sentence(report: RunReport) -> str:
+    """`Critical path (the DAG's own graph): its tasks ran 70.3 s; with their start-ups and
+    hand-offs it accounts for 123.8 s, 100.0 % of the wall time`."""
+    path = report.critical_path
+    return (
+        f"Critical path ({GRAPH_WORDS[report.graph_source]}): {len(path.tasks)} tasks that "
+        f"ran {seconds(path.seconds)}; with their start-ups and hand-offs it accounts for "
+        f"{seconds(path.span_seconds)}, {percent(path.share_of_wall)} of the wall time"
+    )
 
 
-def comparison_markdown(comparison: Comparison) -> str:
-    c = comparison
+def _step_label(label: str, status: str, limit: int) -> str:
+    return _short(label if status == "ran" else f"{label} ({status})", limit)
+
+
+def _path_text(report: RunReport) -> list[str]:
+    path = report.critical_path
     lines = [
-        "# K1N run comparison",
+        path_sentence(report),
+        f"  {'task':<40} {'starts':>9} {'waiting':>8} {'hand-off':>9} {'start-up':>9} {'work':>9}",
+    ]
+    for step in path.steps:
+        lines.append(
+            f"  {_step_label(step.label, step.status, 40):<40} "
+            f"{'+' + seconds(step.start_offset):>9} "
+            f"{seconds(step.waiting_seconds):>8} {seconds(step.handoff_seconds):>9} "
+            f"{seconds(step.startup_seconds):>9} {seconds(step.work_seconds):>9}"
+        )
+    lines.append(f"  then to the run's end: {seconds(path.tail_seconds)}")
+    return lines
+
+
+def _overhead_text(report: RunReport) -> list[str]:
+    o = report.overhead
+    return [
+        "Where the wall time went (along the critical path; the parts add up to the wall)",
+        f"  work {seconds(o.work_seconds)} + start-up {seconds(o.startup_seconds)} + "
+        f"hand-offs {seconds(o.handoff_seconds)} + waiting {seconds(o.waiting_seconds)} "
+        f"= {seconds(o.wall_seconds - o.residual_seconds)} of {seconds(o.wall_seconds)}",
+        f"  orchestration (start-up + hand-offs + waiting): {seconds(o.orchestration_seconds)} "
+        f"({percent(o.orchestration_seconds / o.wall_seconds if o.wall_seconds else 0)})",
+        f"  no task running at all: {seconds(o.idle_seconds)}; queue waits (all tasks): "
+        f"{seconds(o.queue_wait_seconds)}; median hand-off {o.per_hop_seconds:.3f} s over "
+        f"{o.hops} hops; earlier tries {seconds(o.retry_seconds)}",
+    ]
+
+
+def _what_if_text(report: RunReport, top: int) -> list[str]:
+    w = report.what_if
+    assert w is not None
+    lines = [
+        "What if only the spec's declared dependencies applied (this run's durations)",
+        f"  {seconds_and_minutes(w.seconds)}; with this run's hand-offs and head/tail "
+        f"{seconds_and_minutes(w.with_handoffs_seconds)}: {factor(w.speedup)} the speed",
+    ]
+    if w.pairs:
+        lines.append(f"  Independent tasks that ran one after another ({len(w.pairs)} pairs):")
+        lines += [
+            f"    {p.first:<36} then {p.then:<36} up to {seconds(p.saving_max_seconds)}"
+            for p in w.pairs[:top]
+        ]
+    else:
+        lines.append("  Every pair of independent tasks overlapped.")
+    return lines
+
+
+def _targets_text(targets: list[TargetCheck], scale: float) -> list[str]:
+    lines = [f"Targets (production scale: seconds / {time_scale_label(scale)})"]
+    lines += [
+        f"  {t.description:<36} {target_actual(t.actual, t.unit):>12}  "
+        f"{verdict_word(t.met).upper()}"
+        for t in targets
+    ]
+    return lines
+
+
+# -- one run: Markdown and CSV ------------------------------------------------------------------
+
+
+def report_markdown(report: RunReport, *, top: int = DEFAULT_TOP) -> str:
+    o, path = report.overhead, report.critical_path
+    lines = [
+        "# Bottleneck report" + (f": {md_cell(report.label)}" if report.label else ""),
         "",
-        "Production scale: measured seconds / each run's time scale.",
+    ]
+    if report.partial:
+        lines += [f"> **Partial**: the run is {md_cell(report.state)}; figures may change.", ""]
+    lines += [
+        f"- **Run**: {md_code(report.dag_id)} / {md_code(report.run_id)} "
+        f"({md_cell(report.state or 'state unknown')})",
+        f"- **Source**: {md_code(report.source or '-')}",
+        f"- **Time scale**: {time_scale_label(report.time_scale)}",
+        f"- **Wall time**: {seconds_and_minutes(report.wall_seconds)}",
+        f"- **{md_cell(path_sentence(report))}**",
+        f"- **Wall split**: work {seconds(o.work_seconds)}, start-up "
+        f"{seconds(o.startup_seconds)}, hand-offs {seconds(o.handoff_seconds)}, waiting "
+        f"{seconds(o.waiting_seconds)}",
         "",
-        f"- **A**: `{c.a.info.source}` (time scale {time_scale_label(c.a.time_scale)})",
-        f"- **B**: `{c.b.info.source}` (time scale {time_scale_label(c.b.time_scale)})",
-        f"- **Speedup**: {c.speedup_percent:.1f} % less wall time ({c.speedup_factor:.2f}x)",
-        f"- **Prediction** from A's what-if: {c.predicted_b_wall:.1f} s; B measured "
-        f"{c.b_wall:.1f} s ({c.prediction_error_percent:+.1f} %)",
+        f"## Top {min(top, len(report.tasks))} slowest tasks",
         "",
-        *_table(
-            ["", "A s", "B s", "change"],
-            [
-                ["wall", f"{c.a_wall:.1f}", f"{c.b_wall:.1f}", _change(c.a_wall, c.b_wall)],
-                [
-                    "total task time",
-                    f"{c.a_total:.1f}",
-                    f"{c.b_total:.1f}",
-                    _change(c.a_total, c.b_total),
-                ],
-            ],
-        ),
-        "",
-        "## Per task",
-        "",
-        *_table(
-            ["task", "A s", "B s", "delta s", "change"],
+        *_md_table(
+            ["#", "task", "status", "seconds", "share", "start-up", "slack", "path"],
             (
                 [
-                    f"`{t.node}`",
-                    _cell(t.a_seconds),
-                    _cell(t.b_seconds),
-                    _cell(t.delta_seconds, signed=True),
-                    _change(t.a_seconds, t.b_seconds),
+                    rank,
+                    md_cell(t.label),
+                    md_cell(t.status if t.reason is None else f"{t.status}: {t.reason}"),
+                    seconds(t.seconds),
+                    percent(t.share),
+                    seconds(t.startup_seconds),
+                    seconds(t.slack_seconds),
+                    "critical" if t.critical else ("near" if t.near_critical else ""),
                 ]
-                for t in c.tasks
+                for rank, t in enumerate(report.tasks[:top], start=1)
             ),
         ),
         "",
-        "## Targets",
+        "## Critical path",
         "",
-        *_table(
-            ["target", "A", "B"],
+        *_md_table(
+            ["task", "starts", "waiting", "hand-off", "start-up", "work"],
             (
-                [a.description, _verdict(a), _verdict(b)]
-                for a, b in zip(c.a.targets, c.b.targets, strict=True)
+                [
+                    md_cell(s.label if s.status == "ran" else f"{s.label} ({s.status})"),
+                    f"+{seconds(s.start_offset)}",
+                    seconds(s.waiting_seconds),
+                    seconds(s.handoff_seconds),
+                    seconds(s.startup_seconds),
+                    seconds(s.work_seconds),
+                ]
+                for s in path.steps
             ),
         ),
     ]
+    if report.mapped:
+        lines += ["", "## Mapped tasks", ""]
+        lines += _md_table(
+            ["task", "count", "sum", "max", "skew"],
+            (
+                [
+                    md_cell(m.task),
+                    m.count,
+                    seconds(m.sum_seconds),
+                    seconds(m.max_seconds),
+                    f"{m.skew:.2f}",
+                ]
+                for m in report.mapped
+            ),
+        )
+    if report.what_if is not None:
+        lines += ["", "## What if only the declared dependencies applied", ""]
+        lines += [f"- {md_cell(line.strip())}" for line in _what_if_text(report, top)[1:]]
+    if report.targets:
+        lines += ["", "## Targets (production scale)", ""]
+        lines += _md_table(
+            ["target", "actual", "verdict"],
+            (
+                [md_cell(t.description), target_actual(t.actual, t.unit), verdict_word(t.met)]
+                for t in report.targets
+            ),
+        )
+    if report.notes:
+        lines += ["", "## Notes", "", *(f"- {md_cell(note)}" for note in report.notes)]
     return "\n".join(lines) + "\n"
 
 
-COMPARISON_CSV_COLUMNS = (
-    "node",
+REPORT_CSV_COLUMNS = (
+    "task",
+    "label",
     "spec_id",
-    "name",
-    "a_seconds",
-    "b_seconds",
-    "delta_seconds",
-    "change",
+    "status",
+    "reason",
+    "seconds",
+    "share",
+    "instances",
+    "mapped",
+    "tries",
+    "retry_seconds",
+    "queue_wait_seconds",
+    "startup_seconds",
+    "work_seconds",
+    "state",
+    "start_offset",
+    "end_offset",
+    "critical",
+    "slack_seconds",
+    "near_critical",
 )
 
 
+def report_csv(report: RunReport) -> str:
+    """One row per Airflow task id."""
+    return _csv(REPORT_CSV_COLUMNS, (task.model_dump() for task in report.tasks))
+
+
+# -- two runs -----------------------------------------------------------------------------------
+
+
+def comparison_text(comparison: Comparison) -> str:
+    a, b = comparison.a, comparison.b
+    lines = [
+        RULE,
+        comparison.title,
+        RULE,
+        headline(comparison),
+        split_sentence(comparison),
+    ]
+    if comparison.prediction is not None:
+        p = comparison.prediction
+        lines.append(
+            f"A's declared-dependency what-if predicted {a_min(p.predicted_b_wall_seconds)} "
+            f"for B ({p.error_percent:+.1f} % against B's measured wall time)."
+        )
+    lines += ["", f"  {'task':<44} {'A':>10} {'B':>10} {'change':>9}"]
+    for task in comparison.tasks:
+        lines.append(
+            f"  {_short(task.label, 44):<44} {_min_cell(task.a_seconds):>10} "
+            f"{_min_cell(task.b_seconds):>10} {_change(task.change):>9}"
+        )
+    lines += ["", "(production minutes: each run's seconds / its own time scale)"]
+    for tag, run in (("A", a), ("B", b)):
+        if run.partial:
+            lines.append(f"{tag} had not finished: its figures may still change.")
+    return "\n".join(lines) + "\n"
+
+
+def _min_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value / 60:.2f}"
+
+
+def _change(change: float | None) -> str:
+    return "" if change is None else f"{change * 100:+.1f} %"
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    lines = [f"# {md_cell(comparison.title)}", ""]
+    for tag, run in (("A", comparison.a), ("B", comparison.b)):
+        if run.partial:
+            lines += [f"> **Partial**: {tag} is {md_cell(run.state)}; figures may change.", ""]
+    lines += [
+        f"**{md_cell(headline(comparison))}**",
+        "",
+        md_cell(split_sentence(comparison)),
+        "",
+        *_md_table(
+            ["task", "A (min)", "B (min)", "change"],
+            (
+                [
+                    md_cell(t.label),
+                    _min_cell(t.a_seconds),
+                    _min_cell(t.b_seconds),
+                    _change(t.change),
+                ]
+                for t in comparison.tasks
+            ),
+        ),
+    ]
+    for tag, targets in (("A", comparison.targets_a), ("B", comparison.targets_b)):
+        if targets:
+            lines += ["", f"## Targets of {tag} (production scale)", ""]
+            lines += _md_table(
+                ["target", "actual", "verdict"],
+                (
+                    [md_cell(t.description), target_actual(t.actual, t.unit), verdict_word(t.met)]
+                    for t in targets
+                ),
+            )
+    return "\n".join(lines) + "\n"
+
+
 def comparison_csv(comparison: Comparison) -> str:
-    """One row per spec-level task, production seconds."""
-    return _csv(COMPARISON_CSV_COLUMNS, [task.as_dict() for task in comparison.tasks])
+    return _csv(
+        ("key", "label", "a_seconds", "b_seconds", "delta_seconds", "change"),
+        (task.model_dump() for task in comparison.tasks),
+    )
 
 
 # -- tables -------------------------------------------------------------------------------------
 
 
-def _table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+def _md_table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
 
 
 def _csv(columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
-    )
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    for row in rows:
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+    return out.getvalue()

@@ -12,6 +12,7 @@ One row per task-instance *try*, with the columns Airflow records (`INSTANCE_COL
 | state      | category        | final state of that try (`success`, `failed`, ...)      |
 | queued     | datetime64[UTC] | when the executor got it (NaT if unknown)               |
 | start, end | datetime64[UTC] | when the try ran (NaT if it never ran / still runs)     |
+| code_start | datetime64[UTC] | its own code's start, as the task recorded it (NaT: unknown) |
 | duration   | float64 seconds | as recorded; end - start when not recorded              |
 
 `normalize_instances` checks and types a raw frame and adds the derived columns the analyses
@@ -21,8 +22,8 @@ use, so that none of them has to loop over rows:
   comes from the Airflow task id prefix `task_NN` (`task_08_code_generation.compile_code` -> 8),
   and is missing for tasks outside the spec such as `check_quality_gates`;
 - `seconds`: the try's duration, 0 for a try that never ran;
-- `t_queued`, `t_start`, `t_end`: the timestamps as float seconds since the Unix epoch
-  (microsecond precision is kept at today's epoch), so interval arithmetic is plain numpy;
+- `t_queued`, `t_start`, `t_end`, `t_code_start`: the timestamps as float seconds since the
+  Unix epoch (microsecond precision is kept at today's epoch): interval arithmetic is numpy;
 - `final`: True for the last try of each (dag, run, task, map index). Durations count the final
   try only; earlier tries stay in the table as detail.
 """
@@ -45,10 +46,11 @@ INSTANCE_COLUMNS: tuple[str, ...] = (
     "start",
     "end",
     "duration",
+    "code_start",
 )
 INSTANCE_KEY: tuple[str, ...] = ("dag_id", "run_id", "task_id", "map_index")
 RUN_KEY: list[str] = ["dag_id", "run_id"]
-TIME_COLUMNS: tuple[str, ...] = ("queued", "start", "end")
+TIME_COLUMNS: tuple[str, ...] = ("queued", "start", "end", "code_start")
 
 # Airflow task ids start with the spec id (`TaskSpec.airflow_task_id`); Task 8's group members
 # are `task_08_code_generation.<stage>`, so the prefix maps them to spec task 8 as well.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -47,6 +47,9 @@ from include.k1n.workflow.names import (
     OPTIMIZED_DAG_ID,
     WEEKLY_BASELINE_DAG_ID,
 )
+
+if TYPE_CHECKING:
+    from include.k1n.analysis.model import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +148,8 @@ def require_connections() -> None:
         raise AirflowFailException("; ".join(missing) + " (see docs/DEPLOY.md)")
 
 
-def fetch_report(dag_id: str, run_id: str) -> dict[str, Any]:
-    """The analysis report (`RunReport.as_dict()`) of a run, read over the REST API v2."""
+def fetch_report(dag_id: str, run_id: str) -> RunReport:
+    """The analysis report of a run, read over the REST API v2."""
     from airflow.sdk import BaseHook
 
     from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
@@ -156,18 +159,18 @@ def fetch_report(dag_id: str, run_id: str) -> dict[str, Any]:
     host = conn.host or ""
     url = host if "://" in host else f"{conn.schema or 'http'}://{host}:{conn.port or 8080}"
     run = fetch_airflow_run(url, conn.login or "", conn.password or "", dag_id, run_id)
-    return run.analyze(load_spec()).as_dict()
+    return run.analyze(load_spec(), detail=True)
 
 
-def baseline_speedup(hook: Any, report: dict[str, Any]) -> float | None:
+def baseline_speedup(hook: Any, report: RunReport) -> float | None:
     """Latest stored successful baseline production wall / this run's production wall."""
     from include.k1n.metrics import load_runs
 
-    if report["dag_id"] == BASELINE_DAG_ID:
+    if report.dag_id == BASELINE_DAG_ID:
         return None
     runs = load_runs(hook, BASELINE_DAG_ID, limit=20)
     good = runs[runs["state"] == "success"] if not runs.empty else runs
-    wall = (report.get("production") or {}).get("wall_seconds")
+    wall = report.production.wall_seconds
     if good.empty or not wall:
         return None
     return round(float(good.iloc[0]["production_wall_seconds"]) / float(wall), 3)
@@ -193,10 +196,10 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     hook = metrics_hook()
     history = load_history(
         hook,
-        report["dag_id"],
+        report.dag_id,
         policy.history_runs,
-        time_scale=report["time_scale"],
-        exclude_run_id=report["run_id"],
+        time_scale=report.time_scale,
+        exclude_run_id=report.run_id,
     )
     verdict = judge_run(report, history, policy)
     if not params.get("check_targets", True):
@@ -205,12 +208,11 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     speedup = baseline_speedup(hook, report)
     store_report(hook, report, verdict, speedup_vs_baseline=speedup)
     log.info("verdict stored in the metrics DB:\n%s", verdict.summary())
-    production = report.get("production") or {}
     return {
         **verdict.as_dict(),
-        "time_scale": report["time_scale"],
-        "wall_seconds": report["wall_seconds"],
-        "production_wall_minutes": production.get("wall_minutes"),
+        "time_scale": report.time_scale,
+        "wall_seconds": report.wall_seconds,
+        "production_wall_minutes": report.production.wall_minutes,
         "speedup_vs_baseline": speedup,
     }
 

@@ -32,6 +32,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
+
+from include.k1n.analysis.model import RunReport, TargetCheck
 
 # The pseudo-task a run's wall time is judged as, in history frames and in `Regression.task`.
 WALL_TIME = "wall_seconds"
@@ -144,22 +147,37 @@ class Regression:
         }
 
 
-def run_seconds(report: Mapping[str, Any]) -> pd.Series:
-    """One run's seconds per task plus its wall time (`WALL_TIME`), from a report dict.
+ReportInput = RunReport | Mapping[str, Any]
+
+
+def as_report(report: ReportInput) -> RunReport:
+    """The typed report: a `RunReport`, or its JSON form (an XCom) validated into one;
+    `ValueError` naming the first field in error otherwise."""
+    if isinstance(report, RunReport):
+        return report
+    try:
+        return RunReport.model_validate(report)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "report"
+        raise ValueError(f"not a run report: {where}: {error['msg']}") from None
+
+
+def run_seconds(report: ReportInput) -> pd.Series:
+    """One run's seconds per task plus its wall time (`WALL_TIME`), from its report.
 
     The shape of one row of `load_history`'s frame; a task's seconds are its final tries summed
     over its map indexes, as in `RunReport.tasks`.
     """
-    values = {WALL_TIME: float(report["wall_seconds"])}
-    for task in report.get("tasks", ()):
-        if task.get("seconds") is not None:
-            values[str(task["task"])] = float(task["seconds"])
-    return pd.Series(values, dtype="float64", name=report.get("run_id"))
+    report = as_report(report)
+    values = {WALL_TIME: report.wall_seconds}
+    values.update({task.task: task.seconds for task in report.tasks})
+    return pd.Series(values, dtype="float64", name=report.run_id)
 
 
-def history_from_reports(reports: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """A history frame (runs oldest first, `WALL_TIME` and one column per task) from report
-    dicts in run order: the same shape `load_history` reads from PostgreSQL."""
+def history_from_reports(reports: Iterable[ReportInput]) -> pd.DataFrame:
+    """A history frame (runs oldest first, `WALL_TIME` and one column per task) from reports
+    in run order: the same shape `load_history` reads from PostgreSQL."""
     rows = [run_seconds(report) for report in reports]
     if not rows:
         return pd.DataFrame(columns=[WALL_TIME], dtype="float64")
@@ -289,15 +307,14 @@ class TargetOutcome:
     met: bool | None
 
     @classmethod
-    def from_report(cls, entry: Mapping[str, Any]) -> TargetOutcome:
-        actual = entry.get("actual")
+    def from_check(cls, check: TargetCheck) -> TargetOutcome:
         return cls(
-            key=str(entry["key"]),
-            description=str(entry.get("description") or entry["key"]),
-            actual=None if actual is None else float(actual),
-            limit=float(entry["limit"]),
-            unit=str(entry.get("unit") or ""),
-            met=entry.get("met"),
+            key=check.key,
+            description=check.description,
+            actual=check.actual,
+            limit=check.limit,
+            unit=check.unit,
+            met=check.met,
         )
 
     def describe(self) -> str:
@@ -430,33 +447,35 @@ class Verdict:
 
 
 def judge_run(
-    report: Mapping[str, Any],
+    report: ReportInput,
     history: pd.DataFrame,
     policy: RegressionPolicy = RegressionPolicy(),
     *,
     pass_rate_min: float | None = None,
 ) -> Verdict:
-    """The verdict on one run (`RunReport.as_dict()`) against its DAG's good-run history.
+    """The verdict on one run (its `RunReport`, or that report's JSON form) against its DAG's
+    good-run history.
 
     `history` is `load_history(...)` (or `history_from_reports`); the run itself is dropped
     from it when present. `pass_rate_min` defaults to the limit of the report's quality target,
     which is the spec's `quality_gate_pass_rate_min`.
     """
-    run_id = str(report.get("run_id") or "")
+    report = as_report(report)
+    run_id = report.run_id
     if run_id in history.index:
         history = history.drop(index=run_id)
     recent = history.tail(policy.history_runs)
     current = run_seconds(report)
-    targets = [TargetOutcome.from_report(entry) for entry in report.get("targets", ())]
+    targets = [TargetOutcome.from_check(check) for check in report.targets]
     quality = next((t for t in targets if t.key == QUALITY_TARGET_KEY), None)
     if pass_rate_min is None:
         pass_rate_min = quality.limit if quality is not None else _spec_pass_rate_min()
     missed = [t for t in targets if t.met is False and t.key != QUALITY_TARGET_KEY]
     counts = baseline(recent, policy)["runs"].reindex(current.index).fillna(0)
     return Verdict(
-        dag_id=str(report.get("dag_id") or ""),
+        dag_id=report.dag_id,
         run_id=run_id,
-        run_state=report.get("state"),
+        run_state=report.state,
         regressions=tuple(detect_regressions(recent, current, policy)),
         history_runs=len(recent),
         policy=policy,

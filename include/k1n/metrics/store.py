@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from include.k1n.metrics.regression import QUALITY_TARGET_KEY, Verdict
+from include.k1n.analysis.model import RunReport
+from include.k1n.metrics.regression import QUALITY_TARGET_KEY, ReportInput, Verdict, as_report
 from include.k1n.metrics.schema import (
     RUNS_TABLE,
     TASKS_TABLE,
@@ -84,18 +85,23 @@ _TASK_KEY = ("dag_id", "run_id", "task", "map_index", "try_number")
 
 def store_report(
     conn_or_hook: ConnOrHook,
-    report: Mapping[str, Any],
+    report: ReportInput,
     verdict: Verdict | None = None,
     *,
     speedup_vs_baseline: float | None = None,
 ) -> StoredRun:
-    """Store one run's analysis report (`RunReport.as_dict()`) and, if given, its verdict.
+    """Store one run's analysis report (a `RunReport`, or its JSON form) and, if given, its
+    verdict.
 
     Task rows come from the report's `instances` (every try of every map index); a report
-    without detail (`as_dict(detail=False)`) stores one row per Airflow task instead. Storing
-    the same run again replaces it. Everything happens in one transaction: on any error
-    nothing of this run changes and `MetricsStoreError` is raised.
+    without detail stores one row per Airflow task instead. Storing the same run again
+    replaces it. Everything happens in one transaction: on any error nothing of this run
+    changes and `MetricsStoreError` is raised.
     """
+    try:
+        report = as_report(report)
+    except ValueError as exc:
+        raise MetricsStoreError(f"report cannot be stored: {exc}") from None
     run_row = _run_row(report, verdict, speedup_vs_baseline)
     task_rows = _task_rows(report)
     dag_id, run_id = run_row["dag_id"], run_row["run_id"]
@@ -184,49 +190,33 @@ def _placeholder(column: str) -> str:
 
 
 def _run_row(
-    report: Mapping[str, Any], verdict: Verdict | None, speedup_vs_baseline: float | None
+    report: RunReport, verdict: Verdict | None, speedup_vs_baseline: float | None
 ) -> dict[str, Any]:
-    """The run row from a report dict; a report missing what the table needs raises here,
-    before any database work."""
-    missing = [
-        key
-        for key in ("dag_id", "run_id", "time_scale", "wall_seconds", "total_task_seconds")
-        if report.get(key) in (None, "")
-    ]
-    if missing:
-        raise MetricsStoreError(f"report cannot be stored: missing {', '.join(missing)}")
-    dag_id, run_id = str(report["dag_id"]), str(report["run_id"])
-    time_scale = float(report["time_scale"])
-    if not time_scale > 0:
+    """The run row; a report the table cannot hold raises here, before any database work."""
+    if not report.dag_id or not report.run_id:
+        raise MetricsStoreError("report cannot be stored: missing dag_id or run_id")
+    if not report.time_scale > 0:
         raise MetricsStoreError(
-            f"report cannot be stored: time_scale must be > 0, got {time_scale}"
+            f"report cannot be stored: time_scale must be > 0, got {report.time_scale}"
         )
-    wall = float(report["wall_seconds"])
-    production_wall = (report.get("production") or {}).get("wall_seconds")
-    targets = {str(t["key"]): t.get("met") for t in report.get("targets", ())}
-    quality = next(
-        (t for t in report.get("targets", ()) if t.get("key") == QUALITY_TARGET_KEY),
-        None,
-    )
+    quality = next((t for t in report.targets if t.key == QUALITY_TARGET_KEY), None)
     row: dict[str, Any] = {
-        "dag_id": dag_id,
-        "run_id": run_id,
-        "state": report.get("state"),
-        "run_start": _timestamp(report.get("start")),
-        "run_end": _timestamp(report.get("end")),
-        "time_scale": time_scale,
-        "wall_seconds": wall,
-        "total_task_seconds": float(report["total_task_seconds"]),
-        "production_wall_seconds": float(
-            production_wall if production_wall is not None else wall / time_scale
-        ),
+        "dag_id": report.dag_id,
+        "run_id": report.run_id,
+        "state": report.state,
+        "run_start": _timestamp(report.start),
+        "run_end": _timestamp(report.end),
+        "time_scale": report.time_scale,
+        "wall_seconds": report.wall_seconds,
+        "total_task_seconds": report.total_task_seconds,
+        "production_wall_seconds": report.production.wall_seconds,
         "speedup_vs_baseline": _float_or_none(speedup_vs_baseline),
-        "targets_met": json.dumps(targets),
-        "quality_pass_rate": _float_or_none(quality.get("actual") if quality else None),
+        "targets_met": json.dumps({t.key: t.met for t in report.targets}),
+        "quality_pass_rate": quality.actual if quality else None,
         **dict.fromkeys(_KEEP_WHEN_NULL),
     }
     if verdict is not None:
-        _check_verdict_matches(verdict, dag_id, run_id)
+        _check_verdict_matches(verdict, report.dag_id, report.run_id)
         row.update(_verdict_values(verdict))
     return row
 
@@ -248,36 +238,36 @@ def _check_verdict_matches(verdict: Verdict, dag_id: str, run_id: str) -> None:
         )
 
 
-def _task_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    dag_id, run_id = str(report["dag_id"]), str(report["run_id"])
-    run_start = _timestamp(report.get("start"))
-    instances = report.get("instances")
-    if instances is None:
-        # A report without detail: one row per Airflow task, its final tries rolled up.
+def _task_rows(report: RunReport) -> list[dict[str, Any]]:
+    """Every try of every map index (a detailed report), else one row per Airflow task."""
+    run_start = _timestamp(report.start)
+    spec_ids = {task.task: task.spec_id for task in report.tasks}
+    if report.instances is not None:
         instances = [
-            {**task, "map_index": -1, "try_number": task.get("tries") or 1}
-            for task in report.get("tasks", ())
+            (i.task, i.map_index, i.try_number, i.state, i.seconds, i.start_offset, i.end_offset)
+            for i in report.instances
         ]
-    rows = []
-    for instance in instances:
-        # 0 is kept: Airflow's try number of an instance that never ran (upstream failed).
-        try_number = _int_or_none(instance.get("try_number"))
-        map_index = _int_or_none(instance.get("map_index"))
-        rows.append(
-            {
-                "dag_id": dag_id,
-                "run_id": run_id,
-                "task": str(instance["task"]),
-                "spec_id": _int_or_none(instance.get("spec_id")),
-                "map_index": -1 if map_index is None else map_index,
-                "try_number": 1 if try_number is None else try_number,
-                "state": instance.get("state"),
-                "seconds": _float_or_none(instance.get("seconds")),
-                "start_time": _offset(run_start, instance.get("start_offset")),
-                "end_time": _offset(run_start, instance.get("end_offset")),
-            }
-        )
-    return rows
+    else:
+        instances = [
+            (t.task, -1, t.tries, t.state, t.seconds, t.start_offset, t.end_offset)
+            for t in report.tasks
+        ]
+    return [
+        {
+            "dag_id": report.dag_id,
+            "run_id": report.run_id,
+            "task": task,
+            "spec_id": spec_ids.get(task),
+            "map_index": map_index,
+            # 0 is kept: Airflow's try number of an instance that never ran (upstream failed).
+            "try_number": try_number,
+            "state": state,
+            "seconds": _float_or_none(seconds),
+            "start_time": _offset(run_start, start),
+            "end_time": _offset(run_start, end),
+        }
+        for task, map_index, try_number, state, seconds, start, end in instances
+    ]
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -298,7 +288,3 @@ def _float_or_none(value: Any) -> float | None:
         return None
     number = float(value)
     return None if math.isnan(number) else number
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)

@@ -6,8 +6,10 @@
   serves a self-contained HTML page (`/k1n/`) and JSON/markdown endpoints under `/k1n/api/`
   (see `include.k1n.ui.app`). Every route needs an authenticated Airflow user and DAG-level
   read access; Airflow itself mounts plugin apps without any authentication.
-- `external_view()`: the entry in the Airflow UI's Browse menu that shows the page in an
-  iframe (the iframe sends the UI's `_token` JWT cookie, which the app accepts).
+- `external_views()`: the entry in the Airflow UI's Browse menu that shows the page in an
+  iframe, and a "Bottleneck report" tab on every DAG run's page (`destination="dag_run"`: the
+  UI puts the run's `{DAG_ID}` and `{RUN_ID}`, URL-encoded, into the href). The iframe sends
+  the UI's `_token` JWT cookie, which the app accepts.
 
 Why lazy: Airflow imports every module of the plugins folder in *every* process that loads
 plugins, including each task's process (for macros). The real app pulls in pandas, networkx and
@@ -25,6 +27,8 @@ URL_PREFIX = "/k1n"
 APP_NAME = "K1N bottlenecks"
 # The UI shows an external view with a `url_route` at /plugin/<url_route>, in an iframe.
 VIEW_URL_ROUTE = "k1n-bottlenecks"
+RUN_VIEW_NAME = "Bottleneck report"
+RUN_VIEW_URL_ROUTE = "k1n-run-report"
 
 _app = LazyASGIApp("include.k1n.ui.app:create_app")
 
@@ -39,27 +43,38 @@ def fastapi_app_entry() -> dict[str, Any]:
     return {"app": plugin_app(), "url_prefix": URL_PREFIX, "name": APP_NAME}
 
 
-def external_view() -> dict[str, Any]:
-    """The plugin's `external_views` entry: a Browse menu item showing the page in an iframe.
+def external_views() -> list[dict[str, Any]]:
+    """The plugin's `external_views`: a Browse menu item, and a tab on every run's page.
 
-    The href is relative: the Airflow UI resolves it against its `<base href>` (the API
-    server's base URL), so it also works when Airflow is served under a path prefix.
+    The hrefs are relative: the Airflow UI resolves them against its `<base href>` (the API
+    server's base URL), so they also work when Airflow is served under a path prefix.
     """
-    return {
-        "name": APP_NAME,
-        "href": URL_PREFIX.lstrip("/") + "/",
-        "url_route": VIEW_URL_ROUTE,
-        "category": "browse",
-        "destination": "nav",
-    }
+    page = URL_PREFIX.lstrip("/") + "/"
+    return [
+        {
+            "name": APP_NAME,
+            "href": page,
+            "url_route": VIEW_URL_ROUTE,
+            "category": "browse",
+            "destination": "nav",
+        },
+        {
+            "name": RUN_VIEW_NAME,
+            "href": page + "?dag_id={DAG_ID}&run_id={RUN_ID}",
+            "url_route": RUN_VIEW_URL_ROUTE,
+            "destination": "dag_run",
+        },
+    ]
 
 
 __all__ = [
     "APP_NAME",
+    "RUN_VIEW_NAME",
+    "RUN_VIEW_URL_ROUTE",
     "URL_PREFIX",
     "VIEW_URL_ROUTE",
     "LazyASGIApp",
-    "external_view",
+    "external_views",
     "fastapi_app_entry",
     "plugin_app",
 ]

@@ -3,10 +3,10 @@
 The analysis (`include.k1n.analysis`) is pure pandas/networkx; this module only
 
 - loads the workflow spec once per file version (the spec file is read again when it changes);
-- memoizes reports by their *input* (the run's info and every task-instance row), so a page
-  that shows a run and a comparison with it analyzes each run once, and a finished run viewed
-  again costs only its queries. A run that changed (a new try, a later end) has other rows, so
-  it is analyzed afresh: the cache can never serve a stale report;
+- memoizes reports by their *input* (the run's info, every task-instance row, the graph and
+  the history), so a page that shows a run and a comparison with it analyzes each run once,
+  and a finished run viewed again costs only its queries. A run that changed (a new try, a
+  later end) has other input, so it is analyzed afresh: the cache never serves a stale report;
 - turns "nothing to analyze yet" into `ReportUnavailable`.
 """
 
@@ -78,27 +78,45 @@ class _ReportCache:
 _reports = _ReportCache(REPORT_CACHE_SIZE)
 
 
-def _input_key(data: RunData, spec: WorkflowSpec, time_scale: float | None) -> str:
+def _input_key(data: RunData, spec: WorkflowSpec, time_scale: float | None, detail: bool) -> str:
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(repr((data.info, time_scale, id(spec))).encode())
+    info = data.info
+    # observed_at moves on every request; it only matters while the run is not finished.
+    stable = (
+        info
+        if info.state in ("success", "failed")
+        else info.__class__(**{**info.__dict__, "observed_at": None})
+    )
+    digest.update(repr((stable, time_scale, id(spec), detail, data.history)).encode())
+    if data.graph is not None:
+        digest.update(repr((data.graph.source, data.graph.edges)).encode())
     # Hash the rows' values (a few dozen rows; vectorized), not their object identities.
     hashed = pd.util.hash_pandas_object(data.instances.astype("string"), index=False)
     digest.update(hashed.to_numpy().tobytes())
     return digest.hexdigest()
 
 
-def analyze(data: RunData, *, time_scale: float | None = None) -> RunReport:
+def analyze(data: RunData, *, time_scale: float | None = None, detail: bool = False) -> RunReport:
     """The run's report; `time_scale` overrides the one recorded with the run."""
     spec = current_spec()
-    key = _input_key(data, spec, time_scale)
+    if data.info.state not in ("success", "failed"):
+        # A run still going changes from one request to the next: never cached.
+        return _analyze(data, spec, time_scale, detail)
+    key = _input_key(data, spec, time_scale, detail)
     report = _reports.get(key)
     if report is None:
-        try:
-            report = data.analyze(spec, time_scale=time_scale)
-        except AnalysisInputError as exc:
-            raise ReportUnavailable(str(exc)) from None
+        report = _analyze(data, spec, time_scale, detail)
         _reports.put(key, report)
     return report
+
+
+def _analyze(
+    data: RunData, spec: WorkflowSpec, time_scale: float | None, detail: bool
+) -> RunReport:
+    try:
+        return data.analyze(spec, time_scale=time_scale, detail=detail)
+    except AnalysisInputError as exc:
+        raise ReportUnavailable(str(exc)) from None
 
 
 def compare(a: RunReport, b: RunReport) -> Comparison:

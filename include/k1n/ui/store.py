@@ -1,37 +1,48 @@
-"""Reads K1N runs from the Airflow metadata DB, in the API server's process.
+"""Reads runs from the Airflow metadata DB, in the API server's process, for any DAG.
 
 Queries per request, whatever the number of task instances:
 
-- `list_runs`: one `dag_run` query (plus the auth manager's own query for readable DAG ids);
-- `load_run`: one `dag_run` query (state, bounds, `conf` for the time scale), ONE query for
-  every task instance try (`task_instance` UNION ALL `task_instance_history`: the current try
-  and the earlier ones), and, when the caller may read XComs, one `xcom` query for
-  `check_quality_gates`' verdict (its pass rate judges the quality target).
+- `list_runs`: one `dag_run` query and one count (the auth manager filters the readable DAGs);
+- `load_run`: one `dag_run` query; ONE query for every task instance try (`task_instance`
+  UNION ALL `task_instance_history`); one `xcom` query for the recorded code starts (and the
+  quality verdict, when the caller may read XComs); the graph of the DAG version the run was
+  created with (Airflow's own DAG bag, cached); one query for the history of the DAG's last
+  runs (their task durations, for the sparklines).
 
 Nothing runs at import time; the callers hand in the SQLAlchemy session of their request.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from airflow.models.dagrun import DagRun
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.taskinstancehistory import TaskInstanceHistory
 from airflow.models.xcom import XComModel
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import func, literal, select, union_all
 
 from include.k1n import settings
-from include.k1n.analysis import RunData, RunInfo
-from include.k1n.analysis.report import QUALITY_GATES_TASK_ID
+from include.k1n.analysis import RunData, RunInfo, TaskGraph
+from include.k1n.analysis.model import History, HistoryRun
 from include.k1n.analysis.sources.airflow_api import pass_rate_from_xcom
 from include.k1n.analysis.table import INSTANCE_COLUMNS
-from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.names import (
+    BASELINE_DAG_ID,
+    CODE_START_XCOM_KEY,
+    OPTIMIZED_DAG_ID,
+    QUALITY_GATES_TASK_ID,
+    WORKFLOW_DAG_IDS,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,18 +50,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The DAGs this app reports on, in the order the UI lists them.
-K1N_DAG_IDS: tuple[str, ...] = (BASELINE_DAG_ID, OPTIMIZED_DAG_ID)
-# The same ids as a type, for request validation (a DAG id outside them is a 422).
-K1NDagId = Literal["k1n_22task_baseline", "k1n_22task_optimized"]
-if get_args(K1NDagId) != K1N_DAG_IDS:  # pragma: no cover - a renamed DAG must update both
-    raise RuntimeError(f"K1NDagId {get_args(K1NDagId)} does not match {K1N_DAG_IDS}")
 XCOM_RETURN_KEY = "return_value"
 SOURCE_PREFIX = "airflow-db"
+HISTORY_RUNS = 20
+FINISHED = ("success", "failed")
 
 
 class RunNotFound(LookupError):
-    """No such DAG run (or not a K1N DAG); the message says which."""
+    """No such DAG run; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,8 @@ class RunRow:
 
 
 def dag_label(dag_id: str) -> str:
-    """`k1n_22task_optimized` -> `optimized`; other ids unchanged."""
-    return dag_id.rsplit("_", 1)[-1] if dag_id in K1N_DAG_IDS else dag_id
-
-
-def is_k1n_dag(dag_id: str) -> bool:
-    return dag_id in K1N_DAG_IDS
+    """`k1n_22task_optimized` -> `optimized`; other DAG ids unchanged."""
+    return dag_id.rsplit("_", 1)[-1] if dag_id in WORKFLOW_DAG_IDS else dag_id
 
 
 def list_runs(
@@ -104,12 +107,45 @@ def list_runs(
     state: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> list[RunRow]:
-    """Runs of the K1N DAGs among `readable_dag_ids`, newest first: one query."""
-    dag_ids = [d for d in K1N_DAG_IDS if d in readable_dag_ids and (dag_id is None or d == dag_id)]
+) -> tuple[list[RunRow], int]:
+    """Runs of the DAGs among `readable_dag_ids` (one DAG if given), newest first, and how many
+    runs match in all (for pagination)."""
+    dag_ids = sorted(d for d in readable_dag_ids if dag_id is None or d == dag_id)
     if not dag_ids:
+        return [], 0
+    where = [DagRun.dag_id.in_(dag_ids)]
+    if state is not None:
+        where.append(DagRun.state == state)
+    total = session.scalar(select(func.count()).select_from(DagRun).where(*where)) or 0
+    # The primary key follows creation order and is indexed; start_date is NULL while queued.
+    stmt = _run_columns().where(*where).order_by(DagRun.id.desc()).limit(limit).offset(offset)
+    return [_run_row(row) for row in session.execute(stmt)], int(total)
+
+
+def dags_with_runs(session: Session, readable_dag_ids: Collection[str]) -> list[str]:
+    """The readable DAG ids that have at least one run (for the page's DAG filter)."""
+    if not readable_dag_ids:
         return []
-    stmt: Select = select(
+    stmt = (
+        select(DagRun.dag_id)
+        .where(DagRun.dag_id.in_(sorted(readable_dag_ids)))
+        .group_by(DagRun.dag_id)
+        .order_by(DagRun.dag_id)
+    )
+    return list(session.scalars(stmt))
+
+
+def run_rows(session: Session, keys: Collection[tuple[str, str]]) -> list[RunRow]:
+    """The runs named by (dag_id, run_id), in no particular order (unknown ones left out)."""
+    rows = []
+    for dag_id, run_id in keys:
+        stmt = _run_columns().where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        rows += [_run_row(row) for row in session.execute(stmt)]
+    return rows
+
+
+def _run_columns() -> Select:
+    return select(
         DagRun.dag_id,
         DagRun.run_id,
         DagRun.state,
@@ -118,51 +154,63 @@ def list_runs(
         DagRun.start_date,
         DagRun.end_date,
         DagRun.conf,
-    ).where(DagRun.dag_id.in_(dag_ids))
-    if state is not None:
-        stmt = stmt.where(DagRun.state == state)
-    # The primary key follows creation order and is indexed; start_date is NULL while queued.
-    stmt = stmt.order_by(DagRun.id.desc()).limit(limit).offset(offset)
-    return [
-        RunRow(
-            dag_id=row.dag_id,
-            run_id=row.run_id,
-            state=_text(row.state),
-            run_type=_text(row.run_type),
-            queued_at=row.queued_at,
-            start=row.start_date,
-            end=row.end_date,
-            time_scale=conf_time_scale(row.conf, []),
-        )
-        for row in session.execute(stmt)
-    ]
+    )
 
 
-def load_run(session: Session, dag_id: str, run_id: str, *, read_xcom: bool) -> RunData:
-    """One run's info and task-instance table, ready for `include.k1n.analysis.analyze_run`.
+def _run_row(row: Any) -> RunRow:
+    return RunRow(
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        state=_text(row.state),
+        run_type=_text(row.run_type),
+        queued_at=row.queued_at,
+        start=row.start_date,
+        end=row.end_date,
+        time_scale=conf_time_scale(row.conf, []),
+    )
 
-    Raises `RunNotFound` for a DAG outside the K1N DAGs or an unknown run.
+
+def newest_runs(session: Session, dag_ids: Collection[str]) -> dict[str, str]:
+    """The newest successful run id of each of `dag_ids` (for the page's defaults)."""
+    newest = (
+        select(DagRun.dag_id, func.max(DagRun.id).label("id"))
+        .where(DagRun.dag_id.in_(list(dag_ids)), DagRun.state == "success")
+        .group_by(DagRun.dag_id)
+        .subquery()
+    )
+    stmt = select(DagRun.dag_id, DagRun.run_id).join(newest, DagRun.id == newest.c.id)
+    return {row.dag_id: row.run_id for row in session.execute(stmt)}
+
+
+def load_run(
+    session: Session, dag_id: str, run_id: str, *, read_xcom: bool, history: bool = True
+) -> RunData:
+    """One run's info, task-instance table, graph and history, ready for the analysis.
+
+    Raises `RunNotFound` for an unknown run.
     """
-    if not is_k1n_dag(dag_id):
-        raise RunNotFound(f"{dag_id} is not a K1N workflow DAG ({', '.join(K1N_DAG_IDS)})")
-    run = session.execute(
-        select(DagRun.id, DagRun.state, DagRun.start_date, DagRun.end_date, DagRun.conf).where(
-            DagRun.dag_id == dag_id, DagRun.run_id == run_id
-        )
+    run = session.scalars(
+        select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
     ).one_or_none()
     if run is None:
         raise RunNotFound(f"DAG {dag_id} has no run {run_id!r}")
-
-    instances = _task_instance_table(session, dag_id, run_id)
+    k1n = dag_id in WORKFLOW_DAG_IDS
     notes: list[str] = []
     time_scale = conf_time_scale(run.conf, notes)
-    if time_scale is None:
+    if time_scale is None and k1n:
         time_scale = settings.default_time_scale()
         notes.append(f"time_scale not in the run's conf: taken as the DAG default {time_scale:g}")
+    elif time_scale is None:
+        time_scale = 1.0  # a DAG of someone else's: its seconds are its seconds
+    instances = _task_instance_table(session, dag_id, run_id)
+    code_starts, quality = _xcoms(session, run.id) if read_xcom else ({}, None)
+    if not read_xcom:
+        notes.append("start-ups not shown: no permission to read this DAG's XComs")
+    instances["code_start"] = _code_start_column(instances, code_starts)
     pass_rate = None
-    if read_xcom:
-        pass_rate = pass_rate_from_xcom(_quality_xcom(session, run.id), notes)
-    else:
+    if k1n and read_xcom:
+        pass_rate = pass_rate_from_xcom(quality, notes)
+    elif k1n:
         notes.append("quality pass rate not shown: no permission to read this DAG's XComs")
     info = RunInfo(
         dag_id=dag_id,
@@ -175,8 +223,39 @@ def load_run(session: Session, dag_id: str, run_id: str, *, read_xcom: bool) -> 
         source=f"{SOURCE_PREFIX}:{dag_id}/{run_id}",
         label=dag_label(dag_id),
         notes=tuple(notes),
+        uses_spec=k1n,
+        observed_at=time.time(),
     )
-    return RunData(info=info, instances=instances)
+    return RunData(
+        info=info,
+        instances=instances,
+        graph=run_graph(session, run),
+        history=_history(session, dag_id, run) if history else None,
+    )
+
+
+def run_graph(session: Session, run: DagRun) -> TaskGraph | None:
+    """The graph of the DAG version `run` was created with (the latest if it has none)."""
+    bag = _dag_bag()
+    dag = None
+    try:
+        if run.created_dag_version_id:
+            dag = bag.get_dag(run.created_dag_version_id, session=session)
+        if dag is None:
+            dag = bag.get_dag_for_run(run, session=session)
+    except Exception:  # a version Airflow cannot deserialize: report without it, say why
+        log.exception("cannot read the DAG version of %s/%s", run.dag_id, run.run_id)
+        return None
+    if dag is None:
+        return None
+    return TaskGraph.from_dag(dag, "the DAG version this run was created with")
+
+
+@lru_cache(maxsize=1)
+def _dag_bag() -> Any:
+    from airflow.models.dagbag import DBDagBag
+
+    return DBDagBag()
 
 
 def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataFrame:
@@ -200,6 +279,7 @@ def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataF
         ).where(model.dag_id == dag_id, model.run_id == run_id)
 
     rows = session.execute(union_all(tries(TaskInstance, 0), tries(TaskInstanceHistory, 1))).all()
+    columns = [c for c in INSTANCE_COLUMNS if c != "code_start"]
     frame = pd.DataFrame.from_records(
         [
             (
@@ -217,7 +297,7 @@ def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataF
             )
             for row in rows
         ],
-        columns=[*INSTANCE_COLUMNS, "archived"],
+        columns=[*columns, "archived"],
     )
     if frame.empty:
         return frame.drop(columns="archived")
@@ -227,27 +307,106 @@ def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataF
     return frame.drop(columns="archived").reset_index(drop=True)
 
 
-def _quality_xcom(session: Session, dag_run_pk: int) -> Any:
-    value = session.scalar(
-        select(XComModel.value).where(
+def _xcoms(session: Session, dag_run_pk: int) -> tuple[dict[tuple[str, int], float], Any]:
+    """The recorded code starts of the run's tasks, and the quality verdict (one query)."""
+    rows = session.execute(
+        select(XComModel.task_id, XComModel.map_index, XComModel.key, XComModel.value).where(
             XComModel.dag_run_id == dag_run_pk,
-            XComModel.task_id == QUALITY_GATES_TASK_ID,
-            XComModel.map_index == -1,
-            XComModel.key == XCOM_RETURN_KEY,
+            (XComModel.key == CODE_START_XCOM_KEY)
+            | ((XComModel.key == XCOM_RETURN_KEY) & (XComModel.task_id == QUALITY_GATES_TASK_ID)),
         )
     )
-    return value
+    starts: dict[tuple[str, int], float] = {}
+    quality = None
+    for row in rows:
+        if row.key == CODE_START_XCOM_KEY:
+            value = _number(row.value)
+            if value is not None:
+                starts[(row.task_id, row.map_index)] = value
+        elif row.map_index == -1:
+            quality = row.value
+    return starts, quality
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _code_start_column(frame: pd.DataFrame, starts: Mapping[tuple[str, int], float]) -> pd.Series:
+    """Each row's recorded code start (only an instance's latest try has one)."""
+    if frame.empty or not starts:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+    latest = frame.groupby(["task_id", "map_index"])["try_number"].transform("max")
+    values = [
+        starts.get((task, int(index))) if tried == top else None
+        for task, index, tried, top in zip(
+            frame["task_id"], frame["map_index"], frame["try_number"], latest, strict=True
+        )
+    ]
+    return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
+
+
+def _history(session: Session, dag_id: str, run: DagRun) -> History | None:
+    """The DAG's last finished runs up to this one: each task's seconds in each (one query)."""
+    ids = session.scalars(
+        select(DagRun.id)
+        .where(DagRun.dag_id == dag_id, DagRun.id <= run.id, DagRun.state.in_(FINISHED))
+        .order_by(DagRun.id.desc())
+        .limit(HISTORY_RUNS)
+    ).all()
+    if run.id not in ids:
+        ids = [run.id, *ids][:HISTORY_RUNS]
+    if len(ids) < 2:
+        return None
+    runs = session.execute(
+        select(DagRun.id, DagRun.run_id, DagRun.start_date, DagRun.end_date)
+        .where(DagRun.id.in_(ids))
+        .order_by(DagRun.id)
+    ).all()
+    durations = session.execute(
+        select(DagRun.run_id, TaskInstance.task_id, func.sum(TaskInstance.duration))
+        .join(
+            DagRun, (DagRun.dag_id == TaskInstance.dag_id) & (DagRun.run_id == TaskInstance.run_id)
+        )
+        .where(DagRun.id.in_(ids))
+        .group_by(DagRun.run_id, TaskInstance.task_id)
+    ).all()
+    order = [row.run_id for row in runs]
+    tasks: dict[str, list[float | None]] = {}
+    for run_id, task_id, seconds in durations:
+        series = tasks.setdefault(task_id, [None] * len(order))
+        series[order.index(run_id)] = None if seconds is None else round(float(seconds), 3)
+    return History(
+        runs=[
+            HistoryRun(
+                run_id=row.run_id,
+                start=row.start_date.isoformat() if row.start_date else None,
+                wall_seconds=(row.end_date - row.start_date).total_seconds()
+                if row.start_date and row.end_date
+                else None,
+            )
+            for row in runs
+        ],
+        tasks=dict(sorted(tasks.items())),
+    )
 
 
 def conf_time_scale(conf: Any, notes: list[str]) -> float | None:
-    """The run's `time_scale` conf as a positive float; None (with a note) when unusable."""
+    """The run's `time_scale` conf as a float in range; None (with a note) when unusable."""
     value = conf.get("time_scale") if isinstance(conf, Mapping) else None
     if value is None:
         return None
     try:
         return settings.parse_time_scale(value)
     except ValueError as exc:
-        notes.append(f"run conf time_scale ignored: {exc}")
+        notes.append(f"run conf {exc}: ignored")
         return None
 
 
@@ -258,3 +417,7 @@ def _text(value: Any) -> str | None:
 
 def _timestamp(value: datetime | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value)
+
+
+# The two workflow DAGs, reference first: what the page compares by default.
+DEFAULT_PAIR = (BASELINE_DAG_ID, OPTIMIZED_DAG_ID)

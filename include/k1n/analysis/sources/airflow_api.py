@@ -9,6 +9,10 @@ Calls, all with the bearer token from `POST {url}/auth/token` (`{username, passw
   every task instance (mapped indexes are separate entries), page by page;
 - for a task instance with `try_number` > 1, `GET .../taskInstances/{task_id}/tries?map_index=N`:
   its earlier tries too (the list above only holds the latest), kept as detail;
+- `GET /api/v2/dags/{dag_id}/tasks`: the DAG's graph (each task's `downstream_task_ids`; the
+  latest parsed version of the DAG);
+- the `k1n_code_start` XCom of each task that recorded one (listed with `task_id` `~`, then read
+  one by one): when the task's own code started, for the start-up split;
 - optionally `GET .../taskInstances/check_quality_gates/xcomEntries/return_value`: the quality
   verdict, whose `pass_rate` judges the quality target. A 404 there just means "unknown".
 
@@ -20,16 +24,23 @@ imported: this runs against any instance.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import pandas as pd
 
-from include.k1n.airflow_rest import AirflowRestClient, AirflowRestError
+from include.k1n.airflow_rest import AirflowRestClient, AirflowRestError, run_path
+from include.k1n.analysis.analyze import RunData, RunInfo
 from include.k1n.analysis.errors import AnalysisInputError
-from include.k1n.analysis.report import QUALITY_GATES_TASK_ID, RunData, RunInfo
+from include.k1n.analysis.graph import TaskGraph
 from include.k1n.settings import parse_time_scale
+from include.k1n.workflow.names import (
+    CODE_START_XCOM_KEY,
+    QUALITY_GATES_TASK_ID,
+    WORKFLOW_DAG_IDS,
+)
 
 # REST field -> task-instance table column.
 TASK_INSTANCE_FIELDS: dict[str, str] = {
@@ -52,12 +63,15 @@ def run_from_airflow_json(
     run_id: str | None = None,
     quality: Any = None,
     source: str = "",
+    tasks: Sequence[Mapping[str, Any]] | None = None,
+    code_starts: Mapping[tuple[str, int], float] | None = None,
 ) -> RunData:
     """`RunData` from a dag-run object and its task-instance list, as the REST API returns them.
 
     `task_instances` may hold several tries of one task instance (from the `tries` endpoint);
     the highest `try_number` counts. `quality` is the `check_quality_gates` XCom entry
-    (`{"value": {...}}`), its value, or None.
+    (`{"value": {...}}`), its value, or None. `tasks` is the DAG's task list (its graph);
+    `code_starts` maps (task id, map index) to when its latest try's code started.
     """
     if not isinstance(dag_run, Mapping):
         raise AnalysisInputError(f"dag run must be a JSON object, got {type(dag_run).__name__}")
@@ -76,6 +90,7 @@ def run_from_airflow_json(
     ).rename(columns=TASK_INSTANCE_FIELDS)
     raw.insert(0, "run_id", run_id)
     raw.insert(0, "dag_id", dag_id)
+    raw["code_start"] = _code_start_column(raw, code_starts or {})
 
     notes: list[str] = []
     conf = dag_run.get("conf") or {}
@@ -90,8 +105,26 @@ def run_from_airflow_json(
         pass_rate=pass_rate_from_xcom(quality, notes),
         source=source or f"airflow:{dag_id}/{run_id}",
         notes=tuple(notes),
+        uses_spec=dag_id in WORKFLOW_DAG_IDS,
     )
-    return RunData(info=info, instances=raw)
+    graph = None
+    if tasks is not None:
+        graph = TaskGraph.from_rest(tasks, "the DAG's task list (REST API, latest version)")
+    return RunData(info=info, instances=raw, graph=graph)
+
+
+def _code_start_column(raw: pd.DataFrame, code_starts: Mapping[tuple[str, int], float]) -> Any:
+    """Each try's recorded code start (only the latest try of an instance has one)."""
+    if raw.empty or not code_starts:
+        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+    latest = raw.groupby(["task_id", "map_index"])["try_number"].transform("max")
+    values = [
+        code_starts.get((task, int(index))) if tried == top else None
+        for task, index, tried, top in zip(
+            raw["task_id"], raw["map_index"].fillna(-1), raw["try_number"], latest, strict=True
+        )
+    ]
+    return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
 
 
 def pass_rate_from_xcom(entry: Any, notes: list[str] | None = None) -> float | None:
@@ -116,11 +149,14 @@ def pass_rate_from_xcom(entry: Any, notes: list[str] | None = None) -> float | N
 
 
 def read_run(client: AirflowRestClient, dag_id: str, run_id: str) -> RunData:
-    """The run's info, every task instance (and earlier tries) and the quality verdict."""
+    """The run's info, every task instance (and earlier tries), the DAG's graph, the recorded
+    code starts and the quality verdict."""
     try:
         dag_run = client.dag_run(dag_id, run_id)
         instances = client.task_instances(dag_id, run_id, earlier_tries=True)
+        tasks = client.dag_tasks(dag_id)
         quality = client.xcom(dag_id, run_id, QUALITY_GATES_TASK_ID)
+        code_starts = _code_starts(client, dag_id, run_id)
     except AirflowRestError as exc:
         raise AnalysisInputError(str(exc)) from None
     return run_from_airflow_json(
@@ -130,7 +166,32 @@ def read_run(client: AirflowRestClient, dag_id: str, run_id: str) -> RunData:
         run_id=run_id,
         quality=quality,
         source=f"airflow:{dag_id}/{run_id}",
+        tasks=tasks,
+        code_starts=code_starts,
     )
+
+
+def _code_starts(
+    client: AirflowRestClient, dag_id: str, run_id: str
+) -> dict[tuple[str, int], float]:
+    """(task id, map index) -> epoch seconds its code started, for the tasks that said."""
+    entries = client.pages(
+        f"{run_path(dag_id, run_id)}/taskInstances/~/xcomEntries",
+        "xcom_entries",
+        xcom_key=CODE_START_XCOM_KEY,
+    )
+    starts = {}
+    for entry in entries:
+        task, index = str(entry["task_id"]), int(entry.get("map_index", -1))
+        found = client.xcom(dag_id, run_id, task, CODE_START_XCOM_KEY, index)
+        value = found.get("value") if isinstance(found, Mapping) else None
+        try:
+            start = float(value)
+        except (TypeError, ValueError, OverflowError):
+            continue  # not a number: no start-up for that task
+        if math.isfinite(start):
+            starts[(task, index)] = start
+    return starts
 
 
 def fetch_airflow_run(

@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from include.k1n.analysis.analyze import RunData, RunInfo
 from include.k1n.analysis.errors import AnalysisInputError
-from include.k1n.analysis.report import RunData, RunInfo
 from include.k1n.analysis.sources.common import read_json_file
 from include.k1n.workflow.spec import WorkflowSpec
 

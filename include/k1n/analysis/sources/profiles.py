@@ -33,8 +33,10 @@ from typing import Any
 
 import pandas as pd
 
+from include.k1n.analysis.analyze import RunData, RunInfo
 from include.k1n.analysis.errors import AnalysisInputError
-from include.k1n.analysis.report import RunData, RunInfo, RunReport, TaskStat
+from include.k1n.analysis.graph import TaskGraph
+from include.k1n.analysis.model import RunReport, TaskTiming
 from include.k1n.analysis.sources.common import read_json_file
 from include.k1n.workflow.spec import WorkflowSpec
 
@@ -97,7 +99,11 @@ def load_profiles(directory: Path | str, spec: WorkflowSpec | None = None) -> Ru
         source=f"profiles:{directory}",
         notes=(f"non-zero exit code: {', '.join(failed)}",) if failed else (),
     )
-    return RunData(info=info, instances=instances)
+    # The old bash runner ran the tasks one after another: that order is the graph that
+    # decided its wall time (the spec's declared graph stays the what-if).
+    order = instances.sort_values("start", kind="stable")["task_id"].tolist()
+    graph = TaskGraph.chain(order, "the old runner's order (one task after another)")
+    return RunData(info=info, instances=instances, graph=graph)
 
 
 def _read_profile(path: Path, task_id: int) -> dict[str, Any]:
@@ -153,7 +159,7 @@ def legacy_summary(report: RunReport) -> dict[str, Any]:
     }
 
 
-def _legacy_task(task: TaskStat) -> dict[str, Any]:
+def _legacy_task(task: TaskTiming) -> dict[str, Any]:
     return {
         "task_id": task.spec_id if task.spec_id is not None else task.task,
         "duration_ms": round(task.seconds * 1000),

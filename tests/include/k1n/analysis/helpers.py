@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from include.k1n.analysis import RunData, RunInfo, RunReport, TaskGraph, analyze_run
+from include.k1n.analysis.graph import TaskNode
 from include.k1n.workflow.spec import WorkflowSpec, parse_spec
 
 BASE = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)
@@ -56,7 +59,7 @@ def diamond_spec() -> WorkflowSpec:
     return make_spec([(1, "A", []), (2, "B", [1]), (3, "C", [1]), (4, "D", [2, 3])])
 
 
-def instance(task_id: str, start: float, end: float, **fields: Any) -> dict[str, Any]:
+def instance(task_id: str, start: float, end: float | None, **fields: Any) -> dict[str, Any]:
     """One task-instance row, times in seconds after BASE."""
     row = {
         "dag_id": "dag",
@@ -66,7 +69,7 @@ def instance(task_id: str, start: float, end: float, **fields: Any) -> dict[str,
         "try_number": 1,
         "state": "success",
         "start": at(start),
-        "end": at(end),
+        "end": None if end is None else at(end),
     }
     row.update(fields)
     return row
@@ -74,6 +77,50 @@ def instance(task_id: str, start: float, end: float, **fields: Any) -> dict[str,
 
 def table(*rows: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(list(rows))
+
+
+def dag_graph(*edges: tuple[str, str], tasks: tuple[str, ...] = (), mapped=()) -> TaskGraph:
+    """A DAG's own graph (as the plugin reads it from the serialized DAG) from its edges."""
+    names = dict.fromkeys([*tasks, *(task for edge in edges for task in edge)])
+    nodes = {name: TaskNode(name, name, mapped=name in mapped) for name in names}
+    return TaskGraph(nodes, tuple(edges), "dag", "test DAG")
+
+
+def longest_path_by_networkx(
+    edges: list[tuple[str, str]], seconds: dict[str, float]
+) -> tuple[float, list[str]]:
+    """An independent longest path: each task split into `in -> out` weighted by its seconds,
+    then networkx's `dag_longest_path` (nothing of the analysis' own CPM code)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for task, value in seconds.items():
+        graph.add_edge(("in", task), ("out", task), weight=value)
+    for upstream, downstream in edges:
+        if upstream in seconds and downstream in seconds:
+            graph.add_edge(("out", upstream), ("in", downstream), weight=0.0)
+    path = nx.dag_longest_path(graph, weight="weight")
+    length = nx.dag_longest_path_length(graph, weight="weight")
+    return float(length), [task for side, task in path if side == "in"]
+
+
+def chain_graph(*tasks: str) -> TaskGraph:
+    return dag_graph(*itertools.pairwise(tasks), tasks=tasks)
+
+
+def analyze(
+    rows: pd.DataFrame | list[dict[str, Any]],
+    spec: WorkflowSpec,
+    graph: TaskGraph | None = None,
+    **info: Any,
+) -> RunReport:
+    """`analyze_run` of a hand-built run; `info` fields go to `RunInfo`."""
+    frame = rows if isinstance(rows, pd.DataFrame) else table(*rows)
+    time_scale = info.pop("override_time_scale", None)
+    detail = info.pop("detail", False)
+    return analyze_run(
+        RunData(RunInfo(**info), frame, graph), spec, time_scale=time_scale, detail=detail
+    )
 
 
 def back_to_back(spec: WorkflowSpec, gap: float = 0.0) -> pd.DataFrame:
@@ -120,15 +167,23 @@ class FakeAirflow:
     """The few REST API v2 routes the Airflow loader calls, answered from fixture documents.
 
     `runs` maps (dag_id, run_id) to a fixture document (`dag_run`, `task_instances` with every
-    try, optional `xcom`). Like Airflow, the task-instance list holds only each instance's
-    latest try; earlier ones come from the `tries` route. Every request is recorded.
+    try, optional `xcom` (the quality verdict) and `code_starts` ({"task|map_index": epoch})).
+    `dags` maps a DAG id to its task list (`GET /dags/{dag_id}/tasks`). Like Airflow, the
+    task-instance list holds only each instance's latest try; earlier ones come from the
+    `tries` route. Every request is recorded.
     """
 
     TOKEN = "test-token"
 
-    def __init__(self, runs: dict[tuple[str, str], dict[str, Any]], password: str = "secret"):
+    def __init__(
+        self,
+        runs: dict[tuple[str, str], dict[str, Any]],
+        password: str = "secret",
+        dags: dict[str, list[dict[str, Any]]] | None = None,
+    ):
         self.runs = runs
         self.password = password
+        self.dags = dags or {}
         self.requests: list[tuple[str, str]] = []
 
     def handle(
@@ -144,6 +199,10 @@ class FakeAirflow:
         if token != self.TOKEN:
             return 401, {"detail": "Not authenticated"}
         parts = path.removeprefix("/api/v2/").split("/")
+        if len(parts) == 3 and parts[0] == "dags" and parts[2] == "tasks":
+            if parts[1] not in self.dags:
+                return 404, {"detail": f"Dag with id {parts[1]} was not found"}
+            return 200, {"tasks": self.dags[parts[1]], "total_entries": len(self.dags[parts[1]])}
         if len(parts) < 4 or parts[0] != "dags" or parts[2] != "dagRuns":
             return 404, {"detail": "Not Found"}
         document = self.runs.get((parts[1], parts[3]))
@@ -167,7 +226,25 @@ class FakeAirflow:
                 if ti["task_id"] == rest[1] and ti.get("map_index", -1) == map_index
             ]
             return 200, {"task_instances": tries, "total_entries": len(tries)}
-        if rest[0] == "taskInstances" and rest[2:] == ["xcomEntries", "return_value"]:
+        if rest == ["taskInstances", "~", "xcomEntries"]:
+            entries = [
+                {
+                    "task_id": key.split("|")[0],
+                    "map_index": int(key.split("|")[1]),
+                    "key": query.get("xcom_key"),
+                }
+                for key in document.get("code_starts", {})
+            ]
+            return 200, {"xcom_entries": entries, "total_entries": len(entries)}
+        if rest[0] == "taskInstances" and len(rest) == 4 and rest[2] == "xcomEntries":
+            if rest[3] != "return_value":
+                found = document.get("code_starts", {}).get(
+                    f"{rest[1]}|{query.get('map_index', -1)}"
+                )
+                if found is None:
+                    return 404, {"detail": "XCom entry not found"}
+                return 200, {"value": found}
+
             if rest[1] == "check_quality_gates" and document.get("xcom"):
                 return 200, document["xcom"]
             return 404, {"detail": "XCom entry with key: `return_value` not found"}
@@ -198,3 +275,16 @@ class FakeAirflow:
             return httpx.Response(status, json=payload)
 
         return httpx.MockTransport(handler)
+
+
+def rest_tasks(dag: Any) -> list[dict[str, Any]]:
+    """A DAG's task list as `GET /api/v2/dags/{dag_id}/tasks` answers it."""
+    return [
+        {
+            "task_id": task.task_id,
+            "task_display_name": task.task_display_name,
+            "downstream_task_ids": sorted(task.downstream_task_ids),
+            "is_mapped": bool(getattr(task, "is_mapped", False)),
+        }
+        for task in dag.tasks
+    ]

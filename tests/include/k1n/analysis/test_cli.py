@@ -22,6 +22,7 @@ from tests.include.k1n.analysis.helpers import (
     FakeAirflow,
     fixture,
     reference_profiles,
+    rest_tasks,
     write_profile,
 )
 
@@ -41,12 +42,15 @@ def profiles(tmp_path: Path, spec) -> Path:
 @pytest.fixture(scope="module")
 def airflow_url() -> Iterator[str]:
     """A local HTTP server answering like Airflow's REST API for the optimized fixture run."""
+    from include.k1n.dag_builders.workflow import build_optimized_dag
+
     fake = FakeAirflow(
         {
             ("k1n_22task_optimized", "manual__2026-11-25T20:00:00+00:00"): fixture(
                 "airflow_optimized_run.json"
             )
-        }
+        },
+        dags={"k1n_22task_optimized": rest_tasks(build_optimized_dag())},
     )
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,13 +95,15 @@ def test_text_report_of_the_reference_profile(profiles: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "7800.0 s (130.0 min)" in out
     table = out.split("slowest tasks", 1)[1]
-    first_row = next(line for line in table.splitlines() if line.strip().startswith("1 "))
-    assert "task_08_code_generation" in first_row
+    first_row = next(line for line in table.splitlines() if line.strip().startswith("1*"))
+    assert "8 Code Generation" in first_row
     assert "900.0 s" in first_row and "11.5 %" in first_row
     over = out.split("Tasks over 10%", 1)[1].split("\n\n", 1)[0]
-    assert "task_08_code_generation" in over and "task_07" not in over
-    for section in ("Critical path", "Orchestration overhead", "Parallelization", "Targets"):
+    assert "8 Code Generation" in over and "7 Pattern" not in over
+    for section in ("Critical path", "Where the wall time went", "What if only", "Targets"):
         assert section in out
+    # The old runner's order is the graph that ran: its chain accounts for the whole wall.
+    assert "accounts for 7800.0 s, 100.0 % of the wall time" in out
 
 
 def test_report_options_instead_of_a_source(profiles: Path, capsys) -> None:
@@ -116,17 +122,19 @@ def test_json_report(profiles: Path, capsys) -> None:
         "seconds": 900.0,
         "share": pytest.approx(0.115385),
     }
-    assert document["critical_path"]["seconds"] == 4620
+    assert document["graph_source"] == "execution"
+    assert document["critical_path"]["seconds"] == 7800
     assert document["critical_path"]["tasks"][0] == "task_01_security_audit"
-    assert [t["spec_id"] for t in document["over_10_percent"]] == [8]
-    assert document["overhead_seconds"] == 0
+    assert document["what_if"]["seconds"] == 4620
+    assert [t["spec_id"] for t in document["tasks"] if t["share"] > 0.1] == [8]
+    assert document["overhead"]["idle_seconds"] == 0
 
 
 def test_markdown_and_csv_reports(profiles: Path, capsys) -> None:
     assert report_main([f"profiles:{profiles}", "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out
-    assert markdown.startswith("# K1N workflow performance report")
-    assert "| 1 | `task_08_code_generation` | 8 | 900.0 | 11.5 % |" in markdown
+    assert markdown.startswith("# Bottleneck report")
+    assert "| 1 | 8 Code Generation | ran | 900.0 s | 11.5 % |" in markdown
 
     assert report_main([f"profiles:{profiles}", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -163,7 +171,7 @@ def test_conductor_report(capsys) -> None:
     path = FIXTURES / "conductor_execution.json"
     assert report_main([f"conductor:{path}", "--format", "json", "--no-detail"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert "instances" not in document
+    assert document["instances"] is None
     assert "phase1_join" not in {t["task"] for t in document["tasks"]}
 
 
@@ -193,27 +201,30 @@ def test_compare_baseline_profile_with_optimized_run(
     assert compare_main([*args, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     # Baseline 7800 s against 79.82 s at 1/60 = 4789.2 production seconds.
-    assert document["wall_seconds"] == {"a": 7800.0, "b": pytest.approx(4789.2)}
-    assert document["speedup_factor"] == pytest.approx(7800 / 4789.2, rel=1e-4)
-    assert document["speedup_percent"] == pytest.approx((7800 - 4789.2) / 7800 * 100, abs=0.01)
+    assert document["a"]["wall_seconds"] == 7800.0
+    assert document["b"]["wall_seconds"] == pytest.approx(4789.2)
+    assert document["verdict"] == "faster"
+    assert document["factor"] == pytest.approx(7800 / 4789.2, rel=1e-4)
+    assert document["percent"] == pytest.approx((7800 - 4789.2) / 7800 * 100, abs=0.01)
     prediction = document["prediction"]
     assert prediction["predicted_b_wall_seconds"] == pytest.approx(4620)
     assert prediction["measured_b_wall_seconds"] == pytest.approx(4789.2)
-    task8 = next(t for t in document["tasks"] if t["spec_id"] == 8)
-    assert task8["a_seconds"] == 900 and task8["b_seconds"] == pytest.approx(13.02 * 60)
-    a_targets = {t["key"]: t["met"] for t in document["targets"]["a"]}
-    b_targets = {t["key"]: t["met"] for t in document["targets"]["b"]}
+    task8 = next(t for t in document["tasks"] if t["key"] == "spec 8")
+    assert task8["a_seconds"] == 900 and task8["b_seconds"] == pytest.approx(13.02 * 60, abs=0.5)
+    a_targets = {t["key"]: t["met"] for t in document["targets_a"]}
+    b_targets = {t["key"]: t["met"] for t in document["targets_b"]}
     assert a_targets["workflow_minutes_max"] is False and b_targets["workflow_minutes_max"] is True
 
     assert compare_main(args) == 0
     text = capsys.readouterr().out
-    assert "Speedup: B took 38.6 % less wall time than A (1.63x)" in text
-    assert "Prediction from A's what-if: 4620.0 s (77.0 min)" in text
+    assert "1.63\u00d7 faster, 38.6 % less wall time" in text
+    assert "A's declared-dependency what-if predicted 77.0 min for B" in text
     assert compare_main([*args, "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert {row["node"] for row in rows} >= {"task_08_code_generation", "check_quality_gates"}
+    assert {row["key"] for row in rows} == {f"spec {n}" for n in range(1, 23)}
     assert compare_main([*args, "--format", "markdown"]) == 0
-    assert "# K1N run comparison" in capsys.readouterr().out
+    title = capsys.readouterr().out.splitlines()[0]
+    assert title.startswith("# profiles profiles (A) against k1n\\_22task\\_optimized manual")
 
 
 def _bad_profile(tmp_path: Path) -> str:

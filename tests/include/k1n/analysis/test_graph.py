@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from include.k1n.analysis import (
+    TaskGraph,
     cpm_schedule,
     critical_path_lengths,
     dependency_graph,
-    independent_pairs,
 )
+from include.k1n.analysis.graph import independent_pairs
 from include.k1n.workflow.spec import load_spec
-from tests.include.k1n.analysis.helpers import A, B, C, D, diamond_spec
+from tests.include.k1n.analysis.helpers import (
+    A,
+    B,
+    C,
+    D,
+    analyze,
+    dag_graph,
+    diamond_spec,
+    instance,
+    longest_path_by_networkx,
+)
 
 
 def test_graph_uses_declared_dependencies_and_airflow_names() -> None:
@@ -64,3 +79,61 @@ def test_vectorized_lengths_equal_one_cpm_per_run() -> None:
     for row in range(len(durations)):
         expected = cpm_schedule(graph, durations.iloc[row].fillna(0).to_dict()).length
         assert lengths.iloc[row] == pytest.approx(expected)
+
+
+@st.composite
+def random_runs(draw):
+    """A random DAG (edges only from lower to higher index) and a run of it: each task starts
+    when its last upstream ended plus a random hand-off."""
+    size = draw(st.integers(1, 12))
+    names = [f"t{index:02d}" for index in range(size)]
+    edges = [
+        (names[i], names[j])
+        for j in range(size)
+        for i in range(j)
+        if draw(st.booleans()) and draw(st.booleans())
+    ]
+    seconds = {name: draw(st.floats(0.1, 100)) for name in names}
+    ends: dict[str, float] = {}
+    rows = []
+    for name in names:
+        ready = max([ends[u] for u, v in edges if v == name], default=0.0)
+        start = ready + draw(st.floats(0, 3))
+        ends[name] = start + seconds[name]
+        rows.append(instance(name, start, ends[name]))
+    return edges, names, seconds, rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_runs())
+def test_critical_path_is_the_longest_path_networkx_finds(run) -> None:
+    edges, names, seconds, rows = run
+    report = analyze(rows, diamond_spec(), dag_graph(*edges, tasks=tuple(names)), uses_spec=False)
+    length, _ = longest_path_by_networkx(edges, seconds)
+    assert report.critical_path.seconds == pytest.approx(length, abs=2e-3)
+    on_path = sum(seconds[task] for task in report.critical_path.tasks)
+    assert on_path == pytest.approx(length, abs=2e-3)
+    path = report.critical_path.tasks
+    assert all((u, v) in set(edges) for u, v in itertools.pairwise(path))
+    split = report.overhead
+    parts = (
+        split.work_seconds
+        + split.startup_seconds
+        + split.handoff_seconds
+        + split.waiting_seconds
+        + split.residual_seconds
+    )
+    assert parts == pytest.approx(report.wall_seconds, rel=0.01)
+    assert abs(split.residual_seconds) <= 0.01 * report.wall_seconds
+
+
+def test_a_graph_from_the_rest_task_list() -> None:
+    graph = TaskGraph.from_rest(
+        [
+            {"task_id": "extract", "downstream_task_ids": ["group.load"]},
+            {"task_id": "group.load", "downstream_task_ids": [], "is_mapped": True},
+        ]
+    )
+    assert graph.edges == (("extract", "group.load"),)
+    assert graph.nodes["group.load"].group == "group"
+    assert graph.nodes["group.load"].mapped

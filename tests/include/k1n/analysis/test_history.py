@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from include.k1n.analysis import RunInfo, analyze_run, summarize_runs
+from include.k1n.analysis import summarize_runs
 from include.k1n.workflow.spec import load_spec
 from tests.include.k1n.analysis.helpers import (
     A,
     B,
     C,
     D,
+    analyze,
     at,
     back_to_back,
     diamond_spec,
@@ -46,11 +47,13 @@ def test_summary_matches_one_report_per_run() -> None:
     summary = summarize_runs(runs, spec)
     assert sorted(summary.index.get_level_values("run_id")) == ["r1", "r2", "r3"]
     for run_id in ("r1", "r2", "r3"):
-        report = analyze_run(runs, spec, RunInfo(dag_id="dag", run_id=run_id))
+        report = analyze(runs, spec, dag_id="dag", run_id=run_id)
         row = summary.loc[("dag", run_id)]
         assert row["wall_seconds"] == pytest.approx(report.wall_seconds)
         assert row["total_task_seconds"] == pytest.approx(report.total_task_seconds)
-        assert row["busy_seconds"] == pytest.approx(report.overhead.busy_seconds)
+        assert row["busy_seconds"] == pytest.approx(
+            report.wall_seconds - report.overhead.idle_seconds
+        )
         assert row["overhead_seconds"] == pytest.approx(report.overhead.idle_seconds)
         assert row["queue_wait_seconds"] == pytest.approx(report.overhead.queue_wait_seconds)
         assert row["critical_path_seconds"] == pytest.approx(report.critical_path.seconds)

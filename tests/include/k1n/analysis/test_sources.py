@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from include.k1n.analysis import (
@@ -28,6 +29,7 @@ from tests.include.k1n.analysis.helpers import (
     FakeAirflow,
     fixture,
     reference_profiles,
+    rest_tasks,
     write_profile,
 )
 
@@ -37,6 +39,12 @@ OPTIMIZED = ("k1n_22task_optimized", "manual__2026-11-25T20:00:00+00:00")
 @pytest.fixture(scope="module")
 def spec():
     return load_spec()
+
+
+def optimized_tasks():
+    from include.k1n.dag_builders.workflow import build_optimized_dag
+
+    return rest_tasks(build_optimized_dag())
 
 
 @pytest.fixture(scope="module")
@@ -54,27 +62,28 @@ def test_airflow_json_rolls_up_mapped_and_retried_tasks(spec, airflow_doc) -> No
     assert (data.info.dag_id, data.info.run_id) == OPTIMIZED
     assert data.info.time_scale == pytest.approx(1 / 60)
     assert data.info.pass_rate == pytest.approx(0.968182)
-    report = data.analyze(spec)
+    report = data.analyze(spec, detail=True)
 
     (rollup,) = report.mapped
     assert rollup.task == "task_08_code_generation.generate_code"
     assert (rollup.count, rollup.sum_seconds, rollup.max_seconds) == (4, 6.0, 2.0)
-    assert rollup.skew == pytest.approx(2.0 / 1.5)
-    assert rollup.indexes["map_index"].tolist() == [0, 1, 2, 3]
+    assert rollup.skew == pytest.approx(2.0 / 1.5, rel=1e-3)
+    assert [index.map_index for index in rollup.indexes] == [0, 1, 2, 3]
 
     retried = next(t for t in report.tasks if t.task == "task_13_performance_benchmarks")
     assert (retried.seconds, retried.tries, retried.retry_seconds) == (8.0, 2, 2.0)
-    detail = [r for r in report.as_dict()["instances"] if r["task"] == retried.task]
-    assert [(r["try_number"], r["state"], r["final"]) for r in detail] == [
+    detail = [r for r in report.instances if r.task == retried.task]
+    assert [(r.try_number, r.state, r.final) for r in detail] == [
         (1, "failed", False),
         (2, "success", True),
     ]
 
-    # Task 8's five stages are one spec node spanning parse -> write.
-    task8 = report.node_for_spec(8)
-    assert task8 is not None and task8.instances == 8
-    assert task8.duration == pytest.approx(13.02)
-    assert report.critical_path.nodes[-1] == "check_quality_gates"
+    # Without the DAG's task list the graph is the spec's, and the report says so. Task 8's
+    # five stages are one spec task spanning parse -> write (13.02 s = 13.0 production min).
+    assert report.graph_source == "spec"
+    assert report.critical_path.tasks[-1] == "check_quality_gates"
+    task8 = {t.key: t.actual for t in report.targets}["task8_minutes_max"]
+    assert task8 == pytest.approx(13.02, abs=0.01)
     targets = {t.key: t.met for t in report.targets}
     assert targets == {
         "workflow_minutes_max": True,  # 79.8 s at 1/60 -> 79.8 min
@@ -114,23 +123,28 @@ def test_api_source_pages_fetches_tries_and_the_quality_xcom(spec, airflow_doc) 
     template = next(ti for ti in document["task_instances"] if ti["map_index"] == 0)
     # 150 extra map indexes: more than one page of 100.
     document["task_instances"] += [{**template, "map_index": i} for i in range(4, 154)]
-    fake = FakeAirflow({OPTIMIZED: document})
+    first = document["task_instances"][0]
+    started = pd.Timestamp(first["start_date"]).timestamp()
+    document["code_starts"] = {f"{first['task_id']}|-1": started + 0.75}
+    fake = FakeAirflow({OPTIMIZED: document}, dags={OPTIMIZED[0]: optimized_tasks()})
     data = fetch_airflow_run(
         "http://airflow.test", "admin", "secret", *OPTIMIZED, transport=fake.transport()
     )
     pages = [path for method, path in fake.requests if path.endswith("/taskInstances")]
     assert len(pages) == 2
     assert any(path.endswith("/task_13_performance_benchmarks/tries") for _, path in fake.requests)
-    report = data.analyze(spec)
+    assert data.info.pass_rate == pytest.approx(0.968182)
+    report = data.analyze(spec, detail=True)
+    assert report.graph_source == "dag"  # the DAG's own task list
     assert report.mapped[0].count == 154
-    assert next(t for t in report.tasks if t.task.startswith("task_13")).tries == 2
+    assert report.task("task_13_performance_benchmarks").tries == 2
     assert len(report.instances) == len(document["task_instances"])
-    assert report.info.pass_rate == pytest.approx(0.968182)
+    assert report.task(first["task_id"]).startup_seconds == pytest.approx(0.75, abs=1e-3)
 
 
 def test_api_source_without_quality_xcom_leaves_pass_rate_unknown(airflow_doc) -> None:
     document = {**airflow_doc, "xcom": None}
-    fake = FakeAirflow({OPTIMIZED: document})
+    fake = FakeAirflow({OPTIMIZED: document}, dags={OPTIMIZED[0]: optimized_tasks()})
     data = fetch_airflow_run(
         "http://airflow.test", "a", "secret", *OPTIMIZED, transport=fake.transport()
     )
@@ -171,7 +185,10 @@ def test_reference_profiles_load_back_to_back(tmp_path: Path, spec) -> None:
     assert report.wall_seconds == report.total_task_seconds == 7800
     assert report.tasks[0].task == "task_08_code_generation"
     assert report.tasks[0].seconds == 900
-    assert report.tasks[0].share == pytest.approx(900 / 7800)
+    assert report.tasks[0].share == pytest.approx(900 / 7800, rel=1e-5)
+    # The old runner ran the tasks one after another: that chain is the graph that ran.
+    assert report.graph_source == "execution"
+    assert report.critical_path.share_of_wall == pytest.approx(1)
 
 
 def test_newest_timestamped_profile_wins(tmp_path: Path, spec) -> None:
@@ -310,10 +327,10 @@ def test_conductor_execution_leaves_out_fork_join_and_other_bookkeeping(spec) ->
     assert report.wall_seconds == pytest.approx(3185)
     assert report.tasks[0].task == "task8_code_generation"
     assert any("6 Conductor control-flow task(s) left out" in n for n in report.notes)
-    # Tasks 1 and 2 overlapped in the fork: no opportunity between them.
+    # Tasks 1 and 2 overlapped in the fork: no missed parallelism between them.
     assert not any(
         {p.first, p.then} == {"task_01_security_audit", "task_02_buffer_bounds"}
-        for p in report.opportunities.pairs
+        for p in report.what_if.pairs
     )
 
 

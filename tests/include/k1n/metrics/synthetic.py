@@ -1,4 +1,4 @@
-"""Synthetic nightly runs: report dicts with known per-task seconds and seeded noise."""
+"""Synthetic nightly runs: reports with known per-task seconds and seeded noise."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import copy
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from include.k1n.analysis import RunData, RunInfo, analyze_run
 from include.k1n.metrics import WALL_TIME
 from include.k1n.workflow.spec import load_spec
 
@@ -17,6 +20,7 @@ DAG_ID = "k1n_22task_optimized"
 TIME_SCALE = 1 / 60
 FIRST_NIGHT = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 QUALITY_GATES = "check_quality_gates"
+CODEGEN_SHARE = 0.45
 
 
 def base_seconds() -> dict[str, float]:
@@ -24,6 +28,8 @@ def base_seconds() -> dict[str, float]:
     jitter must never alarm, and the wall time."""
     spec = load_spec()
     seconds = {task.airflow_task_id: task.seconds * TIME_SCALE for task in spec.tasks}
+    # The optimized DAG's Task 8 (mapped, cached): 6.75 production minutes, under its target.
+    seconds["task_08_code_generation"] *= CODEGEN_SHARE
     seconds[QUALITY_GATES] = 0.3
     seconds[WALL_TIME] = spec.critical_path_seconds * TIME_SCALE + 4.0
     return seconds
@@ -52,70 +58,43 @@ def report(
     time_scale: float = TIME_SCALE,
     run_id: str | None = None,
 ) -> dict[str, Any]:
-    """A report dict in the shape of `RunReport.as_dict()` with those seconds.
+    """The JSON form of a real `RunReport` (what the nightly DAG passes as an XCom) of a run
+    in which every task started at the run's start and took those seconds.
 
-    Each task gets one instance; the targets are judged as the analysis would at that scale.
+    The report comes from the analysis itself, so its targets are judged as for a real run.
     """
     start = FIRST_NIGHT + timedelta(days=night)
-    wall = seconds[WALL_TIME]
-    tasks = [
-        {"task": task, "spec_id": _spec_id(task), "seconds": value, "tries": 1, "state": "success"}
+    run_id = run_id or f"scheduled__{start.isoformat()}"
+    rows = [
+        {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "task_id": task,
+            "map_index": -1,
+            "try_number": 1,
+            "state": "success",
+            "start": start,
+            "end": start + timedelta(seconds=value),
+        }
         for task, value in seconds.items()
         if task != WALL_TIME
     ]
-    wall_minutes = wall / time_scale / 60
-    limits = {"workflow_minutes_max": 90.0, "workflow_minutes_goal": 60.0}
-    targets = [
-        {
-            "key": key,
-            "description": f"whole workflow <= {limit:g} min",
-            "operator": "<=",
-            "limit": limit,
-            "actual": round(wall_minutes, 4),
-            "unit": "min",
-            "met": wall_minutes <= limit,
-        }
-        for key, limit in limits.items()
-    ]
-    targets.append(
-        {
-            "key": "quality_gate_pass_rate_min",
-            "description": "quality gates >= 95%",
-            "operator": ">=",
-            "limit": 0.95,
-            "actual": pass_rate,
-            "unit": "ratio",
-            "met": None if pass_rate is None else pass_rate >= 0.95,
-        }
+    info = RunInfo(
+        dag_id=dag_id,
+        run_id=run_id,
+        state=state,
+        start=pd.Timestamp(start),
+        end=pd.Timestamp(start + timedelta(seconds=seconds[WALL_TIME])),
+        time_scale=time_scale,
+        pass_rate=pass_rate,
     )
-    return {
-        "schema": "k1n.analysis.run-report/1",
-        "dag_id": dag_id,
-        "run_id": run_id or f"scheduled__{start.isoformat()}",
-        "state": state,
-        "start": start.isoformat(),
-        "end": (start + timedelta(seconds=wall)).isoformat(),
-        "time_scale": time_scale,
-        "wall_seconds": wall,
-        "total_task_seconds": sum(task["seconds"] for task in tasks),
-        "production": {"wall_seconds": wall / time_scale},
-        "tasks": tasks,
-        "targets": targets,
-        "instances": [
-            {
-                "task": task["task"],
-                "spec_id": task["spec_id"],
-                "map_index": -1,
-                "try_number": 1,
-                "final": True,
-                "state": "success",
-                "seconds": task["seconds"],
-                "start_offset": 0.0,
-                "end_offset": task["seconds"],
-            }
-            for task in tasks
-        ],
-    }
+    data = RunData(info, pd.DataFrame(rows))
+    return analyze_run(data, _spec(), detail=True).as_dict()
+
+
+@cache
+def _spec():
+    return load_spec()
 
 
 def noisy_reports(

@@ -1,13 +1,20 @@
-"""Demo-shaped K1N runs written straight into an Airflow metadata DB, with known answers.
+"""Demo-shaped runs written straight into an Airflow metadata DB, with known answers.
 
-`seed_demo_runs()` writes, for both K1N DAGs (their `dag`/`dag_bundle` rows when missing):
+The DAGs themselves are the real ones: `sync_dags()` parses `dags/` and the test DAG folder
+(`tests/fixtures/dags`, a fan-out DAG with a mapped task that is not a K1N DAG) and writes their
+serialized versions as the dag processor would, so the plugin reads each run's graph from the
+DAG version it was created with. `seed_demo_runs()` then writes:
 
 - a baseline run: the 22 tasks one after another, Task 8 a single task, then
   `check_quality_gates`;
 - an optimized run: every task as soon as its declared dependencies ended, Task 8 as the group
   parse -> generate (mapped over 4 shards) -> compile -> validate -> write, one task retried
   (its first, failed try in `task_instance_history`), and the quality-gate XCom;
-- a queued optimized run with no task instance yet.
+- a queued optimized run with no task instance yet, and a running one (partial);
+- two runs of the fan-out test DAG (`FAN_OUT_DAG_ID`), the second one slower.
+
+Every K1N task instance records its code start `STARTUP` seconds after its start, as the
+real tasks do (an XCom).
 
 Durations are the spec's seconds x time scale, with a small per-task factor so that no two
 chains tie; every hand-off takes `HANDOFF` seconds. `SeededRun.critical_path()` computes the
@@ -20,10 +27,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from include.k1n.workflow.names import (
     BASELINE_DAG_ID,
+    CODE_START_XCOM_KEY,
     CODEGEN_STAGE_TASK_IDS,
     OPTIMIZED_DAG_ID,
     QUALITY_GATES_TASK_ID,
@@ -36,7 +45,20 @@ QUEUE_WAIT = 0.03
 SHARDS = 4
 RETRIED_SPEC_ID = 13
 PASS_RATE = 0.97
+STARTUP = 0.05
 BUNDLE = "dags-folder"
+TEST_BUNDLE = "k1n-test-dags"
+REPO = Path(__file__).resolve().parents[4]
+TEST_DAGS = REPO / "tests" / "fixtures" / "dags"
+FAN_OUT_DAG_ID = "fan_out_etl"
+# The fan-out DAG's edges and a run of it: task -> (start, seconds) per map index.
+FAN_OUT_EDGES = [
+    ("extract_rows", "transform_batch"),
+    ("extract_rows", "audit_rows"),
+    ("transform_batch", "load_rows"),
+    ("audit_rows", "load_rows"),
+    ("load_rows", "publish_summary"),
+]
 # Task 8's stages: spec `stages_seconds` key per task id of the optimized DAG's group.
 STAGE_KEYS = dict(
     zip(CODEGEN_STAGE_TASK_IDS, ("parse", "generate", "compile", "validate", "write"), strict=True)
@@ -106,6 +128,7 @@ def _row(task_id: str, spec_id: int | None, start: datetime, seconds: float, **e
         "state": "success",
         "queued": start - timedelta(seconds=QUEUE_WAIT),
         "start": start,
+        "code_start": start + timedelta(seconds=min(STARTUP, seconds)),
         "end": start + timedelta(seconds=seconds),
         "archived": False,
     }
@@ -168,28 +191,33 @@ def baseline_rows(spec: WorkflowSpec, start: datetime, scale: float = TIME_SCALE
     return rows
 
 
-def ensure_dags(session: Any) -> None:
-    """`dag_bundle` and `dag` rows for both K1N DAGs (run lists join them for permissions)."""
-    from airflow.models.dag import DagModel
+def sync_dags() -> None:
+    """Parse `dags/` and the test DAGs and store their serialized versions, as the dag
+    processor does (the plugin reads a run's graph from its DAG version)."""
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
 
-    if session.get(DagBundleModel, BUNDLE) is None:
-        session.add(DagBundleModel(name=BUNDLE))
-        session.flush()
-    for dag_id in (BASELINE_DAG_ID, OPTIMIZED_DAG_ID):
-        if session.get(DagModel, dag_id) is None:
-            session.add(DagModel(dag_id=dag_id, bundle_name=BUNDLE, is_paused=False))
-    session.flush()
+    with create_session() as session:
+        for name in (BUNDLE, TEST_BUNDLE):
+            if session.get(DagBundleModel, name) is None:
+                session.add(DagBundleModel(name=name))
+    for name, folder in ((BUNDLE, REPO / "dags"), (TEST_BUNDLE, TEST_DAGS)):
+        bag = DagBag(dag_folder=folder, bundle_path=folder, bundle_name=name)
+        assert not bag.import_errors, bag.import_errors
+        sync_bag_to_db(bag, name, None)
 
 
 def write_run(session: Any, run: SeededRun) -> None:
     """The run's `dag_run`, its task instances (current and earlier tries) and its XCom."""
+    from airflow.models.dag_version import DagVersion
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.taskinstancehistory import TaskInstanceHistory
     from airflow.models.xcom import XComModel
     from sqlalchemy import insert
 
+    version = DagVersion.get_latest_version(run.dag_id, session=session)
     dag_run_pk = session.execute(
         insert(DagRun.__table__)
         .values(
@@ -201,7 +229,8 @@ def write_run(session: Any, run: SeededRun) -> None:
             start_date=None if run.state == "queued" else run.start,
             end_date=run.end,
             run_after=run.start,
-            conf={"time_scale": run.time_scale},
+            conf={"time_scale": run.time_scale} if run.time_scale != 1 else {},
+            created_dag_version_id=version.id if version else None,
         )
         .returning(DagRun.__table__.c.id)
     ).scalar_one()
@@ -227,6 +256,24 @@ def write_run(session: Any, run: SeededRun) -> None:
             [
                 {"task_instance_id": ti_ids[(r["task_id"], r["map_index"])], **_ti_values(run, r)}
                 for r in earlier
+            ],
+        )
+    starts = [r for r in current if r.get("code_start") is not None]
+    if starts:
+        session.execute(
+            insert(XComModel.__table__),
+            [
+                {
+                    "dag_run_id": dag_run_pk,
+                    "task_id": r["task_id"],
+                    "map_index": r["map_index"],
+                    "key": CODE_START_XCOM_KEY,
+                    "dag_id": run.dag_id,
+                    "run_id": run.run_id,
+                    "value": r["code_start"].timestamp(),
+                    "timestamp": r["start"],
+                }
+                for r in starts
             ],
         )
     if run.pass_rate is not None:
@@ -261,17 +308,60 @@ def _ti_values(run: SeededRun, row: dict[str, Any]) -> dict[str, Any]:
         "queued_dttm": row["queued"],
         "start_date": row["start"],
         "end_date": row["end"],
-        "duration": (row["end"] - row["start"]).total_seconds(),
+        "duration": None if row["end"] is None else (row["end"] - row["start"]).total_seconds(),
         "max_tries": 2,
         "hostname": "seed",
         "unixname": "seed",
     }
 
 
+def fan_out_rows(start: datetime, stretch: float = 1.0) -> list[dict[str, Any]]:
+    """A run of the fan-out DAG: extract, three mapped batches beside the audit, load,
+    publish; 0.2 s hand-offs; no recorded code starts (it is not a K1N DAG)."""
+    hop = 0.2
+
+    def at(seconds: float) -> datetime:
+        return start + timedelta(seconds=seconds)
+
+    rows = [_row("extract_rows", None, at(0.1), 0.5 * stretch, code_start=None)]
+    ready = 0.1 + 0.5 * stretch + hop
+    ends = []
+    for index, seconds in enumerate((1.0, 2.5, 1.5)):
+        rows.append(
+            _row(
+                "transform_batch",
+                None,
+                at(ready),
+                seconds * stretch,
+                map_index=index,
+                code_start=None,
+            )
+        )
+        ends.append(ready + seconds * stretch)
+    rows.append(_row("audit_rows", None, at(ready), 0.5 * stretch, code_start=None))
+    load_start = max(ends) + hop
+    rows.append(_row("load_rows", None, at(load_start), 0.5 * stretch, code_start=None))
+    publish_start = load_start + 0.5 * stretch + hop
+    rows.append(_row("publish_summary", None, at(publish_start), 0.2 * stretch, code_start=None))
+    return rows
+
+
+def _running(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The rows of a run observed at `now`: later ones not started, one still running."""
+    seen = []
+    for row in rows:
+        if row["start"] >= now:
+            continue
+        if row["end"] > now:
+            row = {**row, "end": None, "state": "running"}
+        seen.append(row)
+    return seen
+
+
 def seed_demo_runs(
     spec: WorkflowSpec | None = None, *, now: datetime | None = None, tag: str | None = None
 ) -> dict[str, SeededRun]:
-    """Write a baseline, an optimized and a queued run; return them by name."""
+    """Write the runs the module docstring lists; return them by name."""
     from airflow.utils.session import create_session
 
     spec = spec or load_spec()
@@ -304,8 +394,30 @@ def seed_demo_runs(
         end=None,
         state="queued",
     )
+    running_start = now - timedelta(seconds=20)
+    runs["running"] = SeededRun(
+        dag_id=OPTIMIZED_DAG_ID,
+        run_id=f"manual__seed_running_{tag}",
+        time_scale=TIME_SCALE,
+        start=running_start,
+        end=None,
+        state="running",
+        rows=_running(optimized_rows(spec, running_start), now),
+    )
+    for name, stretch, offset in (("fan_out_fast", 1.0, 40), ("fan_out_slow", 1.5, 30)):
+        start = now - timedelta(minutes=offset)
+        rows = fan_out_rows(start, stretch)
+        runs[name] = SeededRun(
+            dag_id=FAN_OUT_DAG_ID,
+            run_id=f"manual__seed_{name}_{tag}",
+            time_scale=1.0,
+            start=start,
+            end=max(r["end"] for r in rows) + timedelta(seconds=0.1),
+            state="success",
+            rows=rows,
+        )
+    sync_dags()
     with create_session() as session:
-        ensure_dags(session)
         for run in runs.values():
             write_run(session, run)
     return runs

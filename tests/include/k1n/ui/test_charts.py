@@ -1,194 +1,160 @@
-"""The SVG charts and the page, from reports built without any database."""
+"""The charts' view models and the page's templates, from reports built without a database."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 
-import pandas as pd
 import pytest
 
-from include.k1n.analysis import RunInfo, RunReport, analyze_run, compare_runs
-from include.k1n.ui.charts import (
-    comparison_chart,
-    durations_chart,
-    gantt_chart,
-    nice_ticks,
-    node_of,
-    task_label,
-)
+from include.k1n.analysis import compare_runs
+from include.k1n.analysis.model import History, HistoryRun
+from include.k1n.ui.charts import comparison_view, durations_view, gantt_view
+from include.k1n.ui.charts.axis import CRITICAL, FASTER, MUTED, NEAR, SLOWER, nice_ticks
 from include.k1n.ui.page import PageModel, render_login_hint, render_page
-from include.k1n.ui.store import RunRow
-from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.workflow.spec import load_spec
-from tests.include.k1n.ui.seed import (
-    RETRIED_SPEC_ID,
-    SHARDS,
-    TIME_SCALE,
-    baseline_rows,
-    optimized_rows,
+from tests.include.k1n.analysis.helpers import (
+    A,
+    B,
+    C,
+    D,
+    analyze,
+    at,
+    dag_graph,
+    diamond_spec,
+    instance,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
-START = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+DIAMOND = dag_graph((A, B), (A, C), (B, D), (C, D))
 
 
-def report_of(dag_id: str, rows: list[dict]) -> RunReport:
-    frame = pd.DataFrame(
-        [
-            {
-                "dag_id": dag_id,
-                "run_id": "run",
-                "task_id": r["task_id"],
-                "map_index": r["map_index"],
-                "try_number": r["try_number"],
-                "state": r["state"],
-                "queued": r["queued"],
-                "start": r["start"],
-                "end": r["end"],
-            }
-            for r in rows
-        ]
+def diamond_run(run_id: str, stretch: float = 1.0, **info):
+    s = stretch
+    rows = [
+        instance(A, 0, 10 * s, queued=at(-0.5), code_start=at(1)),
+        instance(B, 10 * s, 40 * s, code_start=at(10 * s + 2)),
+        instance(C, 10 * s, 39 * s),  # near-critical: 1 s of slack
+        instance(D, 40 * s, 45 * s),
+        instance("skipped_step", 45 * s, 45 * s, state="skipped"),
+    ]
+    graph = dag_graph((A, B), (A, C), (B, D), (C, D), (D, "skipped_step"))
+    defaults = {"dag_id": "dag", "run_id": run_id, "state": "success", "start": at(0)}
+    return analyze(rows, diamond_spec(), graph, uses_spec=False, **{**defaults, **info})
+
+
+def test_nice_ticks_cover_the_range_with_round_steps() -> None:
+    assert nice_ticks(45) == [0, 10, 20, 30, 40, 50]
+    assert nice_ticks(0) == [0.0]
+    assert nice_ticks(float("nan")) == [0.0]
+
+
+def test_durations_mark_critical_near_critical_and_skipped() -> None:
+    report = diamond_run("r")
+    view = durations_view(report)
+    bars = {bar.task: bar for bar in view.bars}
+    assert [bar.task for bar in view.bars][:2] == [B, C]  # longest first
+    assert (bars[B].color, bars[B].bold) == (CRITICAL, True)
+    assert (bars[C].color, bars[C].bold, bars[C].near_critical) == (NEAR, False, True)
+    assert bars["skipped_step"].color == MUTED
+    assert "skipped" in bars["skipped_step"].value
+    assert "slack 1.00 s (near-critical)" in bars[C].title
+
+
+def test_durations_draw_each_tasks_history_as_a_sparkline() -> None:
+    history = History(
+        runs=[HistoryRun(run_id=f"r{i}", start=None, wall_seconds=45.0) for i in range(3)],
+        tasks={B: [20.0, 25.0, 30.0]},
     )
-    info = RunInfo(
-        dag_id=dag_id,
-        run_id="run",
-        state="success",
-        start=pd.Timestamp(START),
-        end=pd.Timestamp(max(r["end"] for r in rows)),
-        time_scale=TIME_SCALE,
-        label=dag_id.rsplit("_", 1)[-1],
+    report = diamond_run("r").model_copy(update={"history": history})
+    bars = {bar.task: bar for bar in durations_view(report).bars}
+    assert bars[B].spark.split() == ["0.0,5.3", "45.0,2.7", "90.0,0.0"]
+    assert bars[A].spark == ""  # no history for it
+
+
+def test_gantt_splits_start_up_from_work_and_links_the_path() -> None:
+    report = diamond_run("r", detail=True)
+    view = gantt_view(report)
+    rows = {row.task: row for row in view.rows}
+    kinds = [segment.kind for segment in rows[A].segments]
+    assert kinds == ["queued", "startup", "work"]
+    startup = rows[A].segments[1]
+    assert "start-up 1.00 s" in startup.title
+    assert len(view.links) == len(report.critical_path.steps) - 1
+    # A was queued 0.5 s before the run's recorded start: the bounds enclose it.
+    assert view.end_label == "run end 45.5 s"
+
+
+def test_a_partial_runs_gantt_ends_where_it_was_observed() -> None:
+    rows = [instance(A, 0, 10), instance(B, 10, None, state="running")]
+    report = analyze(
+        rows,
+        diamond_spec(),
+        DIAMOND,
+        uses_spec=False,
+        state="running",
+        start=at(0),
+        observed_at=at(12).timestamp(),
     )
-    return analyze_run(frame, load_spec(), info)
-
-
-@pytest.fixture(scope="module")
-def optimized() -> RunReport:
-    return report_of(OPTIMIZED_DAG_ID, optimized_rows(load_spec(), START))
-
-
-@pytest.fixture(scope="module")
-def baseline() -> RunReport:
-    return report_of(BASELINE_DAG_ID, baseline_rows(load_spec(), START))
-
-
-def parse(svg: str) -> ET.Element:
-    root = ET.fromstring(svg)  # well-formed XML, or this raises
-    assert root.tag == f"{SVG}svg"
-    return root
-
-
-def rects(root: ET.Element, css: str) -> list[ET.Element]:
-    return [r for r in root.iter(f"{SVG}rect") if css in r.get("class", "").split()]
+    assert gantt_view(report).end_label == "observed 12.0 s (running)"
 
 
 @pytest.mark.parametrize(
-    ("upper", "ticks"),
-    [
-        (78.3, [0, 10, 20, 30, 40, 50, 60, 70, 80]),
-        (137.1, [0, 20, 40, 60, 80, 100, 120, 140]),
-        (1.0, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
-        (0.0, [0.0]),
-        (float("nan"), [0.0]),
-    ],
+    ("stretch", "verdict", "color"), [(1.5, "slower", SLOWER), (0.5, "faster", FASTER)]
 )
-def test_nice_ticks(upper, ticks):
-    assert nice_ticks(upper) == pytest.approx(ticks)
+def test_comparison_colours_and_words_follow_the_direction(stretch, verdict, color) -> None:
+    a, b = diamond_run("first"), diamond_run("second", stretch)
+    comparison = compare_runs(a, b)
+    view = comparison_view(comparison, a, b)
+    assert comparison.verdict == verdict and comparison.factor >= 1
+    assert view.delta_color == color
+    assert view.delta_label == f"{comparison.factor:.2f}\u00d7 {verdict}"
+    assert [block.tag for block in view.blocks] == ["A", "B"]
+    assert view.blocks[0].bars[0].y < view.blocks[1].bars[0].y  # reference above
 
 
-def test_labels_and_nodes():
-    assert node_of("task_08_code_generation.generate_code") == "task_08_code_generation"
-    assert node_of("check_quality_gates") == "check_quality_gates"
-    label = task_label("task_08_code_generation.compile_code", 8, "Code Generation")
-    assert label == "8 Code Generation · compile_code"
-    assert task_label("check_quality_gates", None, None) == "check_quality_gates"
-
-
-def test_durations_chart_marks_the_critical_tasks(optimized):
-    root = parse(durations_chart(optimized))
-    assert root.get("data-chart") == "durations"
-    bars = rects(root, "bar")
-    assert len(bars) == len(optimized.tasks)
-    critical_nodes = set(optimized.critical_path.nodes)
-    rows = [g for g in root.iter(f"{SVG}g") if g.get("class") == "bar-row"]
-    marked = {g.get("data-task") for g in rows if g.get("data-critical") == "true"}
-    assert marked == {t.task for t in optimized.tasks if node_of(t.task) in critical_nodes}
-    assert len(rects(root, "critical")) == len(marked)
-    # Longest first, bar widths proportional to seconds.
-    widths = [float(b.get("width")) for b in bars]
-    assert widths == sorted(widths, reverse=True)
-
-
-def test_gantt_chart_shows_tries_lanes_and_the_path(optimized):
-    root = parse(gantt_chart(optimized))
-    critical = rects(root, "critical")
-    critical_nodes = set(optimized.critical_path.nodes)
-    assert {r.get("data-task") for r in critical} == {
-        t.task for t in optimized.tasks if node_of(t.task) in critical_nodes
-    }
-    retry = rects(root, "retry")
-    assert [r.get("data-task") for r in retry] == [
-        next(t.task for t in optimized.tasks if t.spec_id == RETRIED_SPEC_ID)
-    ]
-    generate = [r for r in rects(root, "bar") if r.get("data-task", "").endswith("generate_code")]
-    assert len(generate) == SHARDS
-    assert len({r.get("y") for r in generate}) == SHARDS  # one lane per map index
-    links = [p for p in root.iter(f"{SVG}path") if "cp-link" in p.get("class", "")]
-    assert len(links) == len(optimized.critical_path.nodes)  # every hop, plus the tail
-    # Nothing is drawn beyond the plot.
-    assert all(float(r.get("x")) + float(r.get("width")) <= 1120 for r in rects(root, "bar"))
-
-
-def test_comparison_chart_puts_both_runs_on_one_axis(baseline, optimized):
-    comparison = compare_runs(baseline, optimized)
-    root = parse(comparison_chart(comparison))
-    panels = [g for g in root.iter(f"{SVG}g") if g.get("class") == "run-panel"]
-    assert [p.get("data-dag") for p in panels] == [BASELINE_DAG_ID, OPTIMIZED_DAG_ID]
-    assert [p.get("data-run") for p in panels] == ["a", "b"]
-    # Same rows in both panels, starting at t = 0 on the same x origin.
-    first_bars = [min(float(r.get("x")) for r in rects(panel, "bar")) for panel in panels]
-    assert first_bars[0] == pytest.approx(first_bars[1], abs=15)
-    assert len(rects(panels[0], "bar")) == len(rects(panels[1], "bar")) == 23
-    (saved,) = rects(root, "saved")
-    assert float(saved.get("width")) > 100
-    texts = "".join(t.text or "" for t in root.iter(f"{SVG}text"))
-    assert f"{comparison.speedup_factor:.2f}\u00d7 faster" in texts
-
-
-def test_what_comes_from_the_db_is_escaped():
-    rows = optimized_rows(load_spec(), START)
-    rows.append({**rows[-1], "task_id": 'evil<script>alert("x")</script>'})
-    report = report_of(OPTIMIZED_DAG_ID, rows)
-    for svg in (durations_chart(report), gantt_chart(report)):
-        parse(svg)
-        assert "<script>" not in svg
-
-
-def test_page_without_runs_and_the_login_hint():
-    html = render_page(PageModel(root="/k1n", runs=[]))
-    assert 'id="no-runs"' in html and "<svg" not in html
-    hint = render_login_hint('/auth/login?next=/k1n/&x="y"', "Not authenticated")
-    assert 'href="/auth/login?next=/k1n/&amp;x=&quot;y&quot;"' in hint
-
-
-def test_page_with_a_report_and_a_comparison(baseline, optimized):
-    runs = [
-        RunRow(OPTIMIZED_DAG_ID, "run", "success", "manual", None, START, START, TIME_SCALE),
-        RunRow(BASELINE_DAG_ID, "run", "success", "manual", None, START, START, TIME_SCALE),
-    ]
+def render(report, comparison=None, a=None, b=None) -> str:
     model = PageModel(
         root="/k1n",
-        runs=runs,
-        run_key=runs[0].key,
-        a_key=runs[1].key,
-        b_key=runs[0].key,
-        report=optimized,
-        comparison=compare_runs(baseline, optimized),
+        dag_ids=["dag"],
+        runs=[],
+        total=0,
+        limit=25,
+        run_key=f"{report.dag_id}/{report.run_id}",
+        report=report,
+        comparison=comparison,
+        a_report=a,
+        b_report=b,
     )
-    html = render_page(model)
-    for chart in ("durations", "gantt", "compare"):
-        assert f'data-chart="{chart}"' in html
-    assert '/k1n/api/dags/k1n_22task_optimized/runs/run/report"' in html
-    assert "/compare/k1n_22task_optimized/run" in html
-    chips = html.count('class="chip"')
-    assert chips == len(optimized.critical_path.nodes)
+    return render_page(model)
+
+
+def test_every_chart_is_well_formed_svg_with_escaped_names() -> None:
+    hostile = '<script>alert("x")</script> & co'
+    rows = [instance(hostile, 0, 5), instance(A, 5, 10)]
+    report = analyze(rows, diamond_spec(), dag_graph((hostile, A)), uses_spec=False, detail=True)
+    a, b = diamond_run("first"), diamond_run("second", 1.2)
+    html = render(report, compare_runs(a, b), a, b)
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+    for chart in ("durations", "gantt", "comparison"):
+        start = html.index(f'<svg class="chart" data-chart="{chart}"')
+        svg = html[start : html.index("</svg>", start) + len("</svg>")]
+        root = ET.fromstring(svg)
+        assert root.tag == f"{SVG}svg"
+        assert root.findall(f".//{SVG}title"), chart
+
+
+def test_the_page_states_the_legend_slack_and_the_split() -> None:
+    report = diamond_run("r", detail=True)
+    html = render(report)
+    assert "bold red: on the critical path" in html
+    assert "near-critical: slack ≤ 2.25 s" in html
+    assert 'data-part="start-up"' in html and 'data-part="waiting"' in html
+    assert "skipped by Airflow" in html
+    assert 'href="/k1n/api/dags/dag/runs/r/report" target="_blank"' in html
+    assert 'href="/k1n/api/dags/dag/runs/r/report.md" target="_blank"' in html
+    assert 'href="/k1n/?run=dag%2Fr" target="_blank" rel="noopener" id="share-link"' in html
+    assert "<meta http-equiv" not in html
+
+
+def test_the_login_hint_links_to_the_sign_in_page() -> None:
+    html = render_login_hint("/auth/login?next=%2Fk1n%2F", "Not authenticated")
+    assert 'href="/auth/login?next=%2Fk1n%2F" target="_top"' in html
