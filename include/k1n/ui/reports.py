@@ -80,14 +80,8 @@ _reports = _ReportCache(REPORT_CACHE_SIZE)
 
 def _input_key(data: RunData, spec: WorkflowSpec, time_scale: float | None, detail: bool) -> str:
     digest = hashlib.blake2b(digest_size=20)
-    info = data.info
-    # observed_at moves on every request; it only matters while the run is not finished.
-    stable = (
-        info
-        if info.state in ("success", "failed")
-        else info.__class__(**{**info.__dict__, "observed_at": None})
-    )
-    digest.update(repr((stable, time_scale, id(spec), detail, data.history)).encode())
+    # Only finished runs are cached: their info (observed_at included) is stable.
+    digest.update(repr((data.info, time_scale, id(spec), detail, data.history)).encode())
     if data.graph is not None:
         digest.update(repr((data.graph.source, data.graph.edges)).encode())
     # Hash the rows' values (a few dozen rows; vectorized), not their object identities.

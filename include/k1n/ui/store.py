@@ -224,7 +224,8 @@ def load_run(
         label=dag_label(dag_id),
         notes=tuple(notes),
         uses_spec=k1n,
-        observed_at=time.time(),
+        # The end of a run still going; a finished run's report must not depend on it (cache).
+        observed_at=None if _text(run.state) in FINISHED else time.time(),
     )
     return RunData(
         info=info,

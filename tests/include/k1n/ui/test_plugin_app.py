@@ -543,3 +543,20 @@ def test_page_escapes_what_comes_from_the_db(admin, airflow_db):
         write_run(session, hostile)
     html = admin.get("/k1n/", params={"run": hostile.key}).text
     assert "<img src=x" not in html and "&lt;img src=x" in html
+
+
+def test_a_finished_run_is_analyzed_once_a_running_one_every_time(admin, seeded, monkeypatch):
+    from include.k1n.ui import reports
+
+    reports.clear_cache()
+    calls: list[str] = []
+    original = reports._analyze
+
+    def counting(data, *args):
+        calls.append(data.info.run_id)
+        return original(data, *args)
+
+    monkeypatch.setattr(reports, "_analyze", counting)
+    for name in ("optimized", "optimized", "running", "running"):
+        assert admin.get(report_url(seeded[name])).status_code == 200
+    assert calls == [seeded["optimized"].run_id] + [seeded["running"].run_id] * 2
