@@ -24,11 +24,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 from upath import UPath
+
+from include.k1n.io import write_bytes_atomic
 
 LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 # Long enough to be readable, short enough to stay well inside path and key limits.
@@ -103,19 +104,7 @@ def put_atomic(path: StoragePath, data: bytes) -> None:
     if not is_local(path):
         path.write_bytes(data)  # one PUT: object stores never show a partial object
         return
-    target = _local_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            os.fchmod(stream.fileno(), 0o644)
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(_local_path(path), data, durable=True)
 
 
 def read_bytes(path: StoragePath) -> bytes | None:

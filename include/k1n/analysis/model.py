@@ -24,14 +24,16 @@ TaskStatus = Literal["ran", "running", "skipped", "failed", "not run"]
 GraphSource = Literal["dag", "execution", "spec", "none"]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Frozen, no unknown fields, NaN/inf as JSON null: the base of every report model."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="null")
 
 
 # -- one run ----------------------------------------------------------------------------------
 
 
-class TaskTiming(_Model):
+class TaskTiming(StrictModel):
     """One Airflow task (a mapped task's indexes together), its final tries."""
 
     task: str = Field(description="Airflow task id")
@@ -63,7 +65,7 @@ class TaskTiming(_Model):
     near_critical: bool = Field(description="not critical, but within the near-critical margin")
 
 
-class MappedIndex(_Model):
+class MappedIndex(StrictModel):
     map_index: int
     try_number: int
     state: str | None
@@ -72,7 +74,7 @@ class MappedIndex(_Model):
     end_offset: float | None
 
 
-class MappedRollup(_Model):
+class MappedRollup(StrictModel):
     """A mapped task's indexes: count, sum, max, mean and skew (max / mean)."""
 
     task: str
@@ -84,7 +86,7 @@ class MappedRollup(_Model):
     indexes: list[MappedIndex] | None = Field(default=None, description="only with detail")
 
 
-class PathStep(_Model):
+class PathStep(StrictModel):
     """One task of the critical path, and the time before it since the previous one ended.
 
     previous end -> `ready` (its last upstream task ended): waiting on another branch;
@@ -105,7 +107,7 @@ class PathStep(_Model):
     work_seconds: float
 
 
-class CriticalPath(_Model):
+class CriticalPath(StrictModel):
     """The chain of dependent tasks, in the DAG's own graph, that decided the wall time."""
 
     seconds: float = Field(description="the path's task durations (start -> end), summed")
@@ -120,7 +122,7 @@ class CriticalPath(_Model):
     tail_seconds: float = Field(description="the last task's end -> the run's end")
 
 
-class OverheadSplit(_Model):
+class OverheadSplit(StrictModel):
     """The wall time along the critical path, split into parts that add up to it:
     wall = work + start-up + hand-offs + waiting (+ a residual of rounding, ~0)."""
 
@@ -138,7 +140,7 @@ class OverheadSplit(_Model):
     hops: int
 
 
-class ParallelPair(_Model):
+class ParallelPair(StrictModel):
     """Two spec tasks with no dependency path between them that ran one after the other
     although `then` was ready while `first` ran; `saving_max_seconds` bounds the gain."""
 
@@ -147,7 +149,7 @@ class ParallelPair(_Model):
     saving_max_seconds: float
 
 
-class DeclaredWhatIf(_Model):
+class DeclaredWhatIf(StrictModel):
     """What if only the spec's declared dependencies applied: this run's measured durations
     (per spec task; Task 8's stages as one) on the declared graph."""
 
@@ -158,7 +160,7 @@ class DeclaredWhatIf(_Model):
     pairs: list[ParallelPair]
 
 
-class TargetCheck(_Model):
+class TargetCheck(StrictModel):
     """One spec target judged on the production scale; `met` is None when not measurable."""
 
     key: str
@@ -170,26 +172,26 @@ class TargetCheck(_Model):
     met: bool | None
 
 
-class Production(_Model):
+class Production(StrictModel):
     wall_seconds: float
     wall_minutes: float
     total_task_seconds: float
 
 
-class HistoryRun(_Model):
+class HistoryRun(StrictModel):
     run_id: str
     start: str | None
     wall_seconds: float | None
 
 
-class History(_Model):
+class History(StrictModel):
     """The same DAG's last runs (oldest first, this one last) and each task's seconds in them."""
 
     runs: list[HistoryRun]
     tasks: dict[str, list[float | None]]
 
 
-class Links(_Model):
+class Links(StrictModel):
     """Where this run is in the Airflow UI (paths under the UI's base URL)."""
 
     run: str = Field(description="the run's page: its grid, and the Gantt chart (Gantt button)")
@@ -198,7 +200,7 @@ class Links(_Model):
     )
 
 
-class InstanceRow(_Model):
+class InstanceRow(StrictModel):
     task: str
     map_index: int
     try_number: int
@@ -211,7 +213,7 @@ class InstanceRow(_Model):
     end_offset: float | None
 
 
-class RunReport(_Model):
+class RunReport(StrictModel):
     """One run's bottleneck report."""
 
     schema_: str = Field(default=REPORT_SCHEMA, alias="schema")
@@ -267,7 +269,7 @@ class RunReport(_Model):
 # -- two runs ---------------------------------------------------------------------------------
 
 
-class ComparedRun(_Model):
+class ComparedRun(StrictModel):
     label: str = Field(description="how the comparison names this run")
     dag_id: str
     run_id: str
@@ -280,7 +282,7 @@ class ComparedRun(_Model):
     orchestration_seconds: float = Field(description="production seconds along the path")
 
 
-class TaskDelta(_Model):
+class TaskDelta(StrictModel):
     """One task (or spec task) in both runs, production seconds; None: not in that run."""
 
     key: str
@@ -291,7 +293,7 @@ class TaskDelta(_Model):
     change: float | None = Field(description="(b - a) / a")
 
 
-class Prediction(_Model):
+class Prediction(StrictModel):
     """A's declared-dependency what-if next to B's measured wall time (K1N runs)."""
 
     predicted_b_wall_seconds: float
@@ -299,7 +301,7 @@ class Prediction(_Model):
     error_percent: float
 
 
-class Comparison(_Model):
+class Comparison(StrictModel):
     """Run A (the reference) against run B, in production seconds (each run's seconds / its
     own time scale), so runs at different scales compare."""
 

@@ -90,7 +90,7 @@ def _notifiers() -> list[Any]:
 # -- tasks ---------------------------------------------------------------------------------
 
 
-@task(task_id=PLAN_TASK_ID, retries=1)
+@task(task_id=PLAN_TASK_ID, retries=1, multiple_outputs=False)
 def plan_run(default_target: str, target_variable: str | None) -> dict[str, Any]:
     """The target DAG, run id and conf of this night's run."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -176,7 +176,12 @@ def baseline_speedup(hook: Any, report: RunReport) -> float | None:
     return round(float(good.iloc[0]["production_wall_seconds"]) / float(wall), 3)
 
 
-@task(task_id=REPORT_TASK_ID, retries=2, retry_delay=pendulum.duration(seconds=10))
+@task(
+    task_id=REPORT_TASK_ID,
+    retries=2,
+    retry_delay=pendulum.duration(seconds=10),
+    multiple_outputs=False,
+)
 def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     """Report on the target run, judge it against its history, store report and verdict."""
     from include.k1n.metrics import (
@@ -217,7 +222,7 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@task(task_id=VERDICT_TASK_ID, retries=0)
+@task(task_id=VERDICT_TASK_ID, retries=0, multiple_outputs=False)
 def verdict(result: dict[str, Any]) -> dict[str, Any]:
     """Succeed when the run holds up; fail with the readable summary otherwise."""
     from airflow.sdk.exceptions import AirflowFailException

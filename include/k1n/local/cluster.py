@@ -19,16 +19,15 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from include.k1n.local.processes import Component
+from include.k1n.local.serve import run_until_signal
 from include.k1n.local.stack import ADMIN_USER, AirflowStack, CeleryWorker, StackError, free_port
 from include.k1n.settings import PROJECT_DIR
 
@@ -203,20 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="Airflow home")
     parser.add_argument("--port", type=int, default=8080, help="API server / UI port")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     cluster = LocalCluster(args.home, port=args.port)
-    try:
-        cluster.start()
-        print(
-            f"\nCluster is up: http://localhost:{cluster.stack.port} (CeleryExecutor, workers "
-            f"{', '.join(WORKER_NAMES)}, S3 on 127.0.0.1:{cluster.s3_port})\n"
-            f"  user: {ADMIN_USER}, password in {cluster.stack.passwords_file}\n"
-            "Press Ctrl-C to stop every process started here.\n",
-            flush=True,
-        )
-        stop.wait()
-    finally:
-        cluster.stop()
-    return 0
+    return run_until_signal(
+        cluster.start,
+        cluster.stop,
+        f"Cluster is up: http://localhost:{cluster.stack.port} (CeleryExecutor, workers "
+        f"{', '.join(WORKER_NAMES)}, S3 on 127.0.0.1:{cluster.s3_port})\n"
+        f"  user: {ADMIN_USER}, password in {cluster.stack.passwords_file}",
+    )

@@ -13,6 +13,7 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from include.k1n.local.demo import DEFAULT_HOME
@@ -21,29 +22,33 @@ from include.k1n.local.stack import ADMIN_USER, AirflowStack
 log = logging.getLogger(__name__)
 
 
+def run_until_signal(start: Callable[[], None], stop: Callable[[], None], banner: str) -> int:
+    """Start, print `banner`, wait for SIGINT/SIGTERM, stop. Components that exit meanwhile
+    are restarted by the stack's supervisor: only a signal ends this."""
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    try:
+        start()
+        print(f"\n{banner}\nPress Ctrl-C to stop every process started here.\n", flush=True)
+        stopped.wait()
+    finally:
+        stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`k1n airflow`: Airflow on this machine until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="k1n airflow", description=__doc__)
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="Airflow home")
     parser.add_argument("--port", type=int, default=8080, help="API server / UI port")
     args = parser.parse_args(argv)
-
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-
     stack = AirflowStack(args.home, port=args.port)
-    try:
-        stack.start()
-        print(
-            f"\nAirflow is up: http://localhost:{stack.port}\n"
-            f"  user:     {ADMIN_USER}\n"
-            f"  password: in {stack.passwords_file}\n"
-            f"  logs:     {stack.home / 'logs'}\n"
-            "Press Ctrl-C to stop every process started here.\n",
-            flush=True,
-        )
-        # Components that exit are restarted by the stack's supervisor; only a signal ends this.
-        stop.wait()
-    finally:
-        stack.stop()
-    return 0
+    return run_until_signal(
+        stack.start,
+        stack.stop,
+        f"Airflow is up: http://localhost:{stack.port}\n"
+        f"  user:     {ADMIN_USER}\n"
+        f"  password: in {stack.passwords_file}\n"
+        f"  logs:     {stack.home / 'logs'}",
+    )

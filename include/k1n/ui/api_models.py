@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="null")
+from include.k1n.analysis.model import StrictModel as _Closed
 
 
 class RunLinks(_Closed):

@@ -25,15 +25,11 @@ session asking for the page gets a 401 page with a sign-in link instead of JSON.
 
 from __future__ import annotations
 
-import logging
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from airflow.api_fastapi.app import get_auth_manager
-from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import (
     GetUserDep,
@@ -43,36 +39,31 @@ from airflow.api_fastapi.core_api.security import (
     permitted_dag_filter_factory,
     requires_access_dag,
 )
-from airflow.models.dag import DagModel
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi import Depends, FastAPI, Path, Query, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.k1n.analysis import render_comparison, render_report
-from include.k1n.analysis.model import Comparison, Links, RunReport
-from include.k1n.ui import URL_PREFIX, page, reports, store
+from include.k1n.analysis.model import Comparison, RunReport
+from include.k1n.ui import page, reports, store
+from include.k1n.ui.access import (
+    DAG_ID_PATTERN,
+    ID_MAX_LENGTH,
+    RUN_ID_PATTERN,
+    load_report,
+    root,
+    run_ui_path,
+)
 from include.k1n.ui.api_models import DagList, Problem, RunLinks, RunList, RunSummary
-from include.k1n.workflow.names import WORKFLOW_DAG_IDS
-from include.k1n.workflow.spec import SpecError
+from include.k1n.ui.page_model import PageRequest, build_page_model
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-log = logging.getLogger(__name__)
-
-# Airflow's DAG id rule (letters, digits, `_`, `.`, `-`); run ids are free text up to 250.
-DAG_ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
-ID_MAX_LENGTH = 250
-PAGE_RUN_LIMIT = 25
 MAX_OFFSET = 2**31 - 1
 MARKDOWN = "text/markdown; charset=utf-8"
 
 DagIdPath = Annotated[
     str, Path(pattern=DAG_ID_PATTERN, max_length=ID_MAX_LENGTH, description="a DAG id")
 ]
-# Run ids are free text, but never hold control characters (PostgreSQL refuses NUL in text).
-RUN_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 RunIdPath = Annotated[
     str,
     Path(pattern=RUN_ID_PATTERN, min_length=1, max_length=ID_MAX_LENGTH, description="a run id"),
@@ -149,19 +140,6 @@ def create_app() -> FastAPI:
 # -- dependencies and helpers ---------------------------------------------------------------------
 
 
-def _team(dag_id: str) -> str | None:
-    return DagModel.get_team_name(dag_id)  # cached by Airflow
-
-
-def _may_read(user: BaseUser, dag_id: str, entity: DagAccessEntity) -> bool:
-    return get_auth_manager().is_authorized_dag(
-        method="GET",
-        access_entity=entity,
-        details=DagDetails(id=dag_id, team_name=_team(dag_id)),
-        user=user,
-    )
-
-
 def _require_other_dag(request: Request, other_dag_id: OtherDagIdPath, user: GetUserDep) -> None:
     """The comparison's second DAG needs the same access as the one `requires_access_dag`
     checks from `{dag_id}`."""
@@ -170,62 +148,8 @@ def _require_other_dag(request: Request, other_dag_id: OtherDagIdPath, user: Get
     )
 
 
-def _report(
-    request: Request,
-    session: Session,
-    user: BaseUser,
-    dag_id: str,
-    run_id: str,
-    time_scale: float | None = None,
-    *,
-    detail: bool = False,
-) -> RunReport:
-    """Load and analyze one run, with its links into the Airflow UI; 404/409/503 as HTTP
-    errors (never a 500 for bad input)."""
-    try:
-        data = store.load_run(
-            session, dag_id, run_id, read_xcom=_may_read(user, dag_id, DagAccessEntity.XCOM)
-        )
-        report = reports.analyze(data, time_scale=time_scale, detail=detail)
-        return report.model_copy(update={"links": _links(request, report)})
-    except store.RunNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except reports.ReportUnavailable as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except SpecError as exc:
-        log.error("K1N workflow spec unusable: %s", exc)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-
-
-def _root(request: Request) -> str:
-    """Where this app is mounted (`/k1n`, behind any `[api] base_url` path)."""
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
-def _ui_base(request: Request) -> str:
-    """The Airflow UI's base path (where this app's prefix is mounted)."""
-    return _root(request).removesuffix(URL_PREFIX)
-
-
-def _run_ui_path(request: Request, dag_id: str, run_id: str) -> str:
-    return f"{_ui_base(request)}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
-
-
-def _links(request: Request, report: RunReport) -> Links:
-    """The run's page in the Airflow UI (grid, Gantt button) and each task's logs."""
-    run = _run_ui_path(request, report.dag_id, report.run_id)
-    return Links(
-        run=run,
-        tasks={
-            task.task: f"{run}/tasks/{quote(task.task, safe='')}"
-            + ("/mapped" if task.mapped else "")
-            for task in report.tasks
-        },
-    )
-
-
 def _is_page(request: Request) -> bool:
-    return request.scope.get("path", "").rstrip("/") == _root(request)
+    return request.scope.get("path", "").rstrip("/") == root(request)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -324,7 +248,7 @@ def _add_routes(app: FastAPI) -> None:
         into work, start-ups, hand-offs and waiting; mapped roll-ups; each task's seconds over
         the DAG's last runs; for the K1N workflow, the declared-dependency what-if and the
         targets. A run that has not finished is `partial`."""
-        report = _report(request, session, user, dag_id, run_id, time_scale, detail=detail)
+        report = load_report(request, session, user, dag_id, run_id, time_scale, detail=detail)
         if format == "markdown":
             return PlainTextResponse(render_report(report, "markdown"), media_type=MARKDOWN)
         return report
@@ -347,7 +271,7 @@ def _add_routes(app: FastAPI) -> None:
         run_id: RunIdPath,
         time_scale: TimeScaleQuery = None,
     ) -> PlainTextResponse:
-        report = _report(request, session, user, dag_id, run_id, time_scale)
+        report = load_report(request, session, user, dag_id, run_id, time_scale)
         return PlainTextResponse(render_report(report, "markdown"), media_type=MARKDOWN)
 
     @app.get(
@@ -375,8 +299,8 @@ def _add_routes(app: FastAPI) -> None:
         compare: the verdict (faster/slower/same) with a factor >= 1, how much of the
         difference is work and how much orchestration, per-task deltas (per spec task for the
         K1N workflow), A's what-if against B's measured wall time, and both runs' targets."""
-        a = _report(request, session, user, dag_id, run_id)
-        b = _report(request, session, user, other_dag_id, other_run_id)
+        a = load_report(request, session, user, dag_id, run_id)
+        b = load_report(request, session, user, other_dag_id, other_run_id)
         comparison = reports.compare(a, b)
         if format == "markdown":
             return PlainTextResponse(render_comparison(comparison, "markdown"), media_type=MARKDOWN)
@@ -412,13 +336,13 @@ def _add_routes(app: FastAPI) -> None:
             b=b,
             offset=offset,
         )
-        model, status_code = _page_model(request, session, user, readable, asked)
+        model, status_code = build_page_model(request, session, user, readable, asked)
         return HTMLResponse(page.render_page(model), status_code=status_code)
 
 
 def _run_summary(request: Request, row: store.RunRow) -> RunSummary:
-    root = _root(request)
-    report = page.api_url(root, row.dag_id, row.run_id)
+    mounted = root(request)
+    report = page.api_url(mounted, row.dag_id, row.run_id)
     return RunSummary(
         dag_id=row.dag_id,
         run_id=row.run_id,
@@ -433,152 +357,7 @@ def _run_summary(request: Request, row: store.RunRow) -> RunSummary:
         links=RunLinks(
             report=report,
             markdown=f"{report}.md",
-            page=f"{root}/?run={quote(row.key, safe='/')}",
-            airflow=_run_ui_path(request, row.dag_id, row.run_id),
+            page=f"{mounted}/?run={quote(row.key, safe='/')}",
+            airflow=run_ui_path(request, row.dag_id, row.run_id),
         ),
     )
-
-
-# -- the page's model -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    """What the page's query string asks for."""
-
-    dag_filter: str | None
-    run: str | None
-    a: str | None
-    b: str | None
-    offset: int
-
-
-class _PageError(Exception):
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-def _split_key(key: str) -> tuple[str, str]:
-    """`dag_id/run_id` -> its parts (DAG ids have no `/`; run ids may)."""
-    dag_id, _, run_id = key.partition("/")
-    if not dag_id or not run_id:
-        raise _PageError(422, f"run {key!r}: expected DAG_ID/RUN_ID")
-    if not _valid_run_id(run_id) or not _valid_dag_id(dag_id):
-        raise _PageError(422, f"run {key!r}: not a valid DAG id / run id")
-    return dag_id, run_id
-
-
-def _valid_run_id(run_id: str) -> bool:
-    return len(run_id) <= ID_MAX_LENGTH and re.fullmatch(RUN_ID_PATTERN, run_id) is not None
-
-
-def _valid_dag_id(dag_id: str) -> bool:
-    return len(dag_id) <= ID_MAX_LENGTH and re.fullmatch(DAG_ID_PATTERN, dag_id) is not None
-
-
-def _page_report(request: Request, session: Session, user: BaseUser, key: str) -> RunReport:
-    dag_id, run_id = _split_key(key)
-    if not _may_read(user, dag_id, DagAccessEntity.TASK_INSTANCE):
-        raise _PageError(403, f"you may not read the task instances of {dag_id}")
-    try:
-        # The page draws every try and every map index: the detailed report.
-        return _report(request, session, user, dag_id, run_id, detail=True)
-    except HTTPException as exc:
-        raise _PageError(exc.status_code, f"{key}: {exc.detail}") from None
-
-
-def _default_keys(
-    session: Session, runs: list[store.RunRow], readable: set[str], dag_filter: str | None
-) -> tuple[str | None, str | None, str | None]:
-    """The newest finished run to report on; to compare, the newest successful baseline
-    against the newest successful optimized run when both are readable (and no other DAG is
-    filtered for)."""
-    done = [r for r in runs if r.state in ("success", "failed")] or runs
-    run_key = done[0].key if done else None
-    pair = [d for d in WORKFLOW_DAG_IDS if d in readable and dag_filter in (None, d)]
-    if len(pair) < 2 or dag_filter is not None:
-        return run_key, None, None
-    newest = store.newest_runs(session, pair)
-    if not all(d in newest for d in pair):
-        return run_key, None, None
-    a_dag, b_dag = pair
-    return run_key, f"{a_dag}/{newest[a_dag]}", f"{b_dag}/{newest[b_dag]}"
-
-
-def _page_model(
-    request: Request,
-    session: Session,
-    user: BaseUser,
-    readable_filter: PermittedDagRunFilter,
-    asked: PageRequest,
-) -> tuple[page.PageModel, int]:
-    """Defaults for what is not asked for; errors of what is asked for shown in the page."""
-    readable = set(readable_filter.value or ())
-    dag_filter = asked.dag_filter if asked.dag_filter in readable else None
-    messages = []
-    if asked.dag_filter and dag_filter is None:
-        messages.append(f"DAG {asked.dag_filter!r}: no such DAG you may read; showing every DAG")
-    runs, total = store.list_runs(
-        session,
-        readable_dag_ids=readable,
-        dag_id=dag_filter,
-        limit=PAGE_RUN_LIMIT,
-        offset=asked.offset,
-    )
-    default_run, default_a, default_b = _default_keys(session, runs, readable, dag_filter)
-    explicit_pair = asked.a is not None or asked.b is not None
-    model = page.PageModel(
-        root=_root(request),
-        dag_ids=store.dags_with_runs(session, readable),
-        runs=runs,
-        total=total,
-        limit=PAGE_RUN_LIMIT,
-        offset=asked.offset,
-        dag_filter=dag_filter,
-        run_key=asked.run or default_run,
-        a_key=(asked.a or None) if explicit_pair else default_a,
-        b_key=(asked.b or None) if explicit_pair else default_b,
-        messages=messages,
-    )
-    # The page answers with the status of the first problem in what was explicitly asked for;
-    # a default that cannot be shown (e.g. a run still queued) is only a message.
-    statuses: list[int] = []
-    loaded: dict[str, RunReport] = {}  # the reported run is often one of the pair
-
-    def load(key: str) -> RunReport:
-        if key not in loaded:
-            loaded[key] = _page_report(request, session, user, key)
-        return loaded[key]
-
-    if model.run_key:
-        try:
-            model.report = load(model.run_key)
-        except _PageError as exc:
-            model.report_error = str(exc)
-            if asked.run:
-                statuses.append(exc.status_code)
-    if model.a_key and model.b_key:
-        try:
-            model.a_report, model.b_report = load(model.a_key), load(model.b_key)
-            model.comparison = reports.compare(model.a_report, model.b_report)
-        except _PageError as exc:
-            model.compare_error = str(exc)
-            if explicit_pair:
-                statuses.append(exc.status_code)
-    elif model.a_key or model.b_key:
-        model.compare_error = "pick both runs to compare"
-    model.choices = _choices(session, runs, model)
-    return model, statuses[0] if statuses else 200
-
-
-def _choices(session: Session, runs: list[store.RunRow], model: page.PageModel) -> list:
-    """The pickers' runs: this page of the list, plus the chosen runs when not on it."""
-    listed = {row.key for row in runs}
-    chosen = [
-        key
-        for key in dict.fromkeys((model.run_key, model.a_key, model.b_key))
-        if key and key not in listed and "/" in key
-    ]
-    extra = store.run_rows(session, [tuple(key.split("/", 1)) for key in chosen])
-    return [*runs, *extra]
