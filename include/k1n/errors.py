@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class FileProblem(ValueError):
@@ -13,3 +14,10 @@ class FileProblem(ValueError):
         self.where = where
         self.problem = problem
         super().__init__(f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}")
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: a message never carries a whole input."""
+    huge = isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200
+    text = "<huge int>" if huge else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ import yaml
 from include.k1n.errors import FileProblem
 
 TEMP_SUFFIX = ".tmp"
+# Specs, settings files and profiles are a few KB; anything this large is not one.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_YAML_NODES = 100_000
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:
@@ -36,23 +40,91 @@ def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> Non
         raise
 
 
-def read_yaml(path: Path, error: type[FileProblem]) -> Any:
-    """Load a YAML file; a missing, unreadable or malformed file raises `error(path, problem)`."""
+def read_text_file(path: Path, error: type[FileProblem], max_bytes: int = MAX_FILE_BYTES) -> str:
+    """A regular file's UTF-8 text, at most `max_bytes`; anything else raises
+    `error(path, problem)` on one line: a FIFO or a device (which would block or never end) is
+    refused before it is opened, a larger file before it is read whole."""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except FileNotFoundError:
         raise error(path, "file not found") from None
     except OSError as exc:
-        raise error(path, f"cannot be read: {exc.strerror}") from None
+        raise error(path, f"cannot be read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(path, "is a directory, expected a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(path, "not a regular file (a FIFO, socket or device?)")
     try:
-        return yaml.safe_load(text)
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(path, f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise error(path, f"larger than {max_bytes} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(path, f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a document whose aliases would expand to more than
+    `MAX_YAML_NODES` nodes ("billion laughs"): it is checked on the composed node graph, where
+    an alias is one shared node, before anything walks the expanded data."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in `node` with every alias expanded; memoized per node, so linear in the file."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = MAX_YAML_NODES + 1  # a node reached again while inside itself: a cycle
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, sizes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(
+            _expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value
+        )
+    else:
+        size = 1
+    sizes[id(node)] = min(size, MAX_YAML_NODES + 1)
+    return sizes[id(node)]
+
+
+def load_yaml_text(text: str) -> Any:
+    """Safe-load one YAML document; `ValueError` if its aliases expand beyond the limit."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise ValueError(
+                f"its aliases expand to more than {MAX_YAML_NODES} nodes (a YAML bomb?)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path, error: type[FileProblem]) -> Any:
+    """Load a YAML file; a missing, unreadable, oversized, non-UTF-8 or malformed file, or one
+    whose aliases expand too far, raises `error(path, problem)`."""
+    text = read_text_file(path, error)
+    try:
+        return load_yaml_text(text)
     except yaml.YAMLError as exc:
         raise error(path, f"invalid YAML: {_describe_yaml_error(exc)}") from None
+    except (ValueError, RecursionError) as exc:
+        problem = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise error(path, f"invalid YAML: {problem}") from None
 
 
 def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """One line: the problem and where (PyYAML's own text spans several lines)."""
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = getattr(exc, "problem", None) or str(exc).split("\n", 1)[0]
+    problem = " ".join(str(problem).split())[:200]
     if mark is None:
         return problem
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"

@@ -154,3 +154,21 @@ def test_a_dag_that_is_not_k1n_gets_a_report_and_a_comparison(plugin, airflow_cl
     assert FAN_OUT_DAG_ID in plugin.get("/api/dags").json()["dag_ids"]
     listed = plugin.get("/api/runs", params={"dag_id": FAN_OUT_DAG_ID}).json()
     assert {r["run_id"] for r in listed["runs"]} >= {fast.run_id, slow.run_id}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/dags/{OPTIMIZED_DAG_ID}/runs/a%00b/report",
+        f"/api/dags/{OPTIMIZED_DAG_ID}/runs/a%00b/report.md",
+        f"/api/dags/{OPTIMIZED_DAG_ID}/runs/x/compare/{OPTIMIZED_DAG_ID}/a%00b",
+        "/?run=k1n_22task_optimized/a%00b",
+        "/?dag_id=k1n_22task_optimized&run_id=a%00b",
+        "/api/runs?offset=99999999999999999999",
+        "/api/runs?offset=9223372036854775808",
+        f"/api/dags/{OPTIMIZED_DAG_ID}/runs/x/report.md?time_scale=5e-324",
+    ],
+)
+def test_bad_input_is_4xx_on_postgresql(plugin, path):
+    response = plugin.get(path)
+    assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:200])

@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from include.k1n.analysis.analyze import RunData
 from include.k1n.analysis.compare import compare_runs
@@ -45,6 +46,8 @@ DEFAULT_AIRFLOW_URL = "http://localhost:8080"
 DEFAULT_AIRFLOW_USER = "admin"
 URL_ENV, USER_ENV, PASSWORD_ENV = "K1N_AIRFLOW_URL", "K1N_AIRFLOW_USER", "K1N_AIRFLOW_PASSWORD"
 SUMMARY_NEXT_TO_PROFILES = "<profiles>/summary.json"
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_TOP = 10_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,6 +112,21 @@ def _time_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` number within [low, high]."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text[:40]} is outside [{low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
     parser.add_argument(
@@ -121,7 +139,12 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
     login.add_argument("--username", default=None, help=f"default ${USER_ENV} or admin")
     login.add_argument("--password", default=None, help=f"default ${PASSWORD_ENV}")
-    login.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    login.add_argument(
+        "--timeout",
+        type=_bounded(float, 0.1, MAX_TIMEOUT_SECONDS),
+        default=30.0,
+        help="seconds per request",
+    )
 
 
 def _login(args: argparse.Namespace) -> AirflowLogin:
@@ -150,7 +173,9 @@ def report_parser() -> argparse.ArgumentParser:
         default=None,
         help="override the run's time scale (e.g. 1/60)",
     )
-    parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="slowest tasks to list")
+    parser.add_argument(
+        "--top", type=_bounded(int, 1, MAX_TOP), default=DEFAULT_TOP, help="slowest tasks to list"
+    )
     parser.add_argument("--label", default="", help="a name for the run in the report")
     parser.add_argument(
         "--no-detail", action="store_true", help="json: leave out per-index and per-try rows"

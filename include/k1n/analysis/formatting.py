@@ -52,6 +52,8 @@ def time_scale_label(scale: float) -> str:
     if not math.isfinite(scale) or scale <= 0:
         return str(scale)
     inverse = 1 / scale
+    if not math.isfinite(inverse) or inverse > 1e9:  # a subnormal scale: no fraction to show
+        return f"{scale:g}"
     if scale < 1 and abs(inverse - round(inverse)) < 1e-6:
         return f"1/{round(inverse)}"
     return f"{scale:g}"

@@ -46,6 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.k1n.analysis import render_comparison, render_report
 from include.k1n.analysis.model import Comparison, RunReport
+from include.k1n.settings import TIME_SCALE_MAX, TIME_SCALE_MIN
 from include.k1n.ui import page, reports, store
 from include.k1n.ui.access import (
     DAG_ID_PATTERN,
@@ -86,9 +87,10 @@ FormatQuery = Annotated[
 TimeScaleQuery = Annotated[
     float | None,
     Query(
-        gt=0,
-        le=1000,
-        description="override the run's recorded time scale (production seconds x scale)",
+        ge=TIME_SCALE_MIN,
+        le=TIME_SCALE_MAX,
+        description="override the run's recorded time scale (production seconds x scale), "
+        "between 1/3600 and 1",
     ),
 ]
 ReadableRunsDep = Annotated[

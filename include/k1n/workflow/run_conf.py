@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from include.k1n.errors import brief
 from include.k1n.settings import parse_time_scale
 
 __all__ = ["RunConfError", "knob", "parse_time_scale"]
@@ -40,22 +41,22 @@ def knob(
     if raw is None or raw == {}:
         return {}
     if not isinstance(raw, Mapping):
-        raise RunConfError(f"{key}: expected a mapping of task id to amount, got {raw!r}")
+        raise RunConfError(f"{key}: expected a mapping of task id to amount, got {brief(raw)}")
     result: dict[int, Any] = {}
     for task, amount in raw.items():
         try:
             task_id = int(str(task).strip())
         except ValueError:
-            raise RunConfError(f"{key}: {task!r} is not a task id") from None
+            raise RunConfError(f"{key}: {brief(task)} is not a task id") from None
         if task_id not in known_ids:
             raise RunConfError(f"{key}: task {task_id} is not in the workflow spec")
         if isinstance(amount, bool) or not isinstance(amount, int | float):
-            raise RunConfError(f"{key}.{task_id}: expected a number, got {amount!r}")
+            raise RunConfError(f"{key}.{task_id}: expected a number, got {brief(amount)}")
         if integer and not float(amount).is_integer():
-            raise RunConfError(f"{key}.{task_id}: expected a whole number, got {amount!r}")
+            raise RunConfError(f"{key}.{task_id}: expected a whole number, got {brief(amount)}")
         low_ok = amount >= 0 if integer else amount > 0
         if not math.isfinite(amount) or not low_ok or amount > maximum:
             bounds = f"[0, {maximum:g}]" if integer else f"(0, {maximum:g}]"
-            raise RunConfError(f"{key}.{task_id}: {amount!r} is outside {bounds}")
+            raise RunConfError(f"{key}.{task_id}: {brief(amount)} is outside {bounds}")
         result[task_id] = int(amount) if integer else float(amount)
     return result

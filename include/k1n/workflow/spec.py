@@ -238,16 +238,29 @@ def parse_spec(raw: Any, path: Path | str = "<spec>") -> WorkflowSpec:
 
 
 def _raw_label(raw_task: Mapping[str, Any], index: int) -> str:
+    """How a message names a raw task: its id and name when they are plain values, else its
+    position (a message never prints a whole nested value)."""
     task_id, name = raw_task.get("id"), raw_task.get("name")
-    if task_id is None:
-        return f"#{index + 1}" + (f" ({name})" if name else "")
-    return f"{task_id}" + (f" ({name})" if name else "")
+    name_part = f" ({name[:80]})" if isinstance(name, str) and name else ""
+    if not _plain_id(task_id) or task_id is None:
+        return f"#{index + 1}{name_part}"
+    return f"{task_id}{name_part}"
+
+
+def _plain_id(task_id: Any) -> bool:
+    return task_id is None or (isinstance(task_id, int) and not isinstance(task_id, bool))
 
 
 def _check_ids(path: Path, raw_tasks: list[Mapping[str, Any]]) -> None:
     seen: dict[Any, int] = {}
     for index, raw_task in enumerate(raw_tasks):
         task_id = raw_task.get("id")
+        if not _plain_id(task_id):
+            raise SpecError(
+                path,
+                f"field 'id': expected an integer, got a {type(task_id).__name__}",
+                task=_raw_label(raw_task, index),
+            )
         if task_id in seen and task_id is not None:
             raise SpecError(
                 path,

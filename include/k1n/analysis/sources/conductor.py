@@ -27,7 +27,7 @@ import pandas as pd
 
 from include.k1n.analysis.analyze import RunData, RunInfo
 from include.k1n.analysis.errors import AnalysisInputError
-from include.k1n.analysis.sources.common import read_json_file
+from include.k1n.analysis.sources.common import epoch_ms_time, read_json_file
 from include.k1n.workflow.spec import WorkflowSpec
 
 BOOKKEEPING_TASK_TYPES = frozenset(
@@ -148,6 +148,4 @@ def _epoch_ms(value: Any, task: str, field: str) -> pd.Timestamp | None:
     """Epoch milliseconds -> UTC timestamp; 0 or missing -> None (Conductor's "not yet")."""
     if value in (None, 0):
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise AnalysisInputError(f"Conductor {task}: {field} must be epoch milliseconds")
-    return pd.Timestamp(int(value), unit="ms", tz="UTC")
+    return epoch_ms_time(value, f"Conductor {task}: {field}")

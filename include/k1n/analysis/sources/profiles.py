@@ -27,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,12 @@ from include.k1n.analysis.analyze import RunData, RunInfo
 from include.k1n.analysis.errors import AnalysisInputError
 from include.k1n.analysis.graph import TaskGraph
 from include.k1n.analysis.model import RunReport, TaskTiming
-from include.k1n.analysis.sources.common import read_json_file
+from include.k1n.analysis.sources.common import (
+    MAX_DURATION_SECONDS,
+    checked_time,
+    read_json_file,
+)
+from include.k1n.errors import brief
 from include.k1n.workflow.spec import WorkflowSpec
 
 PROFILE_FILE = re.compile(r"^task-(?P<id>\d+)-(?P<stamp>profile|\d{8}_\d{6})\.json$")
@@ -115,11 +120,14 @@ def _read_profile(path: Path, task_id: int) -> dict[str, Any]:
         raise AnalysisInputError(f"profile {path}: missing {', '.join(missing)}")
     if not _is_int(document["task_id"]) or document["task_id"] != task_id:
         raise AnalysisInputError(
-            f"profile {path}: task_id {document['task_id']!r} does not match the file name"
+            f"profile {path}: task_id {brief(document['task_id'])} does not match the file name"
         )
     duration = document["duration_ms"]
-    if not _is_int(duration) or duration < 0:
-        raise AnalysisInputError(f"profile {path}: duration_ms must be a non-negative integer")
+    if not _is_int(duration) or not 0 <= duration <= MAX_DURATION_SECONDS * 1000:
+        raise AnalysisInputError(
+            f"profile {path}: duration_ms must be an integer from 0 to "
+            f"{MAX_DURATION_SECONDS * 1000} (30 days)"
+        )
     if not _is_int(document["exit_code"]):
         raise AnalysisInputError(f"profile {path}: exit_code must be an integer")
     start = _when(document["start_time"], path, "start_time")
@@ -142,8 +150,10 @@ def _when(value: Any, path: Path, field: str) -> datetime:
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
-        raise AnalysisInputError(f"profile {path}: {field} {value!r} is not ISO-8601") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        raise AnalysisInputError(
+            f"profile {path}: {field} {brief(value)} is not ISO-8601"
+        ) from None
+    return checked_time(stamp, f"profile {path}: {field}")
 
 
 def legacy_summary(report: RunReport) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
@@ -560,3 +562,86 @@ def test_a_finished_run_is_analyzed_once_a_running_one_every_time(admin, seeded,
     for name in ("optimized", "optimized", "running", "running"):
         assert admin.get(report_url(seeded[name])).status_code == 200
     assert calls == [seeded["optimized"].run_id] + [seeded["running"].run_id] * 2
+
+
+# -- bad input: never a 5xx --------------------------------------------------------------------
+
+
+def test_a_run_with_an_absurd_time_scale_does_not_take_the_page_down(admin, seeded):
+    from airflow.utils.session import create_session
+
+    from tests.include.k1n.ui.seed import write_run
+
+    absurd = SeededRun(
+        dag_id=OPTIMIZED_DAG_ID,
+        run_id="manual__absurd_time_scale",
+        time_scale=1e-310,  # the Param refuses it; a run created another way may have it
+        start=datetime.now(UTC),
+        end=None,
+        state="queued",
+    )
+    with create_session() as session:
+        write_run(session, absurd)
+    assert admin.get("/k1n/").status_code == 200
+    listed = admin.get("/k1n/api/runs", params={"limit": 500}).json()["runs"]
+    row = next(r for r in listed if r["run_id"] == absurd.run_id)
+    assert row["time_scale"] is None  # out of range: ignored, as the report notes
+    assert admin.get("/k1n/", params={"run": absurd.key}).status_code == 409
+
+
+@pytest.mark.parametrize("scale", ["5e-324", "1e-310", "1e400", "nan", "inf", "2"])
+def test_an_out_of_range_time_scale_override_is_422(admin, seeded, scale):
+    response = admin.get(report_url(seeded["optimized"], "report.md"), params={"time_scale": scale})
+    assert response.status_code == 422
+
+
+SEGMENTS = st.text(max_size=40) | st.sampled_from(["\x00", "..", ".", "%", "a/b", "é", " "])
+QUERY_VALUES = (
+    st.text(max_size=30)
+    | st.integers().map(str)
+    | st.floats().map(repr)
+    | st.sampled_from(["5e-324", "1e400", "-1", "99999999999999999999", "\x00", ""])
+)
+QUERY_KEYS = st.sampled_from(
+    [
+        "time_scale",
+        "detail",
+        "format",
+        "limit",
+        "offset",
+        "state",
+        "dag_id",
+        "run_id",
+        "run",
+        "a",
+        "b",
+    ]
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=5000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(["report", "report.md", "compare", "runs", "page", "dags"]),
+    dag=SEGMENTS,
+    run=SEGMENTS,
+    query=st.dictionaries(QUERY_KEYS, QUERY_VALUES, max_size=4),
+)
+def test_no_path_or_query_string_answers_5xx(admin, seeded, route, dag, run, query):
+    def segment(text: str) -> str:
+        return quote(text, safe="") or "x"
+
+    paths = {
+        "report": f"/k1n/api/dags/{segment(dag)}/runs/{segment(run)}/report",
+        "report.md": f"/k1n/api/dags/{segment(dag)}/runs/{segment(run)}/report.md",
+        "compare": f"/k1n/api/dags/{segment(dag)}/runs/{segment(run)}/compare/"
+        f"{OPTIMIZED_DAG_ID}/{quote(seeded['optimized'].run_id, safe='')}",
+        "runs": "/k1n/api/runs",
+        "page": "/k1n/",
+        "dags": "/k1n/api/dags",
+    }
+    response = admin.get(paths[route], params=query)
+    assert response.status_code < 500, (route, dag, run, query, response.text[:300])

@@ -165,6 +165,23 @@ BROKEN_SPECS = {
         "field 'targets.quality_gate_pass_rate_min': Input should be less than or equal to 1",
     ),
     "empty task list": (lambda d: {**d, "tasks": []}, "'tasks' must be a non-empty list"),
+    # Numbers that passed the check but broke the DAG build (OverflowError at parse).
+    "infinite seconds": (
+        break_task(1, seconds=float("inf")),
+        "task 1 (Security Audit): field 'seconds': Input should be a finite number",
+    ),
+    "astronomic timeout": (
+        break_task(1, timeout_seconds=1e300),
+        "task 1 (Security Audit): field 'timeout_seconds': Input should be less than or equal",
+    ),
+    "a list as id": (
+        break_task(1, id=[1]),
+        "task #1 (Security Audit): field 'id': expected an integer, got a list",
+    ),
+    "a mapping as id": (
+        break_task(1, id={"a": 1}),
+        "task #1 (Security Audit): field 'id': expected an integer, got a dict",
+    ),
 }
 
 
@@ -194,3 +211,16 @@ def test_missing_file(tmp_path):
 def test_not_a_mapping(tmp_path):
     with pytest.raises(SpecError, match="expected a mapping with 'tasks', got list"):
         load_spec(write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_every_spec_that_passes_the_check_builds_both_dags(tmp_path):
+    """The largest numbers the model accepts still build DAGs (no overflow at parse)."""
+    from include.k1n.dag_builders.workflow import build_baseline_dag, build_optimized_dag
+    from include.k1n.workflow.spec import MAX_SECONDS
+
+    document = raw_spec()
+    for entry in document["tasks"]:
+        entry["seconds"] = MAX_SECONDS
+        entry["timeout_seconds"] = MAX_SECONDS
+    spec = load_spec(write(tmp_path, document))
+    assert len(build_baseline_dag(spec=spec).tasks) == len(build_optimized_dag(spec=spec).tasks) - 4
