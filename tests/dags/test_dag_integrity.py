@@ -275,3 +275,22 @@ def test_optimized_dag_has_a_deadline_and_bounds_codegen_shards_per_run(dagbag, 
     group = spec.task(8).airflow_task_id
     generate = dag.get_task(f"{group}.generate_code")
     assert generate.max_active_tis_per_dagrun == settings.codegen_shards()
+
+
+@pytest.mark.parametrize("dag_id", ALL_DAG_IDS)
+def test_time_scale_params_refuse_absurd_values_at_trigger(dagbag, dag_id):
+    """`time_scale: 1e300` or `1e-310` once killed every try before task code ran; the Param
+    refuses them when the run is triggered (the REST API answers 400)."""
+    import copy
+
+    dag = dagbag.dags[dag_id]
+    if "time_scale" not in dag.params:
+        return
+    for absurd in (1e300, 1e-310, 0, -1, float("inf")):
+        params = copy.deepcopy(dag.params)
+        with pytest.raises(Exception, match="time_scale"):
+            params["time_scale"] = absurd
+            params.validate()
+    params = copy.deepcopy(dag.params)
+    params["time_scale"] = 1 / 60
+    assert params.validate()["time_scale"] == pytest.approx(1 / 60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import time
@@ -22,8 +23,7 @@ class Problem(FileProblem):
 def billion_laughs(levels: int = 9) -> str:
     """A few hundred bytes of YAML whose aliases expand to 9**levels strings."""
     lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    names = "abcdefghijklmnop"
-    for previous, name in zip(names, names[1 : levels + 1], strict=False):
+    for previous, name in itertools.pairwise("abcdefghijklmnop"[: levels + 1]):
         lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
     return "\n".join(lines) + "\n"
 
