@@ -1,4 +1,5 @@
-"""Airflow plugin: the K1N bottleneck report in the API server and the UI's Browse menu.
+"""Airflow plugin: the K1N bottleneck report in the API server and the UI, and the
+critical-path priority weight strategy of the workflow DAGs.
 
 Thin on purpose: the app and the view live in `include.k1n.ui`. Airflow imports this module
 in every process that loads plugins (each task's process too), so it imports nothing heavy;
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from include.k1n.dag_builders.priority import CriticalPathPriority
 from include.k1n.ui import external_views, fastapi_app_entry
 
 
@@ -19,3 +21,5 @@ class K1NBottleneckPlugin(AirflowPlugin):
     name = "k1n_bottlenecks"
     fastapi_apps = [fastapi_app_entry()]
     external_views = external_views()
+    # The workflow DAGs' weight rule: Airflow serializes only registered strategies.
+    priority_weight_strategies = [CriticalPathPriority]

@@ -35,6 +35,7 @@ from include.k1n.dag_builders.defaults import (
     retry_arguments,
     time_scale_param,
 )
+from include.k1n.dag_builders.priority import CRITICAL_PATH_PRIORITY
 from include.k1n.tasks.context import CodegenMode, RunContext
 from include.k1n.workflow.names import (
     BASELINE_DAG_ID,
@@ -212,9 +213,10 @@ def _task_arguments(spec_task: TaskSpec, spec: WorkflowSpec) -> dict[str, Any]:
         # The spec's timeout is in production seconds; at a demo time scale it is a generous
         # upper bound, never a too-tight one.
         "execution_timeout": spec_task.timeout,
-        # Longest remaining chain first, when slots are short.
+        # Longest remaining chain first, when slots are short: measured over the DAG's last
+        # good runs (CriticalPathPriority), the spec's profile until there is one.
         "priority_weight": max(1, round(spec.remaining_path_seconds[spec_task.id])),
-        "weight_rule": "absolute",
+        "weight_rule": CRITICAL_PATH_PRIORITY,
         "doc_md": _task_doc(spec_task),
     }
 

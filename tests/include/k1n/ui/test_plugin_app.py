@@ -645,3 +645,17 @@ def test_no_path_or_query_string_answers_5xx(admin, seeded, route, dag, run, que
     }
     response = admin.get(paths[route], params=query)
     assert response.status_code < 500, (route, dag, run, query, response.text[:300])
+
+
+def test_the_priority_strategy_reads_the_dags_good_runs(seeded):
+    """Against a real metadata DB: the seeded optimized run is the history."""
+    from include.k1n.dag_builders.priority import _read_history
+
+    spans = _read_history(OPTIMIZED_DAG_ID)
+    run = seeded["optimized"]
+    audit = next(r for r in run.rows if r["task_id"] == "task_01_security_audit")
+    assert spans["task_01_security_audit"] == pytest.approx(
+        (audit["end"] - audit["start"]).total_seconds()
+    )
+    assert "task_08_code_generation.generate_code" in spans
+    assert _read_history("no_such_dag") == {}
