@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
 from airflow.sdk import DAG, Variable, chain, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
@@ -55,6 +55,8 @@ from include.k1n.workflow.spec import (
 )
 
 log = logging.getLogger(__name__)
+
+PriorityRule = Literal["critical_path", "static", "downstream"]
 
 # Async callback of the optimized DAG's deadline alert (runs in the triggerer).
 DEADLINE_CALLBACK = "include.k1n.dag_builders.alerts.workflow_deadline_missed"
@@ -206,19 +208,29 @@ def write_outputs(task_number: int) -> dict[str, Any]:
 # -- building the DAGs --------------------------------------------------------------------
 
 
-def _task_arguments(spec_task: TaskSpec, spec: WorkflowSpec) -> dict[str, Any]:
+def _task_arguments(
+    spec_task: TaskSpec, spec: WorkflowSpec, priority: PriorityRule = "critical_path"
+) -> dict[str, Any]:
     """Retries, timeout, priority and docs of one spec task."""
     return {
         **retry_arguments(spec_task.retries, spec_task.retry_delay_seconds),
         # The spec's timeout is in production seconds; at a demo time scale it is a generous
         # upper bound, never a too-tight one.
         "execution_timeout": spec_task.timeout,
-        # Longest remaining chain first, when slots are short: measured over the DAG's last
-        # good runs (CriticalPathPriority), the spec's profile until there is one.
-        "priority_weight": max(1, round(spec.remaining_path_seconds[spec_task.id])),
-        "weight_rule": CRITICAL_PATH_PRIORITY,
+        **_priority(spec_task, spec, priority),
         "doc_md": _task_doc(spec_task),
     }
+
+
+def _priority(spec_task: TaskSpec, spec: WorkflowSpec, rule: PriorityRule) -> dict[str, Any]:
+    """Which ready task starts first when slots are short. `critical_path` (shipped): the
+    longest remaining chain measured over the DAG's last good runs, the spec's profile until
+    there is one; `static`: the profile only; `downstream`: Airflow's default rule."""
+    if rule == "downstream":
+        return {"priority_weight": 1, "weight_rule": "downstream"}
+    profiled = max(1, round(spec.remaining_path_seconds[spec_task.id]))
+    weight_rule = CRITICAL_PATH_PRIORITY if rule == "critical_path" else "absolute"
+    return {"priority_weight": profiled, "weight_rule": weight_rule}
 
 
 def _task_doc(spec_task: TaskSpec) -> str:
@@ -320,11 +332,18 @@ def build_baseline_dag(doc_md: str | None = None, spec: WorkflowSpec | None = No
     return dag
 
 
-def build_optimized_dag(doc_md: str | None = None, spec: WorkflowSpec | None = None) -> DAG:
-    """Parallel branches from the reduced dependency graph; Task 8 as a mapped task group."""
+def build_optimized_dag(
+    doc_md: str | None = None,
+    spec: WorkflowSpec | None = None,
+    *,
+    dag_id: str = OPTIMIZED_DAG_ID,
+    priority: PriorityRule = "critical_path",
+) -> DAG:
+    """Parallel branches from the reduced dependency graph; Task 8 as a mapped task group.
+    `dag_id` and `priority` let the benchmarks build variants (bench/dags/)."""
     spec = spec or load_spec()
     with _dag(
-        OPTIMIZED_DAG_ID,
+        dag_id,
         spec,
         doc_md,
         "K1N workflow, parallel and cached",
@@ -336,13 +355,13 @@ def build_optimized_dag(doc_md: str | None = None, spec: WorkflowSpec | None = N
         readers = []
         for spec_task in spec.tasks:  # the spec lists dependencies first (spec._check_graph)
             if spec_task.handler is HandlerKind.CODEGEN:
-                group, written = _codegen_group(spec_task, spec)
+                group, written = _codegen_group(spec_task, spec, priority)
                 heads[spec_task.id], codegen_result = group, written
                 result_task_ids[spec_task.id] = written.operator.task_id
                 continue
             reads_codegen = spec_task.handler in CODEGEN_READERS
             heads[spec_task.id] = run_workflow_task.override(
-                task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec)
+                task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec, priority)
             )(
                 task_number=spec_task.id,
                 codegen_mode="optimized",
@@ -362,9 +381,11 @@ def build_optimized_dag(doc_md: str | None = None, spec: WorkflowSpec | None = N
     return dag
 
 
-def _codegen_group(spec_task: TaskSpec, spec: WorkflowSpec) -> tuple[Any, Any]:
+def _codegen_group(
+    spec_task: TaskSpec, spec: WorkflowSpec, priority: PriorityRule
+) -> tuple[Any, Any]:
     """Task 8 as parse -> generate (mapped) -> compile -> validate -> write."""
-    arguments = _task_arguments(spec_task, spec)
+    arguments = _task_arguments(spec_task, spec, priority)
     parse_id, generate_id, compile_id, validate_id, write_id = CODEGEN_STAGE_TASK_IDS
     shards = settings.codegen_shards()
     written: list[Any] = []

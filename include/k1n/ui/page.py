@@ -128,8 +128,8 @@ def render_page(model: PageModel) -> str:
     if report is not None:
         split = report.overhead
         context |= {
-            "durations_svg": _svg("durations", durations_view(report)),
-            "gantt_svg": _svg("gantt", gantt_view(report)),
+            "durations_svg": render_svg("durations", durations_view(report)),
+            "gantt_svg": render_svg("gantt", gantt_view(report)),
             "split_parts": [
                 ("work", split.work_seconds, palette.NORMAL),
                 ("start-up", split.startup_seconds, palette.STARTUP),
@@ -140,7 +140,7 @@ def render_page(model: PageModel) -> str:
     if comparison is not None and model.a_report is not None and model.b_report is not None:
         view = comparison_view(comparison, model.a_report, model.b_report)
         context |= {
-            "comparison_svg": _svg("comparison", view),
+            "comparison_svg": render_svg("comparison", view),
             "split_sentence": split_sentence(comparison),
         }
     return _render("page.html.j2", **context)
@@ -160,7 +160,7 @@ def _render(name: str, **context: Any) -> str:
     return _environment().get_template(name).render(title=TITLE, palette=palette, **context)
 
 
-def _svg(name: str, view: Any) -> Markup:
+def render_svg(name: str, view: Any) -> Markup:
     # Rendered by the autoescaping environment: every text in it is escaped already.
     return Markup(
         _environment().get_template(f"charts/{name}.svg.j2").render(view=view, palette=palette)

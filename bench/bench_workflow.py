@@ -1,0 +1,420 @@
+"""Benchmark: the K1N workflow on a real local Airflow, every figure measured side by side in
+one invocation on one stack (embedded PostgreSQL, api-server, scheduler with LocalExecutor,
+dag-processor, triggerer: what `make demo` starts), each a median with min and max of
+`--repeat` runs:
+
+1. workflow at `--scale` (1/60): baseline, optimized cold (codegen caches cleared), optimized
+   warm; optimized / baseline; each run's critical-path bound (its own task spans along the
+   DAG's longest path) and wall / bound; hand-off median (ready -> start between dependent
+   tasks) and max along the path; start-up per task (task-instance start -> its own code
+   start, which each task records) and that of the run's first task. `--long` adds the
+   optimized runs at 1/20.
+2. hand-off tuning: the shipped scheduler settings against Airflow's defaults
+   (`scheduler_idle_sleep_time` 1 s, `scheduler_heartbeat_sec` 5 s), the optimized DAG at
+   `--fast-scale`; the idle CPU of the Airflow processes under each.
+3. critical-path priority: the optimized DAG with the shipped `CriticalPathPriority`, the
+   profile's static weights and Airflow's `downstream` rule (`bench/dags/`), under 2 and 3
+   slots (the default pool), as wall / max(critical path, work / slots).
+4. memory: the stack's PSS (every process of it, `smaps_rollup`) idle, at the peak of one run
+   and of 3 concurrent runs.
+5. load: 3 concurrent optimized runs against one: slowest wall / single wall; all must succeed
+   with the same quality verdict.
+
+Then the execution report (`docs/EXECUTION_REPORT.md`) of the median baseline and warm
+optimized runs. Figures go to `docs/bench/latest.json` (section `workflow`); nothing here asserts
+a time.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_workflow.py [--repeat 3] [--long]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.results import PROJECT_DIR, record, stats
+from include.k1n.analysis.model import RunReport
+from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
+from include.k1n.local import processes
+from include.k1n.local.demo import clear_codegen_caches
+from include.k1n.local.stack import ADMIN_USER, AirflowStack
+from include.k1n.settings import parse_time_scale
+from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.spec import load_spec
+
+log = logging.getLogger("bench_workflow")
+
+HOME = PROJECT_DIR / ".airflow" / "bench"
+BENCH_DAGS = PROJECT_DIR / "bench" / "dags"
+PRIORITY_RULES = ("critical_path", "static", "downstream")
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+AIRFLOW_SCHEDULER_DEFAULTS = {
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "5",
+}
+IDLE_WINDOW_SECONDS = 20.0
+
+
+def priority_dag(rule: str) -> str:
+    return f"k1n_bench_priority_{rule}"
+
+
+# -- the stack and its processes -----------------------------------------------------------------
+
+
+def bench_stack() -> AirflowStack:
+    bundles = [
+        {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+        {"name": "k1n-bench-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(BENCH_DAGS)}},
+    ]
+    shutil.rmtree(HOME, ignore_errors=True)  # a fresh history: the priority reads it
+    return AirflowStack(
+        HOME, extra_env={"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles)}
+    )
+
+
+def stack_processes(stack: AirflowStack) -> list[psutil.Process]:
+    """Every process of the stack: the tagged Airflow ones and the embedded PostgreSQL's."""
+    found = {p.pid: p for p in processes.tagged(stack.stack_id)}
+    data_dir = str(stack.home / "pgdata")
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.name().startswith("postgres") and any(
+                data_dir in part for part in process.cmdline()
+            ):
+                found[process.pid] = process
+            elif process.pid not in found and process.ppid() in found:
+                found[process.pid] = process
+    return list(found.values())
+
+
+def pss_mb(procs: list[psutil.Process]) -> float:
+    total_kb = 0
+    for process in procs:
+        with contextlib.suppress(OSError, psutil.Error):
+            for line in Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+class PeakPss:
+    """Samples the stack's PSS every `interval` seconds in a thread; `peak` in MB."""
+
+    def __init__(self, stack: AirflowStack, interval: float = 0.5) -> None:
+        self.stack, self.interval = stack, interval
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, pss_mb(stack_processes(self.stack)))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakPss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def idle_cpu(stack: AirflowStack, seconds: float = IDLE_WINDOW_SECONDS) -> dict[str, Any]:
+    """Cores the stack uses with no run going (CPU seconds / wall seconds), per component."""
+    procs = stack_processes(stack)
+
+    def cpu_by_component() -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for process in procs:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                name = process.environ().get(processes.COMPONENT_ENV, "postgres").split("#")[0]
+                totals[name] = totals.get(name, 0.0) + times.user + times.system
+        return totals
+
+    before, started = cpu_by_component(), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = cpu_by_component(), time.monotonic() - started
+    per = {name: round((after[name] - before.get(name, 0.0)) / elapsed, 4) for name in after}
+    airflow = sum(value for name, value in per.items() if name != "postgres")
+    return {
+        "airflow_cores": round(airflow, 4),
+        "all_cores": round(sum(per.values()), 4),
+        "per_component": per,
+    }
+
+
+def restart_scheduler(stack: AirflowStack, env: dict[str, str]) -> None:
+    """The scheduler again with `env` on top of its own (the supervisor restarts it)."""
+    component = stack.components["scheduler"]
+    component.env.update(env)
+    old = component.pid
+    if old is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGTERM)
+    deadline = time.monotonic() + 120
+    while component.pid in (None, old) or component.exit_code() is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the scheduler did not come back")
+        time.sleep(0.5)
+    time.sleep(10)  # its first loops: heartbeat, adoption of nothing
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, stack: AirflowStack) -> None:
+        self.stack = stack
+        self.client = stack.client()
+        self.spec = load_spec()
+
+    def ready(self, *dag_ids: str) -> None:
+        for dag_id in dag_ids:
+            self.client.wait_for_dag(dag_id, timeout=300)
+            self.client.unpause(dag_id)
+
+    def run(self, dag_id: str, scale: float) -> dict[str, Any]:
+        run_id = self.client.trigger(dag_id, conf={"time_scale": scale})
+        self.client.wait_for_run(dag_id, run_id, timeout=1800)
+        return self.measure(dag_id, run_id)
+
+    def concurrent(self, dag_id: str, scale: float, count: int) -> list[dict[str, Any]]:
+        run_ids = [self.client.trigger(dag_id, conf={"time_scale": scale}) for _ in range(count)]
+        for run_id in run_ids:
+            self.client.wait_for_run(dag_id, run_id, timeout=1800)
+        return [self.measure(dag_id, run_id) for run_id in run_ids]
+
+    def report(self, dag_id: str, run_id: str) -> RunReport:
+        data = fetch_airflow_run(
+            self.stack.base_url, ADMIN_USER, self.stack.admin_password(), dag_id, run_id
+        )
+        return data.analyze(self.spec)
+
+    def measure(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        report = self.report(dag_id, run_id)
+        ran = [t for t in report.tasks if t.status == "ran" and t.start_offset is not None]
+        startups = [t.startup_seconds for t in ran if t.startup_seconds is not None]
+        first = min(ran, key=lambda t: t.start_offset or 0.0) if ran else None
+        path = report.critical_path
+        hops = [step.handoff_seconds for step in path.steps[1:]]
+        figures = {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "state": report.state,
+            "wall_seconds": report.wall_seconds,
+            "production_wall_minutes": report.production.wall_minutes,
+            "bound_seconds": path.seconds,
+            "wall_over_bound": round(report.wall_seconds / path.seconds, 4) if path.seconds else None,
+            "work_seconds": report.total_task_seconds,
+            "handoff_median_seconds": report.overhead.per_hop_seconds,
+            "handoff_max_seconds": max(hops, default=None),
+            "startup_median_seconds": statistics.median(startups) if startups else None,
+            "first_task_startup_seconds": first.startup_seconds if first else None,
+            "first_task": first.task if first else None,
+            "pass_rate": next(
+                (t.actual for t in report.targets if t.key == "quality_gate_pass_rate_min"), None
+            ),
+        }
+        log.info(
+            "%s %s: %s %.1f s (bound %.1f s, hand-off %.3f s, start-up %s s)",
+            dag_id,
+            run_id,
+            report.state,
+            report.wall_seconds,
+            path.seconds,
+            report.overhead.per_hop_seconds,
+            figures["startup_median_seconds"],
+        )
+        return figures
+
+    def set_slots(self, slots: int) -> None:
+        self.client.request("PATCH", "/api/v2/pools/default_pool", json={"slots": slots})
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The statistics of every figure over `runs`, and the runs themselves."""
+    keys = (
+        "wall_seconds",
+        "production_wall_minutes",
+        "bound_seconds",
+        "wall_over_bound",
+        "handoff_median_seconds",
+        "handoff_max_seconds",
+        "startup_median_seconds",
+        "first_task_startup_seconds",
+    )
+    return {
+        **{key: stats(run[key] for run in runs) for key in keys},
+        "states": sorted({run["state"] for run in runs}),
+        "runs": runs,
+    }
+
+
+# -- sections -------------------------------------------------------------------------------------
+
+
+def workflow(bench: Bench, scale: float, repeat: int, with_baseline: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {"time_scale": scale}
+    if with_baseline:
+        results["baseline"] = summary([bench.run(BASELINE_DAG_ID, scale) for _ in range(repeat)])
+    cold = []
+    for _ in range(repeat):
+        clear_codegen_caches(bench.stack, OPTIMIZED_DAG_ID)
+        cold.append(bench.run(OPTIMIZED_DAG_ID, scale))
+    results["optimized_cold"] = summary(cold)
+    with PeakPss(bench.stack) as peak:
+        results["optimized_warm"] = summary(
+            [bench.run(OPTIMIZED_DAG_ID, scale) for _ in range(repeat)]
+        )
+    results["peak_pss_mb_one_run"] = round(peak.peak, 1)
+    if with_baseline:
+        base = results["baseline"]["wall_seconds"]["median"]
+        for name in ("optimized_cold", "optimized_warm"):
+            results[f"{name}_over_baseline"] = round(
+                results[name]["wall_seconds"]["median"] / base, 4
+            )
+    return results
+
+
+def handoffs(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
+    runs = [bench.run(OPTIMIZED_DAG_ID, scale) for _ in range(repeat)]
+    return {
+        "time_scale": scale,
+        "handoff_median_seconds": stats(r["handoff_median_seconds"] for r in runs),
+        "startup_median_seconds": stats(r["startup_median_seconds"] for r in runs),
+        "wall_seconds": stats(r["wall_seconds"] for r in runs),
+        "idle": idle_cpu(bench.stack),
+    }
+
+
+def priority(bench: Bench, scale: float, repeat: int, slot_counts: tuple[int, ...]) -> dict:
+    dags = [priority_dag(rule) for rule in PRIORITY_RULES]
+    bench.ready(*dags)
+    for dag_id in dags:  # a good run each: warm codegen, and the critical path's history
+        bench.run(dag_id, scale)
+    results: dict[str, Any] = {"time_scale": scale}
+    try:
+        for slots in slot_counts:
+            bench.set_slots(slots)
+            by_rule: dict[str, Any] = {}
+            for rule in PRIORITY_RULES:
+                runs = [bench.run(priority_dag(rule), scale) for _ in range(repeat)]
+                ratios = [
+                    r["wall_seconds"] / max(r["bound_seconds"], r["work_seconds"] / slots)
+                    for r in runs
+                ]
+                by_rule[rule] = {
+                    "wall_seconds": stats(r["wall_seconds"] for r in runs),
+                    "wall_over_bound": stats(ratios),
+                    "runs": runs,
+                }
+            results[f"slots_{slots}"] = by_rule
+    finally:
+        bench.set_slots(128)
+    return results
+
+
+def load(bench: Bench, scale: float, repeat: int, single_wall: float) -> dict[str, Any]:
+    rounds = []
+    with PeakPss(bench.stack) as peak:
+        for _ in range(repeat):
+            runs = bench.concurrent(OPTIMIZED_DAG_ID, scale, 3)
+            rounds.append(
+                {
+                    "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
+                    "states": sorted({r["state"] for r in runs}),
+                    "pass_rates": sorted({r["pass_rate"] for r in runs}),
+                    "runs": runs,
+                }
+            )
+    return {
+        "time_scale": scale,
+        "single_wall_seconds": single_wall,
+        "slowest_over_single": stats(r["slowest_wall_seconds"] / single_wall for r in rounds),
+        "all_succeeded": all(r["states"] == ["success"] for r in rounds),
+        "same_verdict": all(len(r["pass_rates"]) == 1 for r in rounds),
+        "peak_pss_mb_three_runs": round(peak.peak, 1),
+        "rounds": rounds,
+    }
+
+
+def median_run(section: dict[str, Any]) -> dict[str, Any]:
+    runs = sorted(section["runs"], key=lambda r: r["wall_seconds"])
+    return runs[len(runs) // 2]
+
+
+@contextlib.contextmanager
+def running(stack: AirflowStack) -> Iterator[Bench]:
+    stack.start()
+    try:
+        bench = Bench(stack)
+        bench.ready(BASELINE_DAG_ID, OPTIMIZED_DAG_ID)
+        yield bench
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=parse_time_scale, default=1 / 60)
+    parser.add_argument("--long", action="store_true", help="also the optimized runs at 1/20")
+    parser.add_argument(
+        "--fast-scale",
+        type=parse_time_scale,
+        default=1 / 3600,
+        help="hand-off and priority runs (stand-ins nearly instant: orchestration shows)",
+    )
+    parser.add_argument("--report", type=Path, default=PROJECT_DIR / "docs")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    began = time.monotonic()
+    stack = bench_stack()
+    figures: dict[str, Any] = {"repeat": args.repeat}
+    with running(stack) as bench:
+        time.sleep(15)  # let the first parses and heartbeats settle
+        figures["memory_idle"] = {"pss_mb": round(pss_mb(stack_processes(stack)), 1)}
+        figures["handoff_shipped"] = handoffs(bench, args.fast_scale, args.repeat)
+        figures["workflow"] = workflow(bench, args.scale, args.repeat, with_baseline=True)
+        if args.long:
+            figures["workflow_long"] = workflow(bench, 1 / 20, args.repeat, with_baseline=False)
+        single = figures["workflow"]["optimized_warm"]["wall_seconds"]["median"]
+        figures["load"] = load(bench, args.scale, args.repeat, single)
+        figures["priority"] = priority(bench, args.fast_scale, args.repeat, (2, 3))
+        baseline = median_run(figures["workflow"]["baseline"])
+        optimized = median_run(figures["workflow"]["optimized_warm"])
+        from include.k1n.ui.execution_report import write_execution_report
+
+        figures["execution_report"] = str(
+            write_execution_report(
+                bench.report(BASELINE_DAG_ID, baseline["run_id"]),
+                bench.report(OPTIMIZED_DAG_ID, optimized["run_id"]),
+                args.report,
+                bench=figures,
+            ).relative_to(PROJECT_DIR)
+        )
+        restart_scheduler(stack, AIRFLOW_SCHEDULER_DEFAULTS)
+        figures["handoff_airflow_defaults"] = handoffs(bench, args.fast_scale, args.repeat)
+    figures["seconds"] = round(time.monotonic() - began, 1)
+    record("workflow", figures)
+    print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=1, default=str)[:4000])
+
+
+if __name__ == "__main__":
+    main()
