@@ -31,7 +31,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+from bench.results import PROJECT_DIR, stats
+from bench.results import record as record_section
+
 DEFAULT_LIBRARY_DIR = PROJECT_DIR / "include" / "k1n" / "patterns"
 STAGES = ("parse", "generate", "compile", "validate", "write")
 
@@ -124,6 +126,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {number} ...", file=sys.stderr, flush=True)
             rounds.append(run_scenarios(args.library_dir, workers, Path(scratch)))
     results = [median_run(list(runs)) for runs in zip(*rounds, strict=True)]
+    by_scenario = list(zip(*rounds, strict=True))
+    baseline_median = stats(run["seconds"] for run in by_scenario[0])["median"]
+    record_section(
+        "codegen",
+        {
+            "repeat": len(rounds),
+            "library_size": results[0]["library_size"],
+            "scenarios": [
+                {
+                    "scenario": runs[0]["scenario"],
+                    "seconds": stats(run["seconds"] for run in runs),
+                    "speedup_vs_baseline": round(
+                        baseline_median / stats(run["seconds"] for run in runs)["median"], 2
+                    ),
+                    "stages_of_median_run": median_run(list(runs))["stages"],
+                }
+                for runs in by_scenario
+            ],
+        },
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -14,6 +14,9 @@ instances, an optimized run of ~30 with Task 8 mapped over shards):
 - `--url URL --password PW`: a running api-server (e.g. `make airflow` after `make demo`),
   timed over HTTP on its newest successful baseline and optimized runs.
 
+In-process, the runs list, the page and a report are then timed again with `--many` (10 000)
+more runs in the metadata DB: how each grows with the history.
+
 The very first request is timed on its own (it builds the lazy plugin app: imports pandas,
 networkx, the analysis); then per endpoint a first request and `--repeat` more (median, p95,
 max). The report is timed twice: with the plugin's report
@@ -41,7 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+from bench.results import PROJECT_DIR, record, stats
+
 BUDGET_MS = 200.0
 
 
@@ -139,7 +143,7 @@ def print_table(title: str, timings: list[Timing]) -> None:
 # -- in-process ---------------------------------------------------------------------------------
 
 
-def in_process(repeat: int) -> None:
+def in_process(repeat: int, many: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="k1n-bench-plugin-"))
     os.environ.update(
         {
@@ -180,6 +184,62 @@ def in_process(repeat: int) -> None:
         f"(task-instance rows: {sizes}), {repeat} requests each",
         timings,
     )
+    paths = report_paths(client.get("/k1n/api/runs?limit=500").json()["runs"])
+    add_runs(many)
+    growth = [
+        time_calls(f"{name}, {many:,} more runs", lambda p=path: client.get(p), repeat)
+        for name, path in paths.items()
+        if name.startswith(("runs list", "page", "report (optimized"))
+    ]
+    print_table(f"The same with {many:,} more runs of the optimized DAG in the DB", growth)
+    record(
+        "plugin",
+        {
+            "repeat": repeat,
+            "demo_runs": [timing_figures(t) for t in timings],
+            "with_many_runs": {"runs": many, "timings": [timing_figures(t) for t in growth]},
+        },
+    )
+
+
+def add_runs(count: int) -> None:
+    """`count` finished runs of the optimized DAG (no task instances), in one insert."""
+    from datetime import UTC, datetime, timedelta
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import insert
+
+    from include.k1n.workflow.names import OPTIMIZED_DAG_ID
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with create_session() as session:
+        session.execute(
+            insert(DagRun.__table__),
+            [
+                {
+                    "dag_id": OPTIMIZED_DAG_ID,
+                    "run_id": f"manual__bench_{index:06d}",
+                    "run_type": "manual",
+                    "state": "success",
+                    "queued_at": start + timedelta(minutes=index),
+                    "start_date": start + timedelta(minutes=index),
+                    "end_date": start + timedelta(minutes=index, seconds=63),
+                    "run_after": start + timedelta(minutes=index),
+                    "conf": {"time_scale": 1 / 60},
+                }
+                for index in range(count)
+            ],
+        )
+
+
+def timing_figures(timing: Timing) -> dict[str, Any]:
+    return {
+        "endpoint": timing.name,
+        "first_ms": round(timing.first_ms, 1),
+        "ms": stats(timing.samples_ms),
+        "p95_ms": round(timing.p95, 1),
+    }
 
 
 # -- over HTTP ----------------------------------------------------------------------------------
@@ -227,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", default="admin")
     parser.add_argument("--password", default=os.environ.get("K1N_AIRFLOW_PASSWORD", ""))
     parser.add_argument("--time-scale", default="1/60", help="with --stack (default 1/60)")
+    parser.add_argument("--many", type=int, default=10_000, help="in-process: more runs")
     args = parser.parse_args(argv)
     if args.url:
         over_http(args.url.rstrip("/"), args.username, args.password, args.repeat, "Running")
@@ -236,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         with demo_stack(parse_time_scale(args.time_scale)) as (url, password):
             over_http(url, args.username, password, args.repeat, "Local stack (PostgreSQL)")
     else:
-        in_process(args.repeat)
+        in_process(args.repeat, args.many)
     return 0
 
 

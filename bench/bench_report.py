@@ -13,7 +13,8 @@
    row (`detail=True`) is timed separately, as it is output size, not analysis.
 
 The budget is 5 s for load + group-by + one report in each scenario (2-core machine). Timings
-vary a few percent run to run; `--repeat` prints the best of N. Nothing here asserts a time.
+vary a few percent run to run; `--repeat N` gives the median (min-max) of N. Nothing here
+asserts a time.
 
     PYTHONPATH=. .venv/bin/python bench/bench_report.py [--runs 45455] [--mapped 1000000]
 """
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.results import record, stats
 from include.k1n.analysis import (
     RunData,
     RunInfo,
@@ -147,14 +149,19 @@ def _frame(
     )
 
 
+FIGURES: dict[str, dict[str, Any]] = {}
+
+
 def timed(label: str, action: Callable[[], Any], repeat: int) -> tuple[Any, float]:
-    best, result = float("inf"), None
+    """`repeat` timings of `action`: printed and recorded as median (min-max); the median."""
+    samples, result = [], None
     for _ in range(repeat):
         began = time.perf_counter()
         result = action()
-        best = min(best, time.perf_counter() - began)
-    print(f"  {label:<58} {best:7.3f} s")
-    return result, best
+        samples.append(time.perf_counter() - began)
+    figures = FIGURES[label] = stats(samples)
+    print(f"  {label:<58} {figures['median']:7.3f} s ({figures['min']:.3f}-{figures['max']:.3f})")
+    return result, figures["median"]
 
 
 def bench_history(spec: WorkflowSpec, runs: int, repeat: int) -> None:
@@ -230,7 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=45_455, help="history: runs of 22 tasks")
     parser.add_argument("--mapped", type=int, default=1_000_000, help="mapped run: total rows")
-    parser.add_argument("--repeat", type=int, default=1, help="best of N timings")
+    parser.add_argument("--repeat", type=int, default=3, help="timings of each step")
     parser.add_argument("--scenario", choices=("history", "mapped", "both"), default="both")
     args = parser.parse_args()
     spec = load_spec()
@@ -239,6 +246,10 @@ def main() -> None:
         bench_history(spec, args.runs, args.repeat)
     if args.scenario in ("mapped", "both"):
         bench_mapped(spec, args.mapped, args.repeat)
+    record(
+        "report",
+        {"repeat": args.repeat, "runs": args.runs, "mapped_rows": args.mapped, "timings": FIGURES},
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import os
 import shutil
 import signal
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -80,10 +81,20 @@ def bench_stack() -> AirflowStack:
         {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
         {"name": "k1n-bench-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(BENCH_DAGS)}},
     ]
+    _stop_previous_database()
     shutil.rmtree(HOME, ignore_errors=True)  # a fresh history: the priority reads it
     return AirflowStack(
         HOME, extra_env={"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles)}
     )
+
+
+def _stop_previous_database() -> None:
+    """A PostgreSQL an interrupted earlier benchmark left running in HOME."""
+    pid_file = HOME / "pgdata" / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        postmaster.terminate()
+        postmaster.wait(30)
 
 
 def stack_processes(stack: AirflowStack) -> list[psutil.Process]:
@@ -92,11 +103,10 @@ def stack_processes(stack: AirflowStack) -> list[psutil.Process]:
     data_dir = str(stack.home / "pgdata")
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if process.name().startswith("postgres") and any(
-                data_dir in part for part in process.cmdline()
-            ):
-                found[process.pid] = process
-            elif process.pid not in found and process.ppid() in found:
+            if (
+                process.name().startswith("postgres")
+                and any(data_dir in part for part in process.cmdline())
+            ) or (process.pid not in found and process.ppid() in found):
                 found[process.pid] = process
     return list(found.values())
 
@@ -220,7 +230,9 @@ class Bench:
             "wall_seconds": report.wall_seconds,
             "production_wall_minutes": report.production.wall_minutes,
             "bound_seconds": path.seconds,
-            "wall_over_bound": round(report.wall_seconds / path.seconds, 4) if path.seconds else None,
+            "wall_over_bound": round(report.wall_seconds / path.seconds, 4)
+            if path.seconds
+            else None,
             "work_seconds": report.total_task_seconds,
             "handoff_median_seconds": report.overhead.per_hop_seconds,
             "handoff_max_seconds": max(hops, default=None),
@@ -384,6 +396,9 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=PROJECT_DIR / "docs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # SIGTERM (a CI timeout, `kill`) stops the stack like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
     stack = bench_stack()
     figures: dict[str, Any] = {"repeat": args.repeat}
@@ -413,7 +428,9 @@ def main() -> None:
         figures["handoff_airflow_defaults"] = handoffs(bench, args.fast_scale, args.repeat)
     figures["seconds"] = round(time.monotonic() - began, 1)
     record("workflow", figures)
-    print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=1, default=str)[:4000])
+    print(
+        json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=1, default=str)[:4000]
+    )
 
 
 if __name__ == "__main__":

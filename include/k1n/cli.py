@@ -7,6 +7,7 @@ Commands:
   codegen     run Task 8's code generation engine outside Airflow
   report      bottleneck report of one run (Airflow, old profile directory or Conductor JSON)
   compare     compare two runs, e.g. baseline vs optimized, against the spec's targets
+  execution-report  baseline vs optimized as Markdown and SVG charts (docs/EXECUTION_REPORT.md)
   settings    load airflow_settings.yaml (connections, pools, variables) into an Airflow home
   check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or the project's own)
 """
@@ -27,6 +28,7 @@ MODULE_COMMANDS: dict[str, str] = {
     "codegen": "include.k1n.codegen.cli:main",
     "report": "include.k1n.analysis.cli:report_main",
     "compare": "include.k1n.analysis.cli:compare_main",
+    "execution-report": "include.k1n.ui.execution_report:main",
     "settings": "include.k1n.local.settings_loader:main",
 }
 

@@ -268,7 +268,7 @@ def _emit(text: str, output: Path | None, also: dict[Path, str] | None = None) -
         sys.stdout.write(text)
 
 
-def _run(main: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
+def run_command(main: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
     """Run a command body; bad input becomes one stderr line and exit code 2."""
     # `k1n` logs at INFO; httpx would add a line per request to stderr.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -301,8 +301,8 @@ def _report(argv: list[str]) -> int:
     return 0
 
 
-def _compare(argv: list[str]) -> int:
-    args = compare_parser().parse_args(argv)
+def analyze_pair(args: argparse.Namespace) -> tuple[RunReport, RunReport]:
+    """Runs A and B of `compare_parser()`'s arguments, analysed."""
     a_source, b_source = parse_source(args.a), parse_source(args.b)
     spec = load_spec(args.spec)
     login = _login(args)
@@ -310,18 +310,24 @@ def _compare(argv: list[str]) -> int:
     b_scale = args.time_scale_b or args.time_scale
     a = _analyze(a_source, spec, login, args.label_a, a_scale)
     b = _analyze(b_source, spec, login, args.label_b, b_scale)
+    return a, b
+
+
+def _compare(argv: list[str]) -> int:
+    args = compare_parser().parse_args(argv)
+    a, b = analyze_pair(args)
     _emit(render_comparison(compare_runs(a, b), args.format), args.output)
     return 0
 
 
 def report_main(argv: Sequence[str] | None = None) -> int:
     """`report SOURCE [options]`: 0 on success, 2 on bad input (one line on stderr)."""
-    return _run(_report, argv)
+    return run_command(_report, argv)
 
 
 def compare_main(argv: Sequence[str] | None = None) -> int:
     """`compare A B [options]`: 0 on success, 2 on bad input (one line on stderr)."""
-    return _run(_compare, argv)
+    return run_command(_compare, argv)
 
 
 if __name__ == "__main__":

@@ -98,13 +98,15 @@ def _read_history(dag_id: str) -> dict[str, float]:
     """Median spans over the DAG's last successful runs; {} when there is none or the DB
     cannot be read (then the static weights apply)."""
     try:
+        from airflow import settings
         from airflow.models.dagrun import DagRun
         from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
         from sqlalchemy import func, select
 
-        with create_session() as session:
-            runs = session.scalars(
+        # A connection of its own: the scheduler calls this inside its session's work, and
+        # Airflow's scoped session (`create_session`) would be that very session, closed here.
+        with settings.engine.connect() as connection:
+            runs = connection.scalars(
                 select(DagRun.run_id)
                 .where(DagRun.dag_id == dag_id, DagRun.state == "success")
                 .order_by(DagRun.id.desc())
@@ -112,7 +114,7 @@ def _read_history(dag_id: str) -> dict[str, float]:
             ).all()
             if not runs:
                 return {}
-            rows = session.execute(
+            rows = connection.execute(
                 select(
                     TaskInstance.run_id,
                     TaskInstance.task_id,

@@ -135,3 +135,24 @@ def _environment() -> Environment:
         "fixed": lambda value, digits=2: "-" if value is None else f"{value:.{digits}f}",
     }
     return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`k1n execution-report A B [--out DIR]`: A the baseline run, B the optimized one, in
+    the forms `k1n compare` takes; 0 on success, 2 on bad input (one line on stderr)."""
+    from include.k1n.analysis import cli
+
+    def command(args_list: list[str]) -> int:
+        parser = cli.compare_parser()
+        parser.prog = "k1n execution-report"
+        parser.description = "Execution report: baseline (A) against optimized (B)."
+        parser.add_argument("--out", type=Path, default=Path("docs"), help="report folder")
+        args = parser.parse_args(args_list)
+        baseline, optimized = cli.analyze_pair(args)
+        try:
+            print(write_execution_report(baseline, optimized, args.out))
+        except OSError as exc:
+            raise cli.AnalysisInputError(f"cannot write into {args.out}: {exc.strerror}") from None
+        return 0
+
+    return cli.run_command(command, argv)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -32,7 +32,9 @@ from include.k1n.analysis.model import Comparison, RunReport
 from include.k1n.analysis.render import GRAPH_WORDS, split_sentence
 from include.k1n.ui.charts import axis as palette
 from include.k1n.ui.charts import comparison_view, durations_view, gantt_view
-from include.k1n.ui.store import RunRow
+
+if TYPE_CHECKING:  # the store imports Airflow; the execution report renders without it
+    from include.k1n.ui.store import RunRow
 
 TITLE = "Bottleneck analysis"
 TEMPLATES = Path(__file__).with_name("templates")

@@ -100,3 +100,17 @@ def test_benchmark_figures_appear_when_given(tmp_path: Path, runs) -> None:
     text = write_execution_report(*runs, tmp_path, bench=bench).read_text()
     assert "| 2 | 1.100 | 1.100 | 1.100 |" in text
     assert "every run succeeded" in text and "1.10× (min 1.00, max 1.20)" in text
+
+
+def test_the_command_builds_it_from_any_two_sources(tmp_path: Path, capsys) -> None:
+    from include.k1n.ui.execution_report import main
+    from tests.include.k1n.analysis.helpers import reference_profiles
+
+    profiles = reference_profiles(tmp_path / "profiles", load_spec())
+    out = tmp_path / "docs"
+    assert main([f"profiles:{profiles}", f"profiles:{profiles}", "--out", str(out)]) == 0
+    assert (out / REPORT_NAME).exists() and "the same wall time" not in capsys.readouterr().err
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert main([f"profiles:{profiles}", f"profiles:{profiles}", "--out", str(blocked)]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot write into")

@@ -659,3 +659,24 @@ def test_the_priority_strategy_reads_the_dags_good_runs(seeded):
     )
     assert "task_08_code_generation.generate_code" in spans
     assert _read_history("no_such_dag") == {}
+
+
+def test_reading_the_history_leaves_the_schedulers_session_alone(seeded):
+    """The scheduler calls the strategy inside its own (scoped) session's work: closing that
+    session detached the scheduler's DagRun and crashed it at the next mapped expansion."""
+    from airflow import settings as airflow_settings
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    from include.k1n.dag_builders.priority import _read_history
+
+    session = airflow_settings.Session()
+    try:
+        run = session.scalars(
+            select(DagRun).where(DagRun.run_id == seeded["optimized"].run_id)
+        ).one()
+        _read_history(OPTIMIZED_DAG_ID)
+        session.expire(run)
+        assert run.state == "success"  # a detached instance would raise here
+    finally:
+        airflow_settings.Session.remove()
