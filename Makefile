@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit airflow cluster lint format bench system-deps venv clean
+.PHONY: help demo test test-unit airflow cluster lint format bench bench-long system-deps venv clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -56,10 +56,18 @@ format: $(STAMP)  ## fix what ruff can fix, then format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)  ## every benchmark side by side; writes docs/BENCHMARKS.md and docs/bench/latest.json
-	$(PY) bench/bench_codegen.py --repeat 3
-	$(PY) bench/bench_report.py --repeat 3
-	$(PY) bench/bench_plugin_endpoint.py
+BENCH_MICRO = $(PY) bench/bench_codegen.py --repeat 3 && \
+	$(PY) bench/bench_report.py --repeat 3 && \
+	$(PY) bench/bench_plugin_endpoint.py --repeat 20 && \
+	$(PY) bench/write_benchmarks.py
+
+bench: $(STAMP)  ## every benchmark (~30 min): docs/BENCHMARKS.md, docs/bench/latest.json, docs/EXECUTION_REPORT.md
+	$(PY) bench/bench_workflow.py --repeat 3
+	$(BENCH_MICRO)
+
+bench-long: $(STAMP)  ## make bench plus the optimized workflow at time scale 1/20 (~45 min)
+	$(PY) bench/bench_workflow.py --repeat 3 --long
+	$(BENCH_MICRO)
 
 clean:  ## remove the local Airflow home and tool caches (not .venv)
 	rm -rf .airflow .pytest_cache .ruff_cache

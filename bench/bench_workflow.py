@@ -256,7 +256,12 @@ class Bench:
         return figures
 
     def set_slots(self, slots: int) -> None:
-        self.client.request("PATCH", "/api/v2/pools/default_pool", json={"slots": slots})
+        self.client.request(
+            "PATCH",
+            "/api/v2/pools/default_pool",
+            params={"update_mask": "slots"},
+            json={"name": "default_pool", "slots": slots},
+        )
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -371,6 +376,21 @@ def median_run(section: dict[str, Any]) -> dict[str, Any]:
     return runs[len(runs) // 2]
 
 
+def execution_report(bench: Bench, figures: dict[str, Any], out_dir: Path) -> str:
+    """The execution report of the median baseline and warm optimized runs."""
+    from include.k1n.ui.execution_report import write_execution_report
+
+    baseline = median_run(figures["workflow"]["baseline"])
+    optimized = median_run(figures["workflow"]["optimized_warm"])
+    path = write_execution_report(
+        bench.report(BASELINE_DAG_ID, baseline["run_id"]),
+        bench.report(OPTIMIZED_DAG_ID, optimized["run_id"]),
+        out_dir,
+        bench=figures,
+    )
+    return str(path)
+
+
 @contextlib.contextmanager
 def running(stack: AirflowStack) -> Iterator[Bench]:
     stack.start()
@@ -394,6 +414,11 @@ def main() -> None:
         help="hand-off and priority runs (stand-ins nearly instant: orchestration shows)",
     )
     parser.add_argument("--report", type=Path, default=PROJECT_DIR / "docs")
+    parser.add_argument(
+        "--sections",
+        default="handoff,workflow,load,priority",
+        help="comma-separated: handoff, workflow, load (needs workflow), priority",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -402,30 +427,26 @@ def main() -> None:
     began = time.monotonic()
     stack = bench_stack()
     figures: dict[str, Any] = {"repeat": args.repeat}
+    wanted = set(args.sections.split(","))
     with running(stack) as bench:
         time.sleep(15)  # let the first parses and heartbeats settle
         figures["memory_idle"] = {"pss_mb": round(pss_mb(stack_processes(stack)), 1)}
-        figures["handoff_shipped"] = handoffs(bench, args.fast_scale, args.repeat)
-        figures["workflow"] = workflow(bench, args.scale, args.repeat, with_baseline=True)
+        if "handoff" in wanted:
+            figures["handoff_shipped"] = handoffs(bench, args.fast_scale, args.repeat)
+        if "workflow" in wanted:
+            figures["workflow"] = workflow(bench, args.scale, args.repeat, with_baseline=True)
         if args.long:
             figures["workflow_long"] = workflow(bench, 1 / 20, args.repeat, with_baseline=False)
-        single = figures["workflow"]["optimized_warm"]["wall_seconds"]["median"]
-        figures["load"] = load(bench, args.scale, args.repeat, single)
-        figures["priority"] = priority(bench, args.fast_scale, args.repeat, (2, 3))
-        baseline = median_run(figures["workflow"]["baseline"])
-        optimized = median_run(figures["workflow"]["optimized_warm"])
-        from include.k1n.ui.execution_report import write_execution_report
-
-        figures["execution_report"] = str(
-            write_execution_report(
-                bench.report(BASELINE_DAG_ID, baseline["run_id"]),
-                bench.report(OPTIMIZED_DAG_ID, optimized["run_id"]),
-                args.report,
-                bench=figures,
-            ).relative_to(PROJECT_DIR)
-        )
-        restart_scheduler(stack, AIRFLOW_SCHEDULER_DEFAULTS)
-        figures["handoff_airflow_defaults"] = handoffs(bench, args.fast_scale, args.repeat)
+        if "load" in wanted and "workflow" in figures:
+            single = figures["workflow"]["optimized_warm"]["wall_seconds"]["median"]
+            figures["load"] = load(bench, args.scale, args.repeat, single)
+        if "priority" in wanted:
+            figures["priority"] = priority(bench, args.fast_scale, args.repeat, (2, 3))
+        if "workflow" in figures:
+            figures["execution_report"] = execution_report(bench, figures, args.report)
+        if "handoff" in wanted:
+            restart_scheduler(stack, AIRFLOW_SCHEDULER_DEFAULTS)
+            figures["handoff_airflow_defaults"] = handoffs(bench, args.fast_scale, args.repeat)
     figures["seconds"] = round(time.monotonic() - began, 1)
     record("workflow", figures)
     print(

@@ -13,7 +13,12 @@ class FileProblem(ValueError):
         self.path = Path(path)
         self.where = where
         self.problem = problem
-        super().__init__(f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}")
+        text = f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}"
+        # Parts quoted from the input may hold line breaks; the message stays one line.
+        super().__init__(text.translate(_LINE_BREAKS))
+
+
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\x0b": "\\v", "\x0c": "\\f"})
 
 
 def brief(value: Any, limit: int = 60) -> str:

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from include.k1n.errors import FileProblem
+from include.k1n.errors import FileProblem, brief
 from include.k1n.io import read_yaml
 from include.k1n.settings import PROJECT_DIR
 
@@ -239,7 +239,7 @@ def _settings_error(path: Path, raw: Mapping[str, Any], exc: ValidationError) ->
         loc = loc[3:4]  # the field; deeper parts name pydantic's internals, not the file's
     field = ".".join(str(part) for part in loc)
     if error["type"] == "extra_forbidden":
-        return SettingsError(path, f"unknown field '{field}'", entry)
+        return SettingsError(path, f"unknown field {brief(field)}", entry)
     return SettingsError(path, f"{field}: {message}" if field else message, entry)
 
 

@@ -147,10 +147,12 @@ def build_page_model(
 def _choices(session: Session, runs: list[store.RunRow], model: page.PageModel) -> list:
     """The pickers' runs: this page of the list, plus the chosen runs when not on it."""
     listed = {row.key for row in runs}
-    chosen = [
-        key
-        for key in dict.fromkeys((model.run_key, model.a_key, model.b_key))
-        if key and key not in listed and "/" in key
-    ]
-    extra = store.run_rows(session, [tuple(key.split("/", 1)) for key in chosen])
-    return [*runs, *extra]
+    chosen = []
+    for key in dict.fromkeys((model.run_key, model.a_key, model.b_key)):
+        if not key or key in listed:
+            continue
+        try:
+            chosen.append(_split_key(key))
+        except PageError:
+            continue  # already reported; never sent to the database (PostgreSQL refuses NUL)
+    return [*runs, *store.run_rows(session, chosen)]

@@ -325,29 +325,35 @@ def test_a_malformed_file_changes_nothing_in_a_real_home(tmp_path, airflow_home_
 
 @pytest.mark.integration
 def test_the_project_settings_load_into_a_real_home_and_reload(airflow_home_env):
-    socket_dir = "/tmp/k1n-embedded-pg"
+    metrics_uri = "postgresql://k1n:secret@127.0.0.1:5433/metrics"
     summary = load_settings(
         DEFAULT_SETTINGS_PATH,
         airflow_env=airflow_home_env,
-        connection_overrides={"k1n_metrics": {"host": socket_dir}},
+        connection_overrides={
+            "k1n_metrics": metrics_uri,  # declared by URI: replaced whole
+            AIRFLOW_API_CONN_ID: {"host": "http://127.0.0.1:8080", "password": "pw"},
+        },
     )
     expected = parse_settings()
-    assert summary.connections == ("k1n_metrics",) and summary.pools == ("codegen",)
+    assert summary.connections == ("k1n_metrics", AIRFLOW_API_CONN_ID) and summary.pools == ()
 
     state = _snapshot(airflow_home_env)
     metrics = state["connections"]["k1n_metrics"]
-    declared = expected.connections[0]
-    assert metrics["conn_type"] == "postgres"
-    assert metrics["host"] == socket_dir  # the override
-    assert (metrics["port"], metrics["login"], metrics["schema"]) == (
-        declared.conn_port,
-        declared.conn_login,
-        declared.conn_schema,
+    assert (metrics["conn_type"], metrics["host"], metrics["port"]) == (
+        "postgres",
+        "127.0.0.1",
+        5433,
     )
-    assert metrics["extra"] == declared.conn_extra
-    assert state["pools"]["codegen"]["slots"] == 4
+    assert (metrics["login"], metrics["schema"]) == ("k1n", "metrics")
+    api = state["connections"][AIRFLOW_API_CONN_ID]
+    declared_api = expected.connections[1]
+    assert (api["conn_type"], api["host"]) == ("http", "http://127.0.0.1:8080")  # the override
+    assert api["login"] == declared_api.conn_login  # merged with the declared fields
+    assert state["pools"].keys() <= {"default_pool"}
     assert state["variables"] == {v.variable_name: v.variable_value for v in expected.variables}
 
-    # Loading again (here: without the override) overwrites instead of failing or skipping.
+    # Loading again (here: without the overrides) overwrites instead of failing or skipping.
     load_settings(DEFAULT_SETTINGS_PATH, airflow_env=airflow_home_env)
-    assert _snapshot(airflow_home_env)["connections"]["k1n_metrics"]["host"] == declared.conn_host
+    reloaded = _snapshot(airflow_home_env)["connections"]
+    assert reloaded["k1n_metrics"]["host"] == "postgres" and reloaded["k1n_metrics"]["port"] == 5432
+    assert reloaded[AIRFLOW_API_CONN_ID]["host"] == declared_api.conn_host

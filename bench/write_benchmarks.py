@@ -1,0 +1,168 @@
+"""Render `docs/BENCHMARKS.md` from `docs/bench/latest.json` (the last step of `make bench`):
+every section with the command that produced it, and the goals of issue 15 judged from the
+figures, missed ones listed as missed.
+
+    PYTHONPATH=. .venv/bin/python bench/write_benchmarks.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from bench.results import LATEST, PROJECT_DIR
+
+TARGET = PROJECT_DIR / "docs" / "BENCHMARKS.md"
+TEMPLATE = "BENCHMARKS.md.j2"
+
+
+def median(section: dict[str, Any] | None, *keys: str) -> float | None:
+    node: Any = section
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    if isinstance(node, dict):
+        return node.get("median")
+    return node
+
+
+def goal(name: str, value: float | None, limit: float, unit: str = "", *, at_least=False):
+    """One goal row: met when `value` is within `limit` (or, `at_least`, beyond it)."""
+    if value is None:
+        return {"goal": name, "measured": "not measured", "met": None}
+    met = value >= limit if at_least else value <= limit
+    return {"goal": name, "measured": f"{value:.3g}{unit}", "met": met}
+
+
+def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
+    workflow = data.get("workflow", {})
+    flow = workflow.get("workflow", {})
+    long = workflow.get("workflow_long", {})
+    shipped = workflow.get("handoff_shipped", {})
+    priority = workflow.get("priority", {})
+    load = workflow.get("load", {})
+    rows = [
+        goal(
+            "wall / critical-path bound at 1/60 (optimized warm) <= 1.02",
+            median(flow, "optimized_warm", "wall_over_bound"),
+            1.02,
+        ),
+        goal(
+            "wall / critical-path bound at 1/20 (optimized warm) <= 1.01",
+            median(long, "optimized_warm", "wall_over_bound"),
+            1.01,
+        ),
+        goal(
+            "hand-off median <= 0.08 s (shipped settings)",
+            median(shipped, "handoff_median_seconds"),
+            0.08,
+            " s",
+        ),
+        goal(
+            "idle Airflow components < 0.30 of one core",
+            (shipped.get("idle") or {}).get("airflow_cores"),
+            0.30,
+            " cores",
+        ),
+        goal(
+            "task start-up median <= 0.15 s (1/60, optimized warm)",
+            median(flow, "optimized_warm", "startup_median_seconds"),
+            0.15,
+            " s",
+        ),
+        goal(
+            "first task's start-up <= 1 s (1/60, optimized warm)",
+            median(flow, "optimized_warm", "first_task_startup_seconds"),
+            1.0,
+            " s",
+        ),
+        goal(
+            "critical-path priority <= 1.05 x the bound under 2 slots",
+            median(priority, "slots_2", "critical_path", "wall_over_bound"),
+            1.05,
+        ),
+    ]
+    for slots in (2, 3):
+        cp = median(priority, f"slots_{slots}", "critical_path", "wall_seconds")
+        down = median(priority, f"slots_{slots}", "downstream", "wall_seconds")
+        rows.append(
+            goal(
+                f"critical-path priority never slower than downstream ({slots} slots): "
+                "cp / downstream <= 1",
+                None if cp is None or not down else cp / down,
+                1.0,
+            )
+        )
+    rows += [
+        goal(
+            "stack peak PSS <= 2048 MB with 3 concurrent runs",
+            load.get("peak_pss_mb_three_runs"),
+            2048,
+            " MB",
+        ),
+        goal("3 concurrent <= 1.25 x one run", median(load, "slowest_over_single"), 1.25, "x"),
+    ]
+    codegen = {s["scenario"]: s for s in data.get("codegen", {}).get("scenarios", [])}
+    cold = [
+        s["seconds"]["median"] for name, s in codegen.items() if name.startswith("optimized cold")
+    ]
+    warm = codegen.get("optimized warm (no change)")
+    rows.append(
+        goal(
+            "Task 8 warm no-change rebuild >= 20x faster than cold (fastest cold)",
+            min(cold) / warm["seconds"]["median"] if cold and warm else None,
+            20,
+            "x",
+            at_least=True,
+        )
+    )
+    timings = data.get("report", {}).get("timings", {})
+    load_s = median(timings, "load: normalize_instances")
+    analyze_s = median(timings, "one report: analyze_run")
+    rows.append(
+        goal(
+            "report over 1 M task instances < 1 s (one mapped run: load + analysis)",
+            None if load_s is None or analyze_s is None else load_s + analyze_s,
+            1.0,
+            " s",
+        )
+    )
+    return rows
+
+
+def render(data: dict[str, Any]) -> str:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent),
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fig"] = _figure
+    env.filters["num"] = lambda value, digits=2: "-" if value is None else f"{value:.{digits}f}"
+    return env.get_template(TEMPLATE).render(data=data, goals=goals(data))
+
+
+def _figure(stat: dict[str, Any] | None, digits: int = 2, unit: str = "") -> str:
+    """`63.2 s (61.0–65.1)` from a `stats()` dict."""
+    if not stat or stat.get("median") is None:
+        return "-"
+    text = f"{stat['median']:.{digits}f}{unit}"
+    if stat.get("n", 0) > 1:
+        text += f" ({stat['min']:.{digits}f}–{stat['max']:.{digits}f})"
+    return text
+
+
+def main() -> None:
+    data = json.loads(LATEST.read_text()) if LATEST.exists() else {}
+    TARGET.write_text(render(data))
+    print(TARGET)
+
+
+if __name__ == "__main__":
+    main()
