@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # httpx logs every request at INFO: the demo's run polling would flood the terminal.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     command, rest = args[0], args[1:]
     if command in MODULE_COMMANDS:
         module, function = MODULE_COMMANDS[command].split(":")

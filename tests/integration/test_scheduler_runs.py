@@ -49,6 +49,6 @@ def test_baseline_runs_one_task_at_a_time(baseline_run):
     """The workflow's tasks run one after another; only the storage teardown (housekeeping,
     once Task 8's readers are done) may run beside them."""
     assert baseline_run.state == "success"
-    workflow = [pair for pair in baseline_run.overlapping_pairs() if CLEAN_UP_TASK_ID not in pair]
+    workflow = baseline_run.overlapping_pairs(ignore=[CLEAN_UP_TASK_ID])
     assert workflow == []
     assert len(baseline_run.spans) == len(load_spec().tasks) + 2

