@@ -1,9 +1,9 @@
 """The K1N code generation engine (Task 8) and its pattern library (Task 7); no Airflow here.
 
-    from include.k1n.codegen import CodegenEngine, CodegenStore, plan_shards
+    from include.k1n.codegen import CodegenEngine, CodegenStore, plan_shards, run_stages
 
     engine = CodegenEngine(CodegenStore(storage_root / "codegen" / dag_key), mode="optimized")
-    summary = engine.run(workers=4)          # or stage by stage: parse, generate, compile, ...
+    summary = run_stages(engine, workers=4)  # or stage by stage: parse, generate, compile, ...
 
 `engine.py` has the stages, `staging.py` what they hand each other, `store.py` the published
 snapshots, `checks.py` and `security.py` the downstream checks of Tasks 9, 10 and 12.
@@ -16,6 +16,7 @@ from include.k1n.codegen.engine import (
 )
 from include.k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
 from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR, index_library, load_library
+from include.k1n.codegen.pipeline import run_stages
 from include.k1n.codegen.planning import plan_shards
 from include.k1n.codegen.staging import Staging
 from include.k1n.codegen.store import CodegenStore
@@ -35,4 +36,5 @@ __all__ = [
     "index_library",
     "load_library",
     "plan_shards",
+    "run_stages",
 ]

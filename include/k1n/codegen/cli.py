@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from include.k1n.codegen.engine import DEFAULT_TEMPLATES_DIR, CodegenEngine
 from include.k1n.codegen.errors import CodegenError
 from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR
+from include.k1n.codegen.pipeline import run_stages
 
 STAGES = ("parse", "generate", "compile", "validate", "write")
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.clean:
             engine.clear_caches()
-        summary = engine.run(workers=args.workers)
+        summary = run_stages(engine, workers=args.workers)
         if args.checkout:
             engine.store.checkout(summary["snapshot"], args.checkout)
     except UsageError as exc:

@@ -440,14 +440,6 @@ class CodegenEngine:
         changed = sum(1 for name, digest in manifest.files.items() if previous.get(name) != digest)
         return manifest, files, changed
 
-    # -- all five ----------------------------------------------------------------------------
-
-    def run(self, staging: StagingLike | None = None, workers: int = 1) -> dict[str, Any]:
-        """Parse, generate, compile, validate and write in one call (`pipeline.run_stages`)."""
-        from include.k1n.codegen.pipeline import run_stages
-
-        return run_stages(self, staging, workers)
-
     # -- maintenance ---------------------------------------------------------------------------
 
     def clear_caches(self) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from include.k1n import settings, storage
-from include.k1n.codegen import CodegenError, plan_shards
+from include.k1n.codegen import CodegenError, plan_shards, run_stages
 from include.k1n.tasks.context import RunContext
 from include.k1n.workflow.results import validated_result
 from include.k1n.workflow.spec import HandlerKind, TaskSpec
@@ -95,7 +95,7 @@ def _run_pattern_library(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 def _run_codegen(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Task 8 in one process: all five stages, the way the baseline DAG runs it."""
-    return ctx.codegen_engine().run(workers=1)
+    return run_stages(ctx.codegen_engine(), workers=1)
 
 
 def _output_check(check_name: str) -> Handler:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from include.k1n.codegen import DEFAULT_LIBRARY_DIR, CodegenEngine
+from include.k1n.codegen import DEFAULT_LIBRARY_DIR, CodegenEngine, run_stages
 from include.k1n.codegen.kinds import KINDS
 
 PER_KIND = 2
@@ -62,7 +62,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("published")
     library = copy_small_library(root / "library")
     state = root / "state"
-    engine_for(state, library).run()
+    run_stages(engine_for(state, library))
     return library, state
 
 

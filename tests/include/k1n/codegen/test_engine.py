@@ -20,6 +20,7 @@ from include.k1n.codegen import (
     ValidationFailed,
     checks,
     plan_shards,
+    run_stages,
 )
 from include.k1n.codegen.kinds import KINDS
 from include.k1n.codegen.store import ARCHIVE, POINTER, SNAPSHOTS
@@ -67,7 +68,7 @@ def test_second_run_loads_compiled_templates_from_bytecode_cache(
 ) -> None:
     library, state = warm_state
     forget_published(state)  # every pattern is rendered again, with the bytecode cache kept
-    summary = engine_for(state, library).run()
+    summary = run_stages(engine_for(state, library))
 
     assert summary["regenerated"] == len(SMALL_LIBRARY_NAMES)
     assert summary["templates_compiled"] == 0
@@ -77,7 +78,7 @@ def test_second_run_loads_compiled_templates_from_bytecode_cache(
 def test_first_optimized_run_compiles_each_template_once(
     small_library: Path, tmp_path: Path
 ) -> None:
-    summary = engine_for(tmp_path / "state", small_library).run()
+    summary = run_stages(engine_for(tmp_path / "state", small_library))
     assert summary["templates_compiled"] == len(TEMPLATES)
     assert summary["templates_from_cache"] == 0
 
@@ -87,7 +88,7 @@ def test_baseline_compiles_templates_on_every_render(small_library: Path, tmp_pa
     # Each pattern renders two templates; a template importing the macros compiles them too.
     expected = sum(4 if name in names_of(MACRO_KINDS) else 2 for name in SMALL_LIBRARY_NAMES)
     for _ in range(2):
-        summary = engine.run()
+        summary = run_stages(engine)
         assert summary["regenerated"] == len(SMALL_LIBRARY_NAMES)  # full rebuild every time
         assert summary["templates_compiled"] == expected
         assert summary["templates_from_cache"] == 0
@@ -100,7 +101,7 @@ def test_damaged_bytecode_cache_entries_are_recompiled(warm_state: tuple[Path, P
     for entry in cache.iterdir():
         entry.write_bytes(entry.read_bytes()[:12])  # cut short inside Jinja's checksum
     forget_published(state)
-    summary = engine_for(state, library).run()
+    summary = run_stages(engine_for(state, library))
     assert summary["templates_compiled"] == len(list(cache.iterdir())) == len(TEMPLATES)
     assert summary["quality_gates"] == {"passed": 12, "total": 12}
 
@@ -112,7 +113,7 @@ def test_unchanged_library_regenerates_nothing(warm_state: tuple[Path, Path]) ->
     library, state = warm_state
     engine = engine_for(state, library)
     before = engine.store.current_id()
-    summary = engine.run()
+    summary = run_stages(engine)
     assert summary["regenerated"] == 0
     assert summary["unchanged"] == len(SMALL_LIBRARY_NAMES)
     assert summary["templates_compiled"] == summary["files_compiled"] == 0
@@ -129,7 +130,7 @@ def test_editing_one_pattern_rebuilds_only_that_pattern(warm_state: tuple[Path, 
     spec = library / "crc" / "crc_001.yaml"
     spec.write_text(re.sub(r"messages: \d+", "messages: 7", spec.read_text()))
 
-    summary = engine.run()
+    summary = run_stages(engine)
 
     assert summary["regenerated"] == 1
     assert summary["dirty_reasons"] == {"changed": 1}
@@ -151,7 +152,7 @@ def test_editing_a_kind_template_invalidates_exactly_that_kind(
     template.write_text(template.read_text().replace("table-driven.", "table driven."))
     assert dirty_after_parse(engine, tmp_path) == names_of(["fsm"])
 
-    summary = engine.run()
+    summary = run_stages(engine)
     assert summary["regenerated"] == 2
     assert "table driven." in current_text(engine, "fsm/fsm_000.py")
 
@@ -166,7 +167,7 @@ def test_editing_shared_macros_invalidates_exactly_the_kinds_importing_them(
     engine = engine_for(state, library, templates_dir=templates_copy)
 
     assert dirty_after_parse(engine, tmp_path) == names_of(MACRO_KINDS)
-    engine.run()
+    run_stages(engine)
     assert "Never edit:" in current_text(engine, "crc/crc_000.py")
     assert "Never edit:" not in current_text(engine, "fsm/fsm_000.py")
 
@@ -190,7 +191,7 @@ def test_a_damaged_current_snapshot_means_a_full_rebuild(
     with pytest.raises(CodegenError, match=r"does not match the manifest|archive is missing"):
         engine.store.files(damaged)  # a reader of the damaged snapshot fails, never half-reads
 
-    summary = engine.run()
+    summary = run_stages(engine)
     assert summary["snapshot"] == damaged  # the same content, so the same id, now whole again
     assert len(current_files(engine)) == 12 * 4
 
@@ -198,7 +199,7 @@ def test_a_damaged_current_snapshot_means_a_full_rebuild(
 def test_an_unreadable_pointer_means_a_full_rebuild(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
     (state / "store" / POINTER).write_text('{"snapshot": "abc')
-    summary = engine_for(state, library).run()
+    summary = run_stages(engine_for(state, library))
     assert summary["regenerated"] == 12
     assert summary["dirty_reasons"] == {"new": 12}
 
@@ -207,7 +208,7 @@ def test_pattern_removed_from_library_is_unpublished(warm_state: tuple[Path, Pat
     library, state = warm_state
     (library / "debouncer" / "debouncer_001.yaml").unlink()
     engine = engine_for(state, library)
-    summary = engine.run()
+    summary = run_stages(engine)
     assert summary["regenerated"] == 0
     assert summary["removed_patterns"] == 1
     assert summary["quality_gates"] == {"passed": 11, "total": 11}
@@ -222,9 +223,9 @@ def test_serial_parallel_and_baseline_publish_the_same_snapshot(
     small_library: Path, tmp_path: Path
 ) -> None:
     runs = {
-        "serial": engine_for(tmp_path / "serial", small_library).run(workers=1),
-        "parallel": engine_for(tmp_path / "parallel", small_library).run(workers=4),
-        "baseline": engine_for(tmp_path / "baseline", small_library, mode="baseline").run(),
+        "serial": run_stages(engine_for(tmp_path / "serial", small_library), workers=1),
+        "parallel": run_stages(engine_for(tmp_path / "parallel", small_library), workers=4),
+        "baseline": run_stages(engine_for(tmp_path / "baseline", small_library, mode="baseline")),
     }
     assert runs["parallel"]["shards"] == 4
     # The snapshot id is a hash of every file and check result: equal ids, equal output.
@@ -264,7 +265,7 @@ def test_concurrent_runs_on_one_store_stay_consistent(small_library: Path, tmp_p
     assert result["passed"] == result["total"]
     # And the shared bytecode cache serves a later run without a single compilation.
     forget_published(state)
-    assert engine_for(state, small_library).run()["templates_compiled"] == 0
+    assert run_stages(engine_for(state, small_library))["templates_compiled"] == 0
 
 
 # -- failures publish nothing ----------------------------------------------------------------
@@ -280,7 +281,7 @@ def test_failing_generated_test_fails_validation_and_publishes_nothing(
     spec.write_text(re.sub(r"check: \d+", "check: 1", spec.read_text()))
 
     with pytest.raises(ValidationFailed, match=r"pattern crc_000 failed tests") as caught:
-        engine.run()
+        run_stages(engine)
 
     assert caught.value.failures == {"crc_000": ["tests"]}
     assert "test_check_value" in str(caught.value)
@@ -298,7 +299,7 @@ def test_template_emitting_a_syntax_error_fails_compile(
     engine = engine_for(state, small_library, templates_dir=templates_copy)
 
     with pytest.raises(ValidationFailed) as caught:
-        engine.run()
+        run_stages(engine)
 
     message = str(caught.value)
     assert "compile failed: pattern debouncer_000 failed compiles" in message
@@ -324,10 +325,10 @@ def test_lint_and_format_findings_fail_validation(
     template.write_text(template.read_text().replace(old, new))
     engine = engine_for(tmp_path / "state", small_library, templates_dir=templates_copy)
     if check is None:  # one test fewer is fine: the tests that remain still pass
-        assert engine.run()["quality_gates"] == {"passed": 12, "total": 12}
+        assert run_stages(engine)["quality_gates"] == {"passed": 12, "total": 12}
         return
     with pytest.raises(ValidationFailed) as caught:
-        engine.run()
+        run_stages(engine)
     assert caught.value.failures == {"fsm_000": [check], "fsm_001": [check]}
     assert engine.store.current_id() is None
 
@@ -339,7 +340,7 @@ def test_broken_template_syntax_is_reported_with_its_line(
     macros.write_text(macros.read_text().replace("{% endmacro %}", "{% endmacr %}", 1))
     engine = engine_for(tmp_path / "state", small_library, templates_dir=templates_copy)
     with pytest.raises(CodegenError, match=r"template _macros\.py\.j2 line \d+: "):
-        engine.run()
+        run_stages(engine)
 
 
 def test_write_refuses_a_staging_dir_that_was_not_validated(
@@ -442,6 +443,6 @@ def test_clear_caches_gives_a_cold_start(warm_state: tuple[Path, Path]) -> None:
     assert engine.store.current_id() is None
     assert engine.store.snapshot_ids() == []
     assert not engine.bytecode_dir.exists()
-    summary = engine.run()
+    summary = run_stages(engine)
     assert summary["regenerated"] == 12
     assert summary["templates_from_cache"] == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from include.k1n import storage
-from include.k1n.codegen import CodegenEngine, CodegenError
+from include.k1n.codegen import CodegenEngine, CodegenError, run_stages
 from include.k1n.tasks import dispatch
 from include.k1n.tasks.context import RunContext
 from include.k1n.workflow.spec import HandlerKind, TaskSpec, load_spec
@@ -98,7 +98,9 @@ def test_checks_read_the_snapshot_their_run_published_not_the_current_one(ctx, t
     """Task 8 publishes; a later publication moves the pointer; Task 9 still reads its own."""
     spec = load_spec()
     library = copy_small_library(tmp_path / "library")  # Task 8 on 12 patterns, not 600
-    codegen = CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir).run()
+    codegen = run_stages(
+        CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir)
+    )
     ours = codegen["snapshot"]
     ctx.codegen_store.point_at("another-run-s-snapshot")
     checker = RunContext(**{**ctx.__dict__, "codegen_result": codegen})
