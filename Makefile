@@ -61,11 +61,11 @@ BENCH_MICRO = $(PY) bench/bench_codegen.py --repeat 3 && \
 	$(PY) bench/bench_plugin_endpoint.py --repeat 20 && \
 	$(PY) bench/write_benchmarks.py
 
-bench: $(STAMP)  ## every benchmark (~30 min): docs/BENCHMARKS.md, docs/bench/latest.json, docs/EXECUTION_REPORT.md
+bench: $(STAMP)  ## every benchmark (~45 min on 2 cores): docs/BENCHMARKS.md, docs/bench/latest.json, docs/EXECUTION_REPORT.md
 	$(PY) bench/bench_workflow.py --repeat 3
 	$(BENCH_MICRO)
 
-bench-long: $(STAMP)  ## make bench plus the optimized workflow at time scale 1/20 (~45 min)
+bench-long: $(STAMP)  ## make bench plus the optimized workflow at time scale 1/20 (~60 min)
 	$(PY) bench/bench_workflow.py --repeat 3 --long
 	$(BENCH_MICRO)
 
