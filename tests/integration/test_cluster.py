@@ -6,6 +6,7 @@ its generated code once, consistently, where every worker reads it."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -39,7 +40,10 @@ def run(cluster) -> RunRecord:
 
 
 @pytest.fixture(scope="module")
-def bucket(cluster) -> dict[str, bytes]:
+def bucket(cluster, run) -> dict[str, bytes]:
+    """The bucket once every task's log is in it: a worker's supervisor uploads a task's log
+    after it has reported the task's state, so the run can end a moment before its last log
+    arrives."""
     s3 = boto3.client(
         "s3",
         endpoint_url=f"http://127.0.0.1:{cluster.s3_port}",
@@ -47,7 +51,13 @@ def bucket(cluster) -> dict[str, bytes]:
         aws_secret_access_key="k1n-local-secret",
         region_name="us-east-1",
     )
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    deadline = time.monotonic() + 60
+    while True:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        logs = [key for key in keys if key.startswith("logs/") and run.run_id in key]
+        if len(logs) >= len(run.spans) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
 
 
