@@ -109,6 +109,8 @@ def test_the_project_settings_file_declares_what_the_project_needs():
         ),
         ("airflow:\n  pools: {codegen: 4}\n", "airflow.pools: must be a list"),
         ("airflow:\n  pool: []\n", "unknown field 'airflow.pool'"),
+        # A key holding a line break (found by Hypothesis): quoted, and the message stays one line.
+        ('airflow:\n  "\\n": null\n', "unknown field 'airflow.\\n'"),
         ("connections: []\n", "expected a mapping with an 'airflow' section"),
         ("airflow:\n  pools: [\n", "invalid YAML: "),
     ],
