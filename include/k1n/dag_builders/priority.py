@@ -72,11 +72,15 @@ def median_spans(rows: Iterable[tuple[str, str, Any, Any]]) -> dict[str, float]:
 
 
 class _HistoryCache:
-    """dag_id -> (when read, median spans), shared by the scheduler's threads."""
+    """dag_id -> when read, median spans, and the weights computed from them for the last DAG
+    object asked about; shared by the scheduler's threads. The scheduler asks once per task
+    instance (every map index too): the whole DAG's weights are computed once per read, not
+    once per instance."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, dict[str, float]]] = {}
+        self._weights: dict[str, tuple[Any, dict[str, float], dict[str, int]]] = {}
 
     def spans(self, dag_id: str) -> dict[str, float]:
         now = time.monotonic()
@@ -89,9 +93,28 @@ class _HistoryCache:
             self._entries[dag_id] = (now, spans)
         return spans
 
+    def weights(self, dag: Any) -> dict[str, int]:
+        """Remaining-path weights of `dag`'s tasks from its history; {} without history."""
+        spans = self.spans(dag.dag_id)
+        if not spans:
+            return {}
+        with self._lock:
+            cached = self._weights.get(dag.dag_id)
+            # The same DAG object and the same read: the graph and the spans are unchanged.
+            if cached is not None and cached[0] is dag and cached[1] is spans:
+                return cached[2]
+        downstream = {
+            task_id: tuple(task.downstream_task_ids) for task_id, task in dag.task_dict.items()
+        }
+        weights = remaining_path_weights(downstream, spans)
+        with self._lock:
+            self._weights[dag.dag_id] = (dag, spans, weights)
+        return weights
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weights.clear()
 
 
 def _read_history(dag_id: str) -> dict[str, float]:
@@ -141,10 +164,5 @@ class CriticalPathPriority(PriorityWeightStrategy):
         if task is None:
             return 1
         dag = task.get_dag()
-        spans = history.spans(dag.dag_id) if dag is not None else {}
-        if not spans:
-            return task.priority_weight
-        downstream = {
-            task_id: tuple(other.downstream_task_ids) for task_id, other in dag.task_dict.items()
-        }
-        return remaining_path_weights(downstream, spans).get(task.task_id, task.priority_weight)
+        weights = history.weights(dag) if dag is not None else {}
+        return weights.get(task.task_id, task.priority_weight)

@@ -94,3 +94,17 @@ def test_history_is_read_once_per_dag_within_the_cache_time(optimized, monkeypat
     for task_id in list(optimized.task_dict)[:5]:
         weight(optimized, task_id)
     assert reads == [optimized.dag_id]
+
+
+def test_the_dag_weights_are_computed_once_per_history_read(optimized, monkeypatch) -> None:
+    # The scheduler asks once per task instance (every map index too).
+    monkeypatch.setattr(priority, "_read_history", lambda dag_id: {"task_01_security_audit": 2.0})
+    computed = []
+    real = priority.remaining_path_weights
+    monkeypatch.setattr(
+        priority, "remaining_path_weights", lambda *args: computed.append(1) or real(*args)
+    )
+    priority.history.clear()
+    weights = {task_id: weight(optimized, task_id) for task_id in optimized.task_dict}
+    assert len(computed) == 1
+    assert weights["task_01_security_audit"] == 2000
