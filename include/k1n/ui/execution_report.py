@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from include.k1n.analysis.compare import compare_runs
 from include.k1n.analysis.formatting import (
@@ -32,7 +32,7 @@ from include.k1n.analysis.formatting import (
 from include.k1n.analysis.model import Comparison, RunReport
 from include.k1n.io import write_bytes_atomic
 from include.k1n.ui.charts import comparison_view, durations_view, gantt_view
-from include.k1n.ui.page import TEMPLATES, render_svg
+from include.k1n.ui.page import render_svg, template_environment
 from include.k1n.workflow.names import CODEGEN_SPEC_ID
 
 REPORT_NAME = "EXECUTION_REPORT.md"
@@ -116,14 +116,7 @@ def write_execution_report(
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Markdown, not HTML: no autoescape; every value from a run goes through `md`.
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=False,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = template_environment(autoescape=False, keep_trailing_newline=True)
     env.filters |= {
         "md": md_cell,
         "code": md_code,

@@ -169,15 +169,21 @@ def render_svg(name: str, view: Any) -> Markup:
     )
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    env = Environment(
+def template_environment(*, autoescape: bool, keep_trailing_newline: bool = False) -> Environment:
+    """The project's templates, strict about undefined names, block tags leaving no lines."""
+    return Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,
+        autoescape=autoescape,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=keep_trailing_newline,
     )
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = template_environment(autoescape=True)
     env.filters |= {
         "seconds": seconds,
         "percent": percent,
