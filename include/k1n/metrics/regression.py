@@ -295,35 +295,13 @@ FAILING_STATUSES: frozenset[VerdictStatus] = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class TargetOutcome:
-    """One spec target as the analysis report judged it (production scale)."""
-
-    key: str
-    description: str
-    actual: float | None
-    limit: float
-    unit: str
-    met: bool | None
-
-    @classmethod
-    def from_check(cls, check: TargetCheck) -> TargetOutcome:
-        return cls(
-            key=check.key,
-            description=check.description,
-            actual=check.actual,
-            limit=check.limit,
-            unit=check.unit,
-            met=check.met,
-        )
-
-    def describe(self) -> str:
-        """`whole workflow <= 90 min: 95.2 min`."""
-        if self.actual is None:
-            return f"{self.description}: not measured"
-        if self.unit == "ratio":
-            return f"{self.description}: {self.actual:.1%}"
-        return f"{self.description}: {self.actual:.1f} {self.unit}".rstrip()
+def describe_target(target: TargetCheck) -> str:
+    """`whole workflow <= 90 min: 95.2 min`: a target as the analysis report judged it."""
+    if target.actual is None:
+        return f"{target.description}: not measured"
+    if target.unit == "ratio":
+        return f"{target.description}: {target.actual:.1%}"
+    return f"{target.description}: {target.actual:.1f} {target.unit}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -341,8 +319,8 @@ class Verdict:
     regressions: tuple[Regression, ...]
     history_runs: int
     policy: RegressionPolicy
-    targets_missed: tuple[TargetOutcome, ...]
-    goals_missed: tuple[TargetOutcome, ...]
+    targets_missed: tuple[TargetCheck, ...]
+    goals_missed: tuple[TargetCheck, ...]
     pass_rate: float | None
     pass_rate_min: float
     not_judged: tuple[str, ...] = field(default=())
@@ -412,7 +390,7 @@ class Verdict:
             lines.append("too little history to judge: " + ", ".join(self.not_judged))
         if self.targets_missed:
             lines.append("targets missed:")
-            lines.extend(f"  - {target.describe()}" for target in self.targets_missed)
+            lines.extend(f"  - {describe_target(target)}" for target in self.targets_missed)
         if self.pass_rate is None:
             lines.append(f"quality gates: pass rate unknown (needs >= {self.pass_rate_min:.0%})")
         else:
@@ -423,7 +401,7 @@ class Verdict:
         if self.goals_missed:
             lines.append(
                 "goals missed (not blocking): "
-                + "; ".join(target.describe() for target in self.goals_missed)
+                + "; ".join(describe_target(target) for target in self.goals_missed)
             )
         return "\n".join(lines)
 
@@ -466,7 +444,7 @@ def judge_run(
         history = history.drop(index=run_id)
     recent = history.tail(policy.history_runs)
     current = run_seconds(report)
-    targets = [TargetOutcome.from_check(check) for check in report.targets]
+    targets = report.targets
     quality = next((t for t in targets if t.key == QUALITY_TARGET_KEY), None)
     if pass_rate_min is None:
         pass_rate_min = quality.limit if quality is not None else _spec_pass_rate_min()
