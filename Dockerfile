@@ -15,5 +15,5 @@ COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 ops/ /opt/airflow/ops/
 COPY --chown=airflow:0 airflow_settings.yaml /opt/airflow/
 
-# DAG files import `include.k1n`; Airflow itself adds only dags/ and plugins/ to the path.
+# DAG files import `k1n`; Airflow itself adds only dags/ and plugins/ to the path.
 ENV PYTHONPATH=/opt/airflow

@@ -8,23 +8,25 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 PYTEST := $(PY) -m pytest
-export PYTHONPATH := $(CURDIR)
+# The run-analysis plugin (its own distribution) and this project, both editable.
+BOTTLENECK_DIR := packages/airflow-bottleneck
+LOCAL_PACKAGES := -e $(BOTTLENECK_DIR) -e .
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit airflow cluster lint format bench bench-long system-deps venv clean
+.PHONY: help demo test test-unit airflow cluster lint format bench bench-long system-deps venv dist clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
 # uv installs the locked set in seconds (pip takes a minute); pip is the fallback without uv.
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(BOTTLENECK_DIR)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	if $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; then \
 	  $(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt -c constraints.txt \
-	  && $(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e . ; \
+	  && $(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --reinstall-package k1n-airflow --reinstall-package airflow-bottleneck $(LOCAL_PACKAGES) ; \
 	else \
 	  $(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt \
-	  && $(PY) -m pip install --quiet --no-deps -e . ; \
+	  && $(PY) -m pip install --quiet --no-deps --force-reinstall $(LOCAL_PACKAGES) ; \
 	fi
 	touch $(STAMP)
 
@@ -69,5 +71,9 @@ bench-long: $(STAMP)  ## make bench plus the optimized workflow at time scale 1/
 	$(PY) bench/bench_workflow.py --repeat 3 --long
 	$(BENCH_MICRO)
 
+dist: $(STAMP)  ## build the airflow-bottleneck wheel and sdist into dist/
+	rm -rf dist $(BOTTLENECK_DIR)/build
+	$(VENV)/bin/uv build --quiet --out-dir dist $(BOTTLENECK_DIR) || $(PY) -m build --outdir dist $(BOTTLENECK_DIR)
+
 clean:  ## remove the local Airflow home and tool caches (not .venv)
-	rm -rf .airflow .pytest_cache .ruff_cache
+	rm -rf .airflow .pytest_cache .ruff_cache dist

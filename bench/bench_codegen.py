@@ -40,7 +40,7 @@ STAGES = ("parse", "generate", "compile", "validate", "write")
 
 def run_cli(state: Path, library: Path, *extra: str) -> dict[str, Any]:
     """One engine run in a fresh interpreter; its JSON summary."""
-    argv = [sys.executable, "-m", "include.k1n.codegen", "--state-dir", str(state)]
+    argv = [sys.executable, "-m", "k1n.codegen", "--state-dir", str(state)]
     argv += ["--library-dir", str(library), "--json", *extra]
     # Flush the previous scenario's writes now, so their writeback does not slow this one.
     os.sync()

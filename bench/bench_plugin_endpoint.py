@@ -95,7 +95,7 @@ def report_paths(runs: list[dict[str, Any]]) -> dict[str, str]:
     base, opt = newest["baseline"], newest["optimized"]
 
     def run_path(run: dict[str, Any]) -> str:
-        return f"/k1n/api/dags/{run['dag_id']}/runs/{quote(run['run_id'], safe='')}"
+        return f"/bottlenecks/api/dags/{run['dag_id']}/runs/{quote(run['run_id'], safe='')}"
 
     return {
         "report (optimized run)": f"{run_path(opt)}/report",
@@ -104,14 +104,14 @@ def report_paths(runs: list[dict[str, Any]]) -> dict[str, str]:
         "compare (baseline vs optimized)": (
             f"{run_path(base)}/compare/{opt['dag_id']}/{quote(opt['run_id'], safe='')}"
         ),
-        "runs list": "/k1n/api/runs",
-        "page (report + comparison, HTML)": "/k1n/",
+        "runs list": "/bottlenecks/api/runs",
+        "page (report + comparison, HTML)": "/bottlenecks/",
     }
 
 
 def measure(get: Callable[[str], Any], repeat: int, clear: Callable[[], None] | None):
     started = time.perf_counter()
-    listing = get("/k1n/api/runs?limit=500")
+    listing = get("/bottlenecks/api/runs?limit=500")
     first_ms = (time.perf_counter() - started) * 1000
     print(f"first request to the plugin: {first_ms:.0f} ms (builds the app if nobody did yet)")
     paths = report_paths(listing.json()["runs"])
@@ -163,8 +163,7 @@ def in_process(repeat: int, many: int) -> None:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.utils.db import initdb
     from fastapi.testclient import TestClient
-
-    from tests.include.k1n.ui.seed import seed_demo_runs
+    from tests.airflow_bottleneck.web.seed import seed_demo_runs
 
     initdb()
     seeded = seed_demo_runs()
@@ -173,7 +172,7 @@ def in_process(repeat: int, many: int) -> None:
     client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
     def clear() -> None:
-        from include.k1n.ui import reports
+        from airflow_bottleneck.web import reports
 
         reports.clear_cache()
 
@@ -184,7 +183,7 @@ def in_process(repeat: int, many: int) -> None:
         f"(task-instance rows: {sizes}), {repeat} requests each",
         timings,
     )
-    paths = report_paths(client.get("/k1n/api/runs?limit=500").json()["runs"])
+    paths = report_paths(client.get("/bottlenecks/api/runs?limit=500").json()["runs"])
     add_runs(many)
     growth = [
         time_calls(f"{name}, {many:,} more runs", lambda p=path: client.get(p), repeat)
@@ -210,7 +209,7 @@ def add_runs(count: int) -> None:
     from airflow.utils.session import create_session
     from sqlalchemy import insert
 
-    from include.k1n.workflow.names import OPTIMIZED_DAG_ID
+    from k1n.workflow.names import OPTIMIZED_DAG_ID
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with create_session() as session:
@@ -261,9 +260,9 @@ def over_http(base_url: str, username: str, password: str, repeat: int, label: s
 @contextmanager
 def demo_stack(time_scale: float) -> Iterator[tuple[str, str]]:
     """A real Airflow with one baseline and one optimized run, recorded by the scheduler."""
-    from include.k1n.local.demo import run_dag
-    from include.k1n.local.stack import AirflowStack
-    from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+    from k1n.local.demo import run_dag
+    from k1n.local.stack import AirflowStack
+    from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
     stack = AirflowStack(Path(tempfile.mkdtemp(prefix="k1n-bench-stack-")))
     with stack.running():
@@ -292,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         over_http(args.url.rstrip("/"), args.username, args.password, args.repeat, "Running")
     elif args.stack:
-        from include.k1n.settings import parse_time_scale
+        from k1n.settings import parse_time_scale
 
         with demo_stack(parse_time_scale(args.time_scale)) as (url, password):
             over_http(url, args.username, password, args.repeat, "Local stack (PostgreSQL)")

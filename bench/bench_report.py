@@ -29,15 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airflow_bottleneck.analysis import RunData, RunInfo, analyze_run, normalize_instances
 from bench.results import record, stats
-from include.k1n.analysis import (
-    RunData,
-    RunInfo,
-    analyze_run,
-    normalize_instances,
-    summarize_runs,
-)
-from include.k1n.workflow.spec import WorkflowSpec, load_spec
+from k1n.reporting.extension import K1NExtension
+from k1n.reporting.history import summarize_runs
+from k1n.workflow.spec import WorkflowSpec, load_spec
 
 START = np.datetime64("2026-11-01T00:00:00", "us")
 BUDGET_SECONDS = 5.0
@@ -185,7 +181,7 @@ def bench_history(spec: WorkflowSpec, runs: int, repeat: int) -> None:
     info = RunInfo(dag_id=slowest[0], run_id=slowest[1], time_scale=1 / 60)
 
     def one_report() -> dict[str, Any]:
-        return analyze_run(RunData(info, table), spec).as_dict()
+        return analyze_run(RunData(info, table), K1NExtension(spec)).as_dict()
 
     document, report = timed("one report: analyze_run + as_dict (slowest run)", one_report, repeat)
     total = load + group + report
@@ -212,7 +208,9 @@ def bench_mapped(spec: WorkflowSpec, rows: int, repeat: int) -> None:
         "load: normalize_instances", lambda: normalize_instances(raw.copy()), repeat
     )
     data = RunData(RunInfo(time_scale=1 / 60), table)
-    report, analysis = timed("one report: analyze_run", lambda: analyze_run(data, spec), repeat)
+    report, analysis = timed(
+        "one report: analyze_run", lambda: analyze_run(data, K1NExtension(spec)), repeat
+    )
     _, summary = timed("as_dict (without detail)", report.as_dict, repeat)
     total = load + analysis + summary
     print(
@@ -221,7 +219,7 @@ def bench_mapped(spec: WorkflowSpec, rows: int, repeat: int) -> None:
     )
     timed(
         "analyze_run(detail) + as_dict with every per-index and per-try row (output)",
-        lambda: analyze_run(data, spec, detail=True).as_dict(),
+        lambda: analyze_run(data, K1NExtension(spec), detail=True).as_dict(),
         1,
     )
     rollup = report.mapped[0]

@@ -46,15 +46,16 @@ from typing import Any
 
 import psutil
 
+from airflow_bottleneck.analysis.model import RunReport
+from airflow_bottleneck.readers.rest_api import fetch_airflow_run
 from bench.results import PROJECT_DIR, record, stats
-from include.k1n.analysis.model import RunReport
-from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
-from include.k1n.local import processes
-from include.k1n.local.demo import clear_codegen_caches
-from include.k1n.local.stack import ADMIN_USER, AirflowStack
-from include.k1n.settings import parse_time_scale
-from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.workflow.spec import load_spec
+from k1n.local import processes
+from k1n.local.demo import clear_codegen_caches
+from k1n.local.stack import ADMIN_USER, AirflowStack
+from k1n.reporting.extension import K1NExtension
+from k1n.settings import parse_time_scale
+from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from k1n.workflow.spec import load_spec
 
 log = logging.getLogger("bench_workflow")
 
@@ -212,9 +213,14 @@ class Bench:
 
     def report(self, dag_id: str, run_id: str) -> RunReport:
         data = fetch_airflow_run(
-            self.stack.base_url, ADMIN_USER, self.stack.admin_password(), dag_id, run_id
+            self.stack.base_url,
+            ADMIN_USER,
+            self.stack.admin_password(),
+            dag_id,
+            run_id,
+            extension=K1NExtension(self.spec),
         )
-        return data.analyze(self.spec)
+        return data.analyze(K1NExtension(self.spec))
 
     def measure(self, dag_id: str, run_id: str) -> dict[str, Any]:
         report = self.report(dag_id, run_id)
@@ -378,7 +384,7 @@ def median_run(section: dict[str, Any]) -> dict[str, Any]:
 
 def execution_report(bench: Bench, figures: dict[str, Any], out_dir: Path) -> str:
     """The execution report of the median baseline and warm optimized runs."""
-    from include.k1n.ui.execution_report import write_execution_report
+    from k1n.reporting.execution_report import write_execution_report
 
     baseline = median_run(figures["workflow"]["baseline"])
     optimized = median_run(figures["workflow"]["optimized_warm"])

@@ -10,6 +10,6 @@ Use it as the reference for the optimized DAG: trigger both, then compare their 
 The `time_scale` param sets how long the stand-in tasks wait (profiled seconds × scale).
 """
 
-from include.k1n.dag_builders.workflow import build_baseline_dag
+from k1n.dag_builders.workflow import build_baseline_dag
 
 dag = build_baseline_dag(doc_md=__doc__)

@@ -13,6 +13,6 @@ Up to three runs may be active at once. The `time_scale` param sets how long the
 wait (profiled seconds × scale).
 """
 
-from include.k1n.dag_builders.workflow import build_optimized_dag
+from k1n.dag_builders.workflow import build_optimized_dag
 
 dag = build_optimized_dag(doc_md=__doc__)

@@ -11,6 +11,6 @@ quality gates, and ends with `verdict`: success, or a failure whose log holds th
 See `include/k1n/dag_builders/nightly.py` and the README's "Nightly regression" section.
 """
 
-from include.k1n.dag_builders.nightly import build_nightly_regression_dag
+from k1n.dag_builders.nightly import build_nightly_regression_dag
 
 dag = build_nightly_regression_dag(doc_md=__doc__)

@@ -7,6 +7,6 @@ DAG: trigger, wait, analyze, judge against the baseline's own history, store. It
 production wall time is what the nightly runs' speedup is measured against.
 """
 
-from include.k1n.dag_builders.nightly import build_weekly_baseline_dag
+from k1n.dag_builders.nightly import build_weekly_baseline_dag
 
 dag = build_weekly_baseline_dag(doc_md=__doc__)

@@ -1,11 +1,15 @@
-"""The project's layers, enforced on every import statement (module level or inside a
-function) of `dags/`, `plugins/` and `include/k1n/`.
+"""The two products' layers, enforced on every import statement (module level or inside a
+function) of `dags/`, `plugins/`, `include/k1n/` and the airflow-bottleneck package.
 
-- DAG files import only the DAG builders; the plugin module only `include.k1n.ui`'s root.
+- airflow-bottleneck (`packages/airflow-bottleneck/src/airflow_bottleneck`) never imports the
+  K1N project; inside it, the analysis and the renderers never import Airflow, the readers or
+  the web app, and the plugin module imports only the web package's root and the strategy.
+- The K1N project imports only airflow-bottleneck's public API (`PUBLIC_API`), never its web
+  app internals, its metadata-DB reader or its plugin module.
+- DAG files import only the DAG builders; `plugins/` only what registers the K1N redirect.
 - Code that runs inside Airflow (`tasks/`, `dag_builders/`, `workflow/`, `codegen/`,
-  `analysis/`, `metrics/`, and the small shared modules) never imports laptop tooling
-  (`local/`) or the UI; the task runtime and the analysis never import the DAG builders.
-- The UI never imports tooling or DAG builders.
+  `reporting/`, `readers/`, `metrics/`, and the small shared modules) never imports laptop
+  tooling (`local/`); the task runtime and the reports never import the DAG builders.
 """
 
 from __future__ import annotations
@@ -17,26 +21,56 @@ import pytest
 
 from tests.conftest import PROJECT_DIR
 
-PACKAGE = "include.k1n"
+PACKAGE = "k1n"
 TOOLING = f"{PACKAGE}.local"
-UI = f"{PACKAGE}.ui"
 BUILDERS = f"{PACKAGE}.dag_builders"
 CLI = f"{PACKAGE}.cli"
+TASKS = f"{PACKAGE}.tasks"
 
-# layer (a package or module under include.k1n) -> what it must never import
+GENERIC = "airflow_bottleneck"
+GENERIC_SOURCE = "packages/airflow-bottleneck/src/airflow_bottleneck"
+# What other code may import of airflow-bottleneck (the rest is the plugin's own).
+PUBLIC_API = (
+    f"{GENERIC}.analysis",
+    f"{GENERIC}.render",
+    f"{GENERIC}.extension",
+    f"{GENERIC}.priority",
+    f"{GENERIC}.readers.rest_api",
+    f"{GENERIC}.readers.rest_client",
+    f"{GENERIC}.web.charts",
+    f"{GENERIC}.web.page",
+)
+PUBLIC_WEB_ROOT = {f"{GENERIC}.web", f"{GENERIC}.web.URL_PREFIX"}
+
+# K1N layer (a package or module under include/k1n) -> what it must never import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "tasks": (TOOLING, UI, BUILDERS, CLI),
-    "workflow": (TOOLING, UI, BUILDERS, CLI, f"{PACKAGE}.tasks"),
-    "codegen": (TOOLING, UI, BUILDERS, CLI),
-    "analysis": (TOOLING, UI, BUILDERS, CLI, f"{PACKAGE}.tasks"),
-    "metrics": (TOOLING, UI, BUILDERS, CLI, f"{PACKAGE}.tasks"),
-    "dag_builders": (TOOLING, UI, CLI),
-    "ui": (TOOLING, BUILDERS, CLI, f"{PACKAGE}.tasks", f"{PACKAGE}.codegen"),
-    "settings": (TOOLING, UI, BUILDERS, CLI),
-    "io": (TOOLING, UI, BUILDERS, CLI),
-    "errors": (TOOLING, UI, BUILDERS, CLI),
-    "storage": (TOOLING, UI, BUILDERS, CLI),
-    "airflow_rest": (TOOLING, UI, BUILDERS, CLI),
+    "tasks": (TOOLING, BUILDERS, CLI),
+    "workflow": (TOOLING, BUILDERS, CLI, TASKS),
+    "codegen": (TOOLING, BUILDERS, CLI),
+    "checks": (TOOLING, BUILDERS, CLI),
+    "reporting": (TOOLING, BUILDERS, CLI, TASKS),
+    "readers": (TOOLING, BUILDERS, CLI, TASKS),
+    "metrics": (TOOLING, BUILDERS, CLI, TASKS),
+    "dag_builders": (TOOLING, CLI),
+    "settings": (TOOLING, BUILDERS, CLI),
+    "io": (TOOLING, BUILDERS, CLI),
+    "errors": (TOOLING, BUILDERS, CLI),
+    "storage": (TOOLING, BUILDERS, CLI),
+}
+# airflow-bottleneck layer -> what it must never import
+GENERIC_FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "analysis": (
+        "airflow",
+        f"{GENERIC}.readers",
+        f"{GENERIC}.web",
+        f"{GENERIC}.render",
+        f"{GENERIC}.plugin",
+    ),
+    "render": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.plugin"),
+    "extension": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.plugin"),
+    "readers": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render"),
+    "priority": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.readers"),
+    "web": (f"{GENERIC}.plugin", f"{GENERIC}.priority"),
 }
 
 
@@ -52,20 +86,33 @@ def imports_of(source: str) -> list[str]:
     return names
 
 
+def _under(name: str, prefixes: tuple[str, ...] | set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
 def violations(layer: str, source: str) -> list[str]:
-    """The imports of `source` (a module of `layer`) that its layer forbids."""
+    """The imports of `source` (a K1N module of `layer`) that the layers forbid."""
     forbidden = FORBIDDEN.get(layer, ())
     return [
-        name
-        for name in imports_of(source)
-        if any(name == bad or name.startswith(bad + ".") for bad in forbidden)
+        name for name in imports_of(source) if _under(name, forbidden) or _private_generic(name)
     ]
 
 
-def layer_of(path: Path) -> str:
+def _private_generic(name: str) -> bool:
+    """An airflow-bottleneck module (or name) outside its public API."""
+    public = _under(name, PUBLIC_API) or name in PUBLIC_WEB_ROOT or name == GENERIC
+    return _under(name, (GENERIC,)) and not public
+
+
+def generic_violations(layer: str, source: str) -> list[str]:
+    """The imports of `source` (an airflow-bottleneck module of `layer`) that it must not make."""
+    forbidden = (PACKAGE, "include", *GENERIC_FORBIDDEN.get(layer, ()))
+    return [name for name in imports_of(source) if _under(name, forbidden)]
+
+
+def layer_of(path: Path, root: str) -> str:
     """`include/k1n/tasks/dispatch.py` -> `tasks`; `include/k1n/io.py` -> `io`."""
-    parts = path.relative_to(PROJECT_DIR / "include" / "k1n").parts
-    return parts[0].removesuffix(".py")
+    return path.relative_to(PROJECT_DIR / root).parts[0].removesuffix(".py")
 
 
 def project_modules(folder: str) -> list[Path]:
@@ -76,9 +123,30 @@ def test_every_layer_of_include_keeps_its_imports() -> None:
     found = {
         str(path.relative_to(PROJECT_DIR)): bad
         for path in project_modules("include/k1n")
-        if (bad := violations(layer_of(path), path.read_text()))
+        if (bad := violations(layer_of(path, "include/k1n"), path.read_text()))
     }
     assert found == {}
+
+
+def test_the_generic_package_never_imports_k1n_and_keeps_its_layers() -> None:
+    found = {
+        str(path.relative_to(PROJECT_DIR)): bad
+        for path in project_modules(GENERIC_SOURCE)
+        if (bad := generic_violations(layer_of(path, GENERIC_SOURCE), path.read_text()))
+    }
+    assert found == {}
+
+
+def test_the_generic_plugin_module_imports_only_the_web_root_and_the_strategy() -> None:
+    source = (PROJECT_DIR / GENERIC_SOURCE / "plugin.py").read_text()
+    ours = {name for name in imports_of(source) if name.startswith(GENERIC)}
+    allowed = {
+        f"{GENERIC}.web",
+        f"{GENERIC}.web.external_views",
+        f"{GENERIC}.web.fastapi_app_entry",
+    }
+    allowed |= {f"{GENERIC}.priority", f"{GENERIC}.priority.CriticalPathPriority"}
+    assert ours <= allowed, ours
 
 
 def test_dag_files_import_only_the_builders() -> None:
@@ -88,28 +156,42 @@ def test_dag_files_import_only_the_builders() -> None:
         assert all(name.startswith(BUILDERS) for name in ours), (path.name, ours)
 
 
-def test_the_plugin_module_imports_only_the_ui_root_and_the_priority_strategy() -> None:
-    for path in project_modules("plugins"):
-        ours = {name for name in imports_of(path.read_text()) if name.startswith(PACKAGE)}
-        allowed = {UI, f"{UI}.external_views", f"{UI}.fastapi_app_entry"}
-        priority = f"{BUILDERS}.priority"
-        allowed |= {priority, f"{priority}.CriticalPathPriority"}
-        assert ours <= allowed, ours
+def test_the_plugins_folder_registers_only_the_k1n_redirect() -> None:
+    (path,) = project_modules("plugins")
+    ours = {n for n in imports_of(path.read_text()) if n.startswith((PACKAGE, GENERIC))}
+    legacy = f"{PACKAGE}.reporting.legacy_urls"
+    assert ours <= {legacy, f"{legacy}.LEGACY_URL_PREFIX", f"{legacy}.legacy_redirect_app"}
 
 
 @pytest.mark.parametrize(
     ("layer", "source"),
     [
-        ("dag_builders", "from include.k1n.local.stack import AirflowStack"),
-        ("tasks", "def f():\n    import include.k1n.ui.page\n"),
-        ("analysis", "from include.k1n import local"),
-        ("codegen", "from include.k1n.dag_builders.workflow import build_optimized_dag"),
+        ("dag_builders", "from k1n.local.stack import AirflowStack"),
+        ("tasks", "def f():\n    import airflow_bottleneck.web.app\n"),
+        ("reporting", "from airflow_bottleneck.readers.metadata_db import load_run"),
+        ("reporting", "from k1n import local"),
+        ("codegen", "from k1n.dag_builders.workflow import build_optimized_dag"),
     ],
 )
 def test_the_check_catches_a_broken_layer(layer: str, source: str) -> None:
     assert violations(layer, source)
 
 
-def test_every_layer_under_include_is_known() -> None:
-    layers = {layer_of(path) for path in project_modules("include/k1n")}
+@pytest.mark.parametrize(
+    ("layer", "source"),
+    [
+        ("analysis", "from k1n.workflow.spec import WorkflowSpec"),
+        ("web", "def f():\n    import include.k1n.settings\n"),
+        ("analysis", "from airflow.models import DagRun"),
+        ("render", "from airflow_bottleneck.web.page import render_svg"),
+    ],
+)
+def test_the_check_catches_a_generic_module_reaching_out(layer: str, source: str) -> None:
+    assert generic_violations(layer, source)
+
+
+def test_every_layer_is_known() -> None:
+    layers = {layer_of(path, "include/k1n") for path in project_modules("include/k1n")}
     assert layers - {"__init__", "__main__", "cli", "local"} <= set(FORBIDDEN)
+    generic = {layer_of(path, GENERIC_SOURCE) for path in project_modules(GENERIC_SOURCE)}
+    assert generic - {"__init__", "plugin"} <= set(GENERIC_FORBIDDEN)

@@ -1,12 +1,14 @@
 """Every third-party package the code imports is declared: what `dags/`, `plugins/` and
 `include/` import in `requirements.txt` (the image installs only that), what the tests, the
-benchmarks and the local tooling import in `requirements.txt` or `requirements-dev.txt`."""
+benchmarks and the local tooling import in `requirements.txt` or `requirements-dev.txt`, and
+what the airflow-bottleneck package imports in its own `pyproject.toml` (it installs alone)."""
 
 from __future__ import annotations
 
 import ast
 import re
 import sys
+import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pytest
 
 from tests.conftest import PROJECT_DIR
 
-FIRST_PARTY = {"include", "tests", "bench", "dags", "plugins"}
+FIRST_PARTY = {"k1n", "airflow_bottleneck", "tests", "bench", "dags", "plugins"}
+GENERIC_DIR = "packages/airflow-bottleneck"
 # Modules that are part of a declared distribution under another top-level name.
 AIRFLOW_DISTRIBUTION = "apache-airflow"
 
@@ -96,6 +99,15 @@ def test_what_airflow_loads_is_in_the_runtime_requirements(runtime) -> None:
 def test_tests_benchmarks_and_tooling_import_only_declared_packages(runtime) -> None:
     allowed = runtime | declared("requirements-dev.txt")
     assert undeclared(["tests", "bench", "include/k1n/local"], allowed) == {}
+
+
+def test_the_bottleneck_package_declares_what_it_imports() -> None:
+    project = tomllib.loads((PROJECT_DIR / GENERIC_DIR / "pyproject.toml").read_text())
+    names = {
+        normalize(re.split(r"[\[=<>!~ ;]", line, maxsplit=1)[0])
+        for line in project["project"]["dependencies"]
+    }
+    assert undeclared([f"{GENERIC_DIR}/src"], names) == {}
 
 
 def test_the_check_sees_an_undeclared_import(tmp_path) -> None:

@@ -7,7 +7,7 @@ spec's profiled remaining path) and `downstream` (Airflow's default rule). `benc
 loads this folder as an extra DAG bundle and runs each variant under 2 and 3 slots.
 """
 
-from include.k1n.dag_builders.workflow import build_optimized_dag
+from k1n.dag_builders.workflow import build_optimized_dag
 
 PRIORITY_RULES = ("critical_path", "static", "downstream")
 

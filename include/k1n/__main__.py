@@ -2,6 +2,6 @@
 
 import sys
 
-from include.k1n.cli import main
+from k1n.cli import main
 
 sys.exit(main())

@@ -22,19 +22,19 @@ from collections.abc import Callable
 # "module:function" taking argv and returning an exit code; imported only when its command
 # runs, because some of them import Airflow.
 MODULE_COMMANDS: dict[str, str] = {
-    "demo": "include.k1n.local.demo:main",
-    "airflow": "include.k1n.local.serve:main",
-    "cluster": "include.k1n.local.cluster:main",
-    "codegen": "include.k1n.codegen.cli:main",
-    "report": "include.k1n.analysis.cli:report_main",
-    "compare": "include.k1n.analysis.cli:compare_main",
-    "execution-report": "include.k1n.ui.execution_report:main",
-    "settings": "include.k1n.local.settings_loader:main",
+    "demo": "k1n.local.demo:main",
+    "airflow": "k1n.local.serve:main",
+    "cluster": "k1n.local.cluster:main",
+    "codegen": "k1n.codegen.cli:main",
+    "report": "k1n.reporting.cli:report_main",
+    "compare": "k1n.reporting.cli:compare_main",
+    "execution-report": "k1n.reporting.execution_report:main",
+    "settings": "k1n.local.settings_loader:main",
 }
 
 
 def check_spec(argv: list[str]) -> int:
-    from include.k1n.workflow.spec import SpecError, load_spec
+    from k1n.workflow.spec import SpecError, load_spec
 
     try:
         spec = load_spec(argv[0] if argv else None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from include.k1n.errors import FileProblem
+from k1n.errors import FileProblem
 
 TEMP_SUFFIX = ".tmp"
 # Specs, settings files and profiles are a few KB; anything this large is not one.

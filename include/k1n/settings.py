@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import os
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
+
+from airflow_bottleneck.analysis.time_scale import (
+    TIME_SCALE_MAX,
+    TIME_SCALE_MIN,
+    parse_time_scale,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 TIME_SCALE_ENV = "K1N_TIME_SCALE"
 # Airflow connection (type http: host = api-server base URL, login, password) through which
-# tasks read a run over the REST API v2 (`include.k1n.dag_builders.nightly`); the stack sets it.
+# tasks read a run over the REST API v2 (`k1n.dag_builders.nightly`); the stack sets it.
 AIRFLOW_API_CONN_ID = "k1n_airflow_api"
-# Where tasks leave what other tasks read (include.k1n.storage): a URL Airflow's
+# Where tasks leave what other tasks read (k1n.storage): a URL Airflow's
 # ObjectStoragePath understands, e.g. s3://aws_default@bucket/k1n in a cluster.
 STORAGE_URL_ENV = "K1N_STORAGE_URL"
 # Worker-local caches that only save work (the Jinja2 bytecode cache).
@@ -25,33 +28,10 @@ CODEGEN_SHARDS_ENV = "K1N_CODEGEN_SHARDS"
 DEFAULT_TIME_SCALE = 1 / 60
 DEFAULT_CODEGEN_SHARDS = 4
 MAX_CODEGEN_SHARDS = 64
-# One production hour per second at the fastest; production speed at the slowest.
-TIME_SCALE_MIN = 1 / 3600
-TIME_SCALE_MAX = 1.0
 TIME_SCALE_MEANING = (
     "stand-in tasks wait their profiled seconds x this: 1/60 turns a production minute into "
     f"a second; between 1/{round(1 / TIME_SCALE_MIN)} and {TIME_SCALE_MAX:g} (production speed)"
 )
-
-
-def parse_time_scale(value: Any, where: str = "time_scale") -> float:
-    """`"1/60"`, `"0.0167"` or `0.5` -> a float within [TIME_SCALE_MIN, TIME_SCALE_MAX]."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{where}: expected a number or a fraction such as 1/60, got {value!r}")
-    text = str(value).strip()
-    if len(text) > 40:
-        raise ValueError(f"{where}: expected a number or a fraction such as 1/60")
-    try:
-        scale = float(Fraction(text))
-    except (ValueError, ZeroDivisionError, OverflowError):
-        raise ValueError(
-            f"{where}: expected a number or a fraction such as 1/60, got {text!r}"
-        ) from None
-    if not math.isfinite(scale) or not TIME_SCALE_MIN <= scale <= TIME_SCALE_MAX:
-        raise ValueError(
-            f"{where}: {text} is outside [1/{round(1 / TIME_SCALE_MIN)}, {TIME_SCALE_MAX:g}]"
-        )
-    return scale
 
 
 def default_time_scale() -> float:

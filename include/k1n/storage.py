@@ -9,7 +9,7 @@ so nothing here imports Airflow.
 
 Layout under the root::
 
-    codegen/<dag_id>/...               Task 8's published snapshots (include.k1n.codegen.store)
+    codegen/<dag_id>/...               Task 8's published snapshots (k1n.codegen.store)
     runs/<dag key>/<run key>/...       one run's staging and records (run_prefix)
 
 Writes are whole objects. `put_atomic` makes a replacement atomic on a local file system too
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from upath import UPath
 
-from include.k1n.io import write_bytes_atomic
+from k1n.io import write_bytes_atomic
 
 LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 # Long enough to be readable, short enough to stay well inside path and key limits.

@@ -44,6 +44,6 @@ path.chmod(0o600)
 PY
 
 echo "== airflow_settings.yaml (variables; connections as the environment sets them)"
-python -m include.k1n settings load airflow_settings.yaml \
+python -m k1n settings load airflow_settings.yaml \
   --connection "k1n_metrics=${AIRFLOW_CONN_K1N_METRICS}" \
   --connection "k1n_airflow_api=${AIRFLOW_CONN_K1N_AIRFLOW_API}"

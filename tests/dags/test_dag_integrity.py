@@ -16,13 +16,13 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseHook
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-from include.k1n.dag_builders.nightly import (
+from k1n.dag_builders.nightly import (
     PLAN_TASK_ID,
     REPORT_TASK_ID,
     TRIGGER_TASK_ID,
     VERDICT_TASK_ID,
 )
-from include.k1n.workflow.names import (
+from k1n.workflow.names import (
     BASELINE_DAG_ID,
     CLEAN_UP_TASK_ID,
     CODEGEN_STAGE_TASK_IDS,
@@ -31,7 +31,7 @@ from include.k1n.workflow.names import (
     QUALITY_GATES_TASK_ID,
     WEEKLY_BASELINE_DAG_ID,
 )
-from include.k1n.workflow.spec import CODEGEN_READERS, DEFAULT_SPEC_PATH, load_spec
+from k1n.workflow.spec import CODEGEN_READERS, DEFAULT_SPEC_PATH, load_spec
 from tests.conftest import PROJECT_DIR
 
 DAG_FILES = sorted((PROJECT_DIR / "dags").glob("*.py"))
@@ -161,7 +161,7 @@ def test_workflow_dags_need_no_pool_and_push_one_xcom_per_task(dagbag, dag_id):
 
 @pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])
 def test_retries_wait_the_spec_delay_times_the_run_time_scale(dagbag, spec, dag_id):
-    from include.k1n.dag_builders.defaults import ScaledRetryPolicy
+    from k1n.dag_builders.defaults import ScaledRetryPolicy
 
     task = dagbag.dags[dag_id].get_task(spec.task(3).airflow_task_id)
     policy = task.retry_policy
@@ -170,7 +170,7 @@ def test_retries_wait_the_spec_delay_times_the_run_time_scale(dagbag, spec, dag_
     assert flaky.retry_delay == timedelta(seconds=spec.task(3).retry_delay_seconds * 0.5 * 2)
     production = policy.evaluate(OSError("x"), 1, 3, {"params": {"time_scale": 1}})
     assert production.retry_delay == timedelta(seconds=spec.task(3).retry_delay_seconds)
-    from include.k1n.codegen import ValidationFailed
+    from k1n.codegen import ValidationFailed
 
     assert policy.evaluate(ValidationFailed("bad", {}), 1, 3, None).action.value == "fail"
 
@@ -265,7 +265,7 @@ def test_regression_dag_structure(dagbag, dag_id, cron):
 
 
 def test_optimized_dag_has_a_deadline_and_bounds_codegen_shards_per_run(dagbag, spec):
-    from include.k1n import settings
+    from k1n import settings
 
     dag = dagbag.dags[OPTIMIZED_DAG_ID]
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]

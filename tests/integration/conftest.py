@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from include.k1n.local.demo import RunRecord
-from include.k1n.local.stack import AirflowStack
-from include.k1n.settings import PROJECT_DIR
-from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from k1n.local.demo import RunRecord
+from k1n.local.stack import AirflowStack
+from k1n.settings import PROJECT_DIR
+from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 
 FAN_OUT_DAG_ID = "fan_out_etl"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"

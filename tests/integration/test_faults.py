@@ -25,12 +25,12 @@ import psutil
 import pytest
 import yaml
 
-from include.k1n import storage
-from include.k1n.codegen import CodegenStore
-from include.k1n.local import processes
-from include.k1n.local.stack import AirflowStack
-from include.k1n.workflow.names import CODEGEN_STAGE_TASK_IDS, OPTIMIZED_DAG_ID
-from include.k1n.workflow.spec import CODEGEN_READERS, DEFAULT_SPEC_PATH, load_spec
+from k1n import storage
+from k1n.codegen import CodegenStore
+from k1n.local import processes
+from k1n.local.stack import AirflowStack
+from k1n.workflow.names import CODEGEN_STAGE_TASK_IDS, OPTIMIZED_DAG_ID
+from k1n.workflow.spec import CODEGEN_READERS, DEFAULT_SPEC_PATH, load_spec
 
 pytestmark = pytest.mark.integration
 

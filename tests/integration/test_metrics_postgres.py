@@ -22,8 +22,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from include.k1n.analysis import run_from_airflow_json
-from include.k1n.metrics import (
+from k1n.metrics import (
     MIGRATIONS,
     RUNS_TABLE,
     SCHEMA_VERSION_TABLE,
@@ -42,14 +41,18 @@ from include.k1n.metrics import (
     schema_version,
     store_report,
 )
-from include.k1n.metrics import store as metrics_store
-from include.k1n.workflow.spec import load_spec
-from tests.include.k1n.metrics.synthetic import DAG_ID, noisy_reports, scaled
+from k1n.metrics import store as metrics_store
+from k1n.readers import run_from_airflow_json
+from k1n.reporting.extension import K1NExtension
+from k1n.workflow.spec import load_spec
+from tests.k1n.metrics.synthetic import DAG_ID, noisy_reports, scaled
 
 pytestmark = pytest.mark.integration
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-AIRFLOW_RUN = Path(__file__).parents[1] / "include/k1n/analysis/fixtures/airflow_optimized_run.json"
+AIRFLOW_RUN = (
+    Path(__file__).parents[1] / "airflow_bottleneck/analysis/fixtures/airflow_optimized_run.json"
+)
 BENCHMARKS = "task_13_performance_benchmarks"
 
 
@@ -134,7 +137,7 @@ def airflow_report() -> dict[str, Any]:
     """A real optimized run's report: a 4-way mapped task, a retried task, quality XCom."""
     raw = json.loads(AIRFLOW_RUN.read_text())
     data = run_from_airflow_json(raw["dag_run"], raw["task_instances"], quality=raw["xcom"])
-    return data.analyze(load_spec(), detail=True).as_dict()
+    return data.analyze(K1NExtension(load_spec()), detail=True).as_dict()
 
 
 # -- schema -------------------------------------------------------------------------------------
@@ -263,7 +266,7 @@ def test_a_report_without_detail_stores_one_row_per_task(hook, airflow_report):
     spec = load_spec()
     raw = json.loads(AIRFLOW_RUN.read_text())
     data = run_from_airflow_json(raw["dag_run"], raw["task_instances"], quality=raw["xcom"])
-    summary_only = data.analyze(spec).as_dict()  # no detail: no per-try rows
+    summary_only = data.analyze(K1NExtension(spec)).as_dict()  # no detail: no per-try rows
     stored = store_report(hook, summary_only)
     assert stored.task_rows == len(summary_only["tasks"]) == 27
     history = load_history(hook, summary_only["dag_id"])

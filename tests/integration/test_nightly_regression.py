@@ -15,12 +15,13 @@ from typing import Any
 import psycopg2
 import pytest
 
-from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
-from include.k1n.dag_builders.nightly import REPORT_TASK_ID, VERDICT_TASK_ID
-from include.k1n.local.stack import ADMIN_USER, METRICS_DB
-from include.k1n.metrics import load_runs, store_report
-from include.k1n.workflow.names import NIGHTLY_DAG_ID, OPTIMIZED_DAG_ID
-from include.k1n.workflow.spec import load_spec
+from airflow_bottleneck.readers.rest_api import fetch_airflow_run
+from k1n.dag_builders.nightly import REPORT_TASK_ID, VERDICT_TASK_ID
+from k1n.local.stack import ADMIN_USER, METRICS_DB
+from k1n.metrics import load_runs, store_report
+from k1n.reporting.extension import K1NExtension
+from k1n.workflow.names import NIGHTLY_DAG_ID, OPTIMIZED_DAG_ID
+from k1n.workflow.spec import load_spec
 from tests.integration.conftest import OPTIMIZED_TIME_SCALE
 
 pytestmark = pytest.mark.integration
@@ -88,7 +89,7 @@ def nightly_runs(settings_loaded, airflow_stack, airflow_client, optimized_run, 
             OPTIMIZED_DAG_ID,
             optimized_run.run_id,
         )
-        .analyze(load_spec())
+        .analyze(K1NExtension(load_spec()))
         .as_dict()
     )
     assert report["state"] == "success"

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from include.k1n.local.demo import RunRecord
-from include.k1n.settings import PROJECT_DIR
-from include.k1n.ui.charts.axis import SLOWER
+from airflow_bottleneck.web.charts.axis import SLOWER
+from k1n.local.demo import RunRecord
+from k1n.settings import PROJECT_DIR
 from tests.integration.conftest import FAN_OUT_DAG_ID
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def page(browser, airflow_stack, airflow_client):
 
 def page_url(base_url: str, **runs: RunRecord) -> str:
     query = {name: f"{run.dag_id}/{run.run_id}" for name, run in runs.items()}
-    return f"{base_url}/k1n/?" + urlencode(query)
+    return f"{base_url}/bottlenecks/?" + urlencode(query)
 
 
 def rgb(hex_color: str) -> str:
@@ -137,7 +137,7 @@ def test_a_running_run_is_shown_partial_until_it_ends(page, airflow_stack, airfl
             break
         assert time.monotonic() < deadline, states
         time.sleep(0.5)
-    url = f"{airflow_stack.base_url}/k1n/?" + urlencode(
+    url = f"{airflow_stack.base_url}/bottlenecks/?" + urlencode(
         {"dag_id": FAN_OUT_DAG_ID, "run_id": run_id}
     )
     page.goto(url)
@@ -154,7 +154,7 @@ def test_a_running_run_is_shown_partial_until_it_ends(page, airflow_stack, airfl
 def test_without_a_session_the_page_asks_to_sign_in(browser, airflow_stack):
     context = browser.new_context()  # no cookie
     anonymous = context.new_page()
-    anonymous.goto(f"{airflow_stack.base_url}/k1n/")
+    anonymous.goto(f"{airflow_stack.base_url}/bottlenecks/")
     link = anonymous.locator("#login-required a")
     assert link.get_attribute("href").startswith("/auth/login?next=")
     assert anonymous.locator("svg[data-chart]").count() == 0
@@ -163,7 +163,7 @@ def test_without_a_session_the_page_asks_to_sign_in(browser, airflow_stack):
 
 def test_the_page_shows_inside_the_airflow_ui(page, airflow_stack, optimized_run):
     """Browse -> K1N bottlenecks: the UI embeds the page in an iframe that sends the cookie."""
-    page.goto(f"{airflow_stack.base_url}/plugin/k1n-bottlenecks")
+    page.goto(f"{airflow_stack.base_url}/plugin/bottlenecks")
     frame = page.frame_locator("iframe")
     frame.locator("svg[data-chart]").first.wait_for()
     assert frame.locator("svg[data-chart]").count() >= 2

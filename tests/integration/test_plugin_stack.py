@@ -10,9 +10,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from include.k1n.local.demo import RunRecord
-from include.k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from tests.include.k1n.analysis.helpers import longest_path_by_networkx
+from k1n.local.demo import RunRecord
+from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from tests.airflow_bottleneck.analysis.helpers import longest_path_by_networkx
 from tests.integration.conftest import FAN_OUT_DAG_ID
 
 pytestmark = pytest.mark.integration
@@ -22,9 +22,9 @@ PARTS = ("work_seconds", "startup_seconds", "handoff_seconds", "waiting_seconds"
 
 @pytest.fixture(scope="module")
 def plugin(airflow_stack, airflow_client):
-    """HTTP client on `/k1n` with the stack admin's bearer token."""
+    """HTTP client on `/bottlenecks` with the stack admin's bearer token."""
     client = httpx.Client(
-        base_url=f"{airflow_stack.base_url}/k1n",
+        base_url=f"{airflow_stack.base_url}/bottlenecks",
         headers={"Authorization": airflow_client.http.headers["Authorization"]},
         timeout=60,
     )
@@ -73,9 +73,9 @@ def check_true_to_the_dag(airflow_client, report: dict, run: RunRecord) -> None:
 
 
 def test_the_plugin_is_mounted_and_listed(airflow_stack, airflow_client):
-    anonymous = httpx.get(f"{airflow_stack.base_url}/k1n/api/runs", timeout=30)
+    anonymous = httpx.get(f"{airflow_stack.base_url}/bottlenecks/api/runs", timeout=30)
     assert anonymous.status_code == 401
-    page = httpx.get(f"{airflow_stack.base_url}/k1n/", timeout=30)
+    page = httpx.get(f"{airflow_stack.base_url}/bottlenecks/", timeout=30)
     assert page.status_code == 401 and 'id="login-required"' in page.text
     plugins = airflow_client.http.get("/api/v2/plugins").json()["plugins"]
     (plugin,) = [p for p in plugins if p["name"] == "k1n_bottlenecks"]

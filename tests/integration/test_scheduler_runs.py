@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from include.k1n.workflow.names import CLEAN_UP_TASK_ID, QUALITY_GATES_TASK_ID
-from include.k1n.workflow.spec import load_spec
+from k1n.workflow.names import CLEAN_UP_TASK_ID, QUALITY_GATES_TASK_ID
+from k1n.workflow.spec import load_spec
 
 pytestmark = pytest.mark.integration
 

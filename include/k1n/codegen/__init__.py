@@ -1,6 +1,6 @@
 """The K1N code generation engine (Task 8) and its pattern library (Task 7); no Airflow here.
 
-    from include.k1n.codegen import CodegenEngine, CodegenStore, plan_shards, run_stages
+    from k1n.codegen import CodegenEngine, CodegenStore, plan_shards, run_stages
 
     engine = CodegenEngine(CodegenStore(storage_root / "codegen" / dag_key), mode="optimized")
     summary = run_stages(engine, workers=4)  # or stage by stage: parse, generate, compile, ...
@@ -9,18 +9,18 @@
 snapshots, `checks.py` and `security.py` the downstream checks of Tasks 9, 10 and 12.
 """
 
-from include.k1n.codegen.engine import (
+from k1n.codegen.engine import (
     DEFAULT_TEMPLATES_DIR,
     ENGINE_VERSION,
     CodegenEngine,
 )
-from include.k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
-from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR, index_library, load_library
-from include.k1n.codegen.pipeline import run_stages
-from include.k1n.codegen.planning import plan_shards
-from include.k1n.codegen.staging import Staging
-from include.k1n.codegen.store import CodegenStore
-from include.k1n.codegen.validation import CHECKS
+from k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
+from k1n.codegen.library import DEFAULT_LIBRARY_DIR, index_library, load_library
+from k1n.codegen.pipeline import run_stages
+from k1n.codegen.planning import plan_shards
+from k1n.codegen.staging import Staging
+from k1n.codegen.store import CodegenStore
+from k1n.codegen.validation import CHECKS
 
 __all__ = [
     "CHECKS",

@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from include.k1n.codegen.cli import main
+from k1n.codegen.cli import main
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

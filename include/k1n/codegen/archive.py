@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from include.k1n.codegen.errors import CodegenError
+from k1n.codegen.errors import CodegenError
 
 # Fast compression: the archives are moved once or twice, and the CPU is shared with tasks.
 COMPRESS_LEVEL = 1

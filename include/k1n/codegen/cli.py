@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from include.k1n.codegen.engine import DEFAULT_TEMPLATES_DIR, CodegenEngine
-from include.k1n.codegen.errors import CodegenError
-from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR
-from include.k1n.codegen.pipeline import run_stages
+from k1n.codegen.engine import DEFAULT_TEMPLATES_DIR, CodegenEngine
+from k1n.codegen.errors import CodegenError
+from k1n.codegen.library import DEFAULT_LIBRARY_DIR
+from k1n.codegen.pipeline import run_stages
 
 STAGES = ("parse", "generate", "compile", "validate", "write")
 

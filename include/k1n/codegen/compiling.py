@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.errors import CodegenError
+from k1n.codegen.errors import CodegenError
 
 COMPILER = Path(__file__).resolve().parent / "_compiler.py"
 SCRIPT_TIMEOUT_SECONDS = 1800

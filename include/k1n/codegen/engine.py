@@ -26,31 +26,31 @@ from typing import Any, get_args
 
 import jinja2
 
-from include.k1n import storage
-from include.k1n.codegen import archive
-from include.k1n.codegen.compiling import compile_tree, pattern_of
-from include.k1n.codegen.errors import CodegenError, ValidationFailed
-from include.k1n.codegen.kinds import KINDS
-from include.k1n.codegen.library import DEFAULT_LIBRARY_DIR, Pattern, load_library
-from include.k1n.codegen.manifest import Manifest, compose_snapshot, pattern_key
-from include.k1n.codegen.planning import build_plan, stale_patterns
-from include.k1n.codegen.rendering import (
+from k1n import storage
+from k1n.codegen import archive
+from k1n.codegen.compiling import compile_tree, pattern_of
+from k1n.codegen.errors import CodegenError, ValidationFailed
+from k1n.codegen.kinds import KINDS
+from k1n.codegen.library import DEFAULT_LIBRARY_DIR, Pattern, load_library
+from k1n.codegen.manifest import Manifest, compose_snapshot, pattern_key
+from k1n.codegen.planning import build_plan, stale_patterns
+from k1n.codegen.rendering import (
     CountingEnvironment,
     Mode,
     TemplateGraph,
     bytecode_hits,
     make_environment,
 )
-from include.k1n.codegen.staging import Staging
-from include.k1n.codegen.store import CodegenStore
-from include.k1n.codegen.validation import (
+from k1n.codegen.staging import Staging
+from k1n.codegen.store import CodegenStore
+from k1n.codegen.validation import (
     judge_patterns,
     lint_findings,
     run_tests,
     summarise,
     unformatted,
 )
-from include.k1n.storage import StoragePath
+from k1n.storage import StoragePath
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from include.k1n.codegen.errors import LibraryError
-from include.k1n.codegen.kinds import KINDS, Params
-from include.k1n.codegen.manifest import canonical_json, sha256_bytes
+from k1n.codegen.errors import LibraryError
+from k1n.codegen.kinds import KINDS, Params
+from k1n.codegen.manifest import canonical_json, sha256_bytes
 
 DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parents[1] / "patterns"
 PATTERN_SUFFIX = ".yaml"

@@ -101,7 +101,7 @@ def compose_snapshot(
 ) -> tuple[Manifest, dict[str, bytes]]:
     """The next snapshot of a library: every pattern of `plan["library"]`, the dirty ones as
     validated now, the clean ones as in `base`; `available` holds every file either needs."""
-    from include.k1n.codegen.compiling import output_files
+    from k1n.codegen.compiling import output_files
 
     manifest = Manifest(engine=engine)
     for name in sorted(plan["library"]):

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from include.k1n import storage
-from include.k1n.codegen.engine import CodegenEngine, StagingLike
-from include.k1n.codegen.errors import CodegenError
-from include.k1n.codegen.planning import plan_shards
-from include.k1n.codegen.staging import Staging
+from k1n import storage
+from k1n.codegen.engine import CodegenEngine, StagingLike
+from k1n.codegen.errors import CodegenError
+from k1n.codegen.planning import plan_shards
+from k1n.codegen.staging import Staging
 
 
 def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:

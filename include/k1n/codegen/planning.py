@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from include.k1n.codegen.library import Pattern
-from include.k1n.codegen.manifest import Manifest, stale_reason
+from k1n.codegen.library import Pattern
+from k1n.codegen.manifest import Manifest, stale_reason
 
 DEFAULT_MIN_PER_SHARD = 16
 

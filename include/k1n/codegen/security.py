@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.validation import ruff_json
+from k1n.codegen.validation import ruff_json
 
 RUFF_RULES = "S102,S105,S106,S107,S301,S302,S307,S506,S602,S604,S605,S606"
 AST_RULES = {

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.k1n import storage
-from include.k1n.codegen import archive
-from include.k1n.codegen.errors import CodegenError
-from include.k1n.codegen.manifest import sha256_bytes
-from include.k1n.storage import StoragePath
+from k1n import storage
+from k1n.codegen import archive
+from k1n.codegen.errors import CodegenError
+from k1n.codegen.manifest import sha256_bytes
+from k1n.storage import StoragePath
 
 PLAN = "plan.json"
 SHARDS = "shards"

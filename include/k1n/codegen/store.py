@@ -3,7 +3,7 @@
 Under one DAG's codegen root (`<storage>/codegen/<dag key>/`)::
 
     snapshots/<id>/code.tar.gz     every published file (sources and pycs), one archive
-    snapshots/<id>/manifest.json   what the archive holds (include.k1n.codegen.manifest)
+    snapshots/<id>/manifest.json   what the archive holds (k1n.codegen.manifest)
     CURRENT                        {"snapshot": "<id>"}: the newest published snapshot
 
 A snapshot is written whole under a fresh id (the hash of its manifest) before `CURRENT` is
@@ -21,11 +21,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from include.k1n import storage
-from include.k1n.codegen import archive
-from include.k1n.codegen.errors import CodegenError
-from include.k1n.codegen.manifest import Manifest, sha256_bytes
-from include.k1n.storage import StoragePath
+from k1n import storage
+from k1n.codegen import archive
+from k1n.codegen.errors import CodegenError
+from k1n.codegen.manifest import Manifest, sha256_bytes
+from k1n.storage import StoragePath
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from include.k1n.codegen.compiling import pattern_of, run_scripts, split
-from include.k1n.codegen.errors import CodegenError
+from k1n.codegen.compiling import pattern_of, run_scripts, split
+from k1n.codegen.errors import CodegenError
 
 RUNNER = Path(__file__).resolve().parent / "_runner.py"
 # The linter gate on generated code; `checks.run_static_analysis` applies a broader set later.

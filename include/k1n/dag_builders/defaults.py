@@ -19,7 +19,7 @@ from airflow.sdk.definitions.retry_policy import (
     RetryRule,
 )
 
-from include.k1n import settings
+from k1n import settings
 
 OWNER = "k1n-platform"
 START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
@@ -29,8 +29,8 @@ RETRY_BACKOFF = 2.0
 # Failures a retry cannot fix: the same generated code fails validation the same way, a bad
 # run conf stays bad. By import path, so nothing heavy is imported when a DAG file is parsed.
 NO_RETRY_EXCEPTIONS = [
-    "include.k1n.codegen.errors.ValidationFailed",
-    "include.k1n.workflow.run_conf.RunConfError",
+    "k1n.codegen.errors.ValidationFailed",
+    "k1n.workflow.run_conf.RunConfError",
 ]
 
 

@@ -10,11 +10,11 @@ fresh for the speedup). Both run:
   `k1n_nightly_target_dag`, which wins over the default; set either to `k1n_22task_baseline` to
   roll the nightly back to the old DAG), its run id (`<nightly dag>__<nightly run id>`) and conf
   (`time_scale` plus the `target_conf` param: the test/chaos knobs `slow_tasks` and
-  `failing_gates`, see `include.k1n.tasks.dispatch.RunContext`).
+  `failing_gates`, see `k1n.tasks.dispatch.RunContext`).
 - `trigger_target`: `TriggerDagRunOperator`, deferrable (the wait runs in the triggerer, no
   worker slot), succeeding on a failed target run too: the verdict judges that.
 - `report_and_judge`: reads the run over the REST API v2 (connection `k1n_airflow_api`; a task
-  may not use the metadata DB in Airflow 3), analyzes it (`include.k1n.analysis`), judges it
+  may not use the metadata DB in Airflow 3), analyzes it (`airflow_bottleneck.analysis`), judges it
   against the DAG's good-run history at the same time scale (`judge_run`, policy from the
   `k1n_regression_*` Variables), stores report and verdict in one transaction (connection
   `k1n_metrics`) with the speedup = latest stored baseline production wall / this run's.
@@ -37,11 +37,11 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, Param, Variable, chain, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from include.k1n import settings
-from include.k1n.dag_builders.alerts import VerdictNotifier
-from include.k1n.dag_builders.defaults import START_DATE, TAGS, default_args, time_scale_param
-from include.k1n.metrics.schema import METRICS_CONN_ID
-from include.k1n.workflow.names import (
+from k1n import settings
+from k1n.dag_builders.alerts import VerdictNotifier
+from k1n.dag_builders.defaults import START_DATE, TAGS, default_args, time_scale_param
+from k1n.metrics.schema import METRICS_CONN_ID
+from k1n.workflow.names import (
     BASELINE_DAG_ID,
     NIGHTLY_DAG_ID,
     OPTIMIZED_DAG_ID,
@@ -49,7 +49,7 @@ from include.k1n.workflow.names import (
 )
 
 if TYPE_CHECKING:
-    from include.k1n.analysis.model import RunReport
+    from airflow_bottleneck.analysis.model import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +152,22 @@ def fetch_report(dag_id: str, run_id: str) -> RunReport:
     """The analysis report of a run, read over the REST API v2."""
     from airflow.sdk import BaseHook
 
-    from include.k1n.analysis.sources.airflow_api import fetch_airflow_run
-    from include.k1n.workflow.spec import load_spec
+    from airflow_bottleneck.readers.rest_api import fetch_airflow_run
+    from k1n.reporting.extension import k1n_extension_for
 
     conn = BaseHook.get_connection(settings.AIRFLOW_API_CONN_ID)
     host = conn.host or ""
     url = host if "://" in host else f"{conn.schema or 'http'}://{host}:{conn.port or 8080}"
-    run = fetch_airflow_run(url, conn.login or "", conn.password or "", dag_id, run_id)
-    return run.analyze(load_spec(), detail=True)
+    extension = k1n_extension_for(dag_id)
+    run = fetch_airflow_run(
+        url, conn.login or "", conn.password or "", dag_id, run_id, extension=extension
+    )
+    return run.analyze(extension, detail=True)
 
 
 def baseline_speedup(hook: Any, report: RunReport) -> float | None:
     """Latest stored successful baseline production wall / this run's production wall."""
-    from include.k1n.metrics import load_runs
+    from k1n.metrics import load_runs
 
     if report.dag_id == BASELINE_DAG_ID:
         return None
@@ -184,7 +187,7 @@ def baseline_speedup(hook: Any, report: RunReport) -> float | None:
 )
 def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     """Report on the target run, judge it against its history, store report and verdict."""
-    from include.k1n.metrics import (
+    from k1n.metrics import (
         POLICY_VARIABLES,
         RegressionPolicy,
         judge_run,

@@ -13,7 +13,7 @@ wired and how Task 8 runs:
 
 They need nothing created beforehand: no pool (the mapped shards are bounded by
 `max_active_tis_per_dagrun`), no Variable, no connection. What passes between tasks is an XCom
-or an object in the storage root (`K1N_STORAGE_URL`, see `include.k1n.storage`), never a file
+or an object in the storage root (`K1N_STORAGE_URL`, see `k1n.storage`), never a file
 on a worker's disk. Nothing here touches the metadata DB or the network: DAG files call these
 at parse time.
 """
@@ -27,17 +27,17 @@ from typing import Any, Literal
 from airflow.sdk import DAG, Variable, chain, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.k1n import settings
-from include.k1n.dag_builders.defaults import (
+from airflow_bottleneck.priority import CRITICAL_PATH_PRIORITY
+from k1n import settings
+from k1n.dag_builders.defaults import (
     START_DATE,
     TAGS,
     default_args,
     retry_arguments,
     time_scale_param,
 )
-from include.k1n.dag_builders.priority import CRITICAL_PATH_PRIORITY
-from include.k1n.tasks.context import CodegenMode, RunContext
-from include.k1n.workflow.names import (
+from k1n.tasks.context import CodegenMode, RunContext
+from k1n.workflow.names import (
     BASELINE_DAG_ID,
     CLEAN_UP_TASK_ID,
     CODE_START_XCOM_KEY,
@@ -46,7 +46,7 @@ from include.k1n.workflow.names import (
     QUALITY_GATES_TASK_ID,
     RETENTION_VARIABLE,
 )
-from include.k1n.workflow.spec import (
+from k1n.workflow.spec import (
     CODEGEN_READERS,
     HandlerKind,
     TaskSpec,
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 PriorityRule = Literal["critical_path", "static", "downstream"]
 
 # Async callback of the optimized DAG's deadline alert (runs in the triggerer).
-DEADLINE_CALLBACK = "include.k1n.dag_builders.alerts.workflow_deadline_missed"
+DEADLINE_CALLBACK = "k1n.dag_builders.alerts.workflow_deadline_missed"
 
 
 # -- inside a task ------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def _run_context(codegen_mode: CodegenMode, codegen_result: Any = None) -> RunCo
     """The run this task belongs to, its conf checked; a bad conf fails the task, no retry."""
     from airflow.sdk import ObjectStoragePath
 
-    from include.k1n.workflow.run_conf import (
+    from k1n.workflow.run_conf import (
         FAILING_GATES_MAX,
         SLOW_FACTOR_MAX,
         knob,
@@ -118,7 +118,7 @@ def run_workflow_task(
 ) -> dict[str, Any]:
     """Run one spec task with its handler and return its result."""
     _record_code_start()
-    from include.k1n.tasks.dispatch import run_task
+    from k1n.tasks.dispatch import run_task
 
     return run_task(_spec_task(task_number), _run_context(codegen_mode, codegen_result))
 
@@ -127,7 +127,7 @@ def run_workflow_task(
 def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
     """Fail the run when the gate pass rate over all tasks is below the spec's threshold."""
     _record_code_start()
-    from include.k1n.workflow.quality import evaluate_quality_gates
+    from k1n.workflow.quality import evaluate_quality_gates
 
     ti = get_current_context()["ti"]
     results = {int(num): ti.xcom_pull(task_ids=tid) for num, tid in result_task_ids.items()}
@@ -145,7 +145,7 @@ def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
 def clean_up_storage(codegen_mode: CodegenMode, codegen_task_id: str) -> dict[str, Any]:
     """Record the run as finished and apply the storage retention (the DAG's teardown)."""
     _record_code_start()
-    from include.k1n.tasks.retention import DEFAULT_KEEP_RUNS, finish_run
+    from k1n.tasks.retention import DEFAULT_KEEP_RUNS, finish_run
 
     ti = get_current_context()["ti"]
     codegen_result = ti.xcom_pull(task_ids=codegen_task_id)  # None when Task 8 failed
@@ -163,7 +163,7 @@ def clean_up_storage(codegen_mode: CodegenMode, codegen_task_id: str) -> dict[st
 def parse_library(max_shards: int) -> list[dict[str, Any]]:
     """Parse the pattern library and split the patterns to regenerate into shards."""
     _record_code_start()
-    from include.k1n.tasks.dispatch import codegen_parse
+    from k1n.tasks.dispatch import codegen_parse
 
     return codegen_parse(_run_context("optimized"), max_shards)
 
@@ -172,7 +172,7 @@ def parse_library(max_shards: int) -> list[dict[str, Any]]:
 def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
     """Render one shard of patterns from the Jinja2 templates."""
     _record_code_start()
-    from include.k1n.tasks.dispatch import codegen_generate
+    from k1n.tasks.dispatch import codegen_generate
 
     get_current_context()["shard_name"] = shard["name"]  # type: ignore[typeddict-unknown-key]
     return codegen_generate(_run_context("optimized"), shard)
@@ -182,7 +182,7 @@ def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
 def compile_code() -> dict[str, Any]:
     """Byte-compile the generated modules (none_failed: an empty shard list skips generate)."""
     _record_code_start()
-    from include.k1n.tasks.dispatch import codegen_compile
+    from k1n.tasks.dispatch import codegen_compile
 
     return codegen_compile(_run_context("optimized"))
 
@@ -191,7 +191,7 @@ def compile_code() -> dict[str, Any]:
 def validate_code() -> dict[str, Any]:
     """Import the generated modules, run their tests and lint them."""
     _record_code_start()
-    from include.k1n.tasks.dispatch import codegen_validate
+    from k1n.tasks.dispatch import codegen_validate
 
     return codegen_validate(_run_context("optimized"))
 
@@ -200,7 +200,7 @@ def validate_code() -> dict[str, Any]:
 def write_outputs(task_number: int) -> dict[str, Any]:
     """Publish the generated code as one snapshot and record Task 8's result."""
     _record_code_start()
-    from include.k1n.tasks.dispatch import codegen_write
+    from k1n.tasks.dispatch import codegen_write
 
     return codegen_write(_spec_task(task_number), _run_context("optimized"))
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.k1n.local.processes import Component
-from include.k1n.local.serve import run_until_signal
-from include.k1n.local.stack import ADMIN_USER, AirflowStack, CeleryWorker, StackError, free_port
-from include.k1n.settings import PROJECT_DIR
+from k1n.local.processes import Component
+from k1n.local.serve import run_until_signal
+from k1n.local.stack import ADMIN_USER, AirflowStack, CeleryWorker, StackError, free_port
+from k1n.settings import PROJECT_DIR
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from include.k1n import settings, storage
-from include.k1n.airflow_rest import AirflowRestClient
-from include.k1n.local.stack import AirflowStack
-from include.k1n.workflow.names import BASELINE_DAG_ID, CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
+from airflow_bottleneck.readers.rest_client import AirflowRestClient
+from k1n import settings, storage
+from k1n.local.stack import AirflowStack
+from k1n.workflow.names import BASELINE_DAG_ID, CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def run_dag(client: AirflowRestClient, dag_id: str, time_scale: float, label: st
 
 def clear_codegen_caches(stack: AirflowStack, dag_id: str) -> None:
     """A cold start for `dag_id`: its published snapshots and the stack's template cache."""
-    from include.k1n.codegen import CodegenEngine, CodegenStore
+    from k1n.codegen import CodegenEngine, CodegenStore
 
     env = stack.airflow_env()
     root = storage.open_root(env["K1N_STORAGE_URL"])
@@ -172,7 +172,7 @@ def clear_codegen_caches(stack: AirflowStack, dag_id: str) -> None:
 
 
 def format_comparison(baseline: RunRecord, cold: RunRecord, warm: RunRecord | None) -> str:
-    from include.k1n.workflow.spec import load_spec
+    from k1n.workflow.spec import load_spec
 
     spec = load_spec()
     runs = [baseline, cold] + ([warm] if warm else [])

@@ -31,9 +31,9 @@ from pydantic import (
     model_validator,
 )
 
-from include.k1n.errors import FileProblem, brief
-from include.k1n.io import read_yaml
-from include.k1n.settings import PROJECT_DIR
+from k1n.errors import FileProblem, brief
+from k1n.io import read_yaml
+from k1n.settings import PROJECT_DIR
 
 DEFAULT_SETTINGS_PATH = PROJECT_DIR / "airflow_settings.yaml"
 

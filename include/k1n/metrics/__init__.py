@@ -21,8 +21,8 @@ A nightly run: analyze it, load the history, judge, store report and verdict tog
 Importing this package does not import Airflow; only a call without a connection does.
 """
 
-from include.k1n.metrics.history import load_history, load_runs
-from include.k1n.metrics.regression import (
+from k1n.metrics.history import load_history, load_runs
+from k1n.metrics.regression import (
     FAILING_STATUSES,
     GOAL_TARGET_KEYS,
     MAD_TO_SIGMA,
@@ -38,7 +38,7 @@ from include.k1n.metrics.regression import (
     judge_run,
     run_seconds,
 )
-from include.k1n.metrics.schema import (
+from k1n.metrics.schema import (
     METRICS_CONN_ID,
     MIGRATIONS,
     RUNS_TABLE,
@@ -50,7 +50,7 @@ from include.k1n.metrics.schema import (
     metrics_hook,
     schema_version,
 )
-from include.k1n.metrics.store import StoredRun, record_verdict, store_report
+from k1n.metrics.store import StoredRun, record_verdict, store_report
 
 __all__ = [
     "FAILING_STATUSES",

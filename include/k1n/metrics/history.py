@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from include.k1n.metrics.regression import WALL_TIME
-from include.k1n.metrics.schema import (
+from k1n.metrics.regression import WALL_TIME
+from k1n.metrics.schema import (
     RUNS_TABLE,
     TASKS_TABLE,
     ConnOrHook,

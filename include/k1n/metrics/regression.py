@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from include.k1n.analysis.model import RunReport, TargetCheck
+from airflow_bottleneck.analysis.model import RunReport, TargetCheck
 
 # The pseudo-task a run's wall time is judged as, in history frames and in `Regression.task`.
 WALL_TIME = "wall_seconds"
@@ -466,6 +466,6 @@ def judge_run(
 
 
 def _spec_pass_rate_min() -> float:
-    from include.k1n.workflow.spec import load_spec
+    from k1n.workflow.spec import load_spec
 
     return load_spec().targets.quality_gate_pass_rate_min

@@ -4,7 +4,7 @@
 `(dag_id, run_id, task, map_index, try_number)`) in ONE transaction: storing a run again
 replaces it (task rows the new report no longer has are deleted), and any failure rolls the
 whole store back, so a run is either stored completely or not at all. Connections and the
-schema: `include.k1n.metrics.schema`.
+schema: `k1n.metrics.schema`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from include.k1n.analysis.model import RunReport
-from include.k1n.metrics.regression import QUALITY_TARGET_KEY, ReportInput, Verdict, as_report
-from include.k1n.metrics.schema import (
+from airflow_bottleneck.analysis.model import RunReport
+from k1n.metrics.regression import QUALITY_TARGET_KEY, ReportInput, Verdict, as_report
+from k1n.metrics.schema import (
     RUNS_TABLE,
     TASKS_TABLE,
     ConnOrHook,

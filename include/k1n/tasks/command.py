@@ -1,7 +1,7 @@
 """The `command` handler: run an external agent program and read the result file it wrote.
 
 `run_command` runs the program named by the task's `command` template (no shell), streams its
-output into the task log and returns the validated result file (`include.k1n.workflow.results`).
+output into the task log and returns the validated result file (`k1n.workflow.results`).
 Output goes through `logging`, which Airflow's task log captures.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from include.k1n.workflow.results import (
+from k1n.workflow.results import (
     HandlerError,
     ResultFileError,
     read_result,

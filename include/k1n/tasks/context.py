@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from include.k1n import storage
-from include.k1n.storage import StoragePath
+from k1n import storage
+from k1n.storage import StoragePath
 
 if TYPE_CHECKING:  # imported when used: every task process parses the DAG file importing this
-    from include.k1n.codegen import CodegenEngine, CodegenStore
+    from k1n.codegen import CodegenEngine, CodegenStore
 
 CodegenMode = Literal["baseline", "optimized"]
 
@@ -51,11 +51,11 @@ class RunContext:
     @property
     def codegen_store(self) -> CodegenStore:
         """The DAG's published code generation snapshots (shared by all its runs)."""
-        from include.k1n.codegen import CodegenStore
+        from k1n.codegen import CodegenStore
 
         return CodegenStore(self.storage / "codegen" / storage.key_for(self.dag_id))
 
     def codegen_engine(self) -> CodegenEngine:
-        from include.k1n.codegen import CodegenEngine
+        from k1n.codegen import CodegenEngine
 
         return CodegenEngine(self.codegen_store, mode=self.codegen_mode, cache_dir=self.cache_dir)

@@ -1,9 +1,9 @@
 """What one workflow task does when it runs: the spec's handler, mapped onto its implementation.
 
 Plain Python with no Airflow import, so the same code runs under the scheduler, in tests and
-from the command line; `include.k1n.dag_builders.workflow` wraps these functions in Airflow
+from the command line; `k1n.dag_builders.workflow` wraps these functions in Airflow
 tasks. Every handler returns a result that passes the result contract
-(`include.k1n.workflow.results`): it becomes the task's XCom and feeds the quality gates.
+(`k1n.workflow.results`): it becomes the task's XCom and feeds the quality gates.
 
 Nothing here relies on a file another task left on this machine: local folders are private
 to one task and removed when it ends; what later tasks read goes to object storage
@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from include.k1n import settings, storage
-from include.k1n.codegen import CodegenError, plan_shards, run_stages
-from include.k1n.tasks.context import RunContext
-from include.k1n.workflow.results import validated_result
-from include.k1n.workflow.spec import HandlerKind, TaskSpec
+from k1n import settings, storage
+from k1n.codegen import CodegenError, plan_shards, run_stages
+from k1n.tasks.context import RunContext
+from k1n.workflow.results import validated_result
+from k1n.workflow.spec import HandlerKind, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _scratch(task: TaskSpec, ctx: RunContext) -> tempfile.TemporaryDirectory[str
 
 
 def _run_profile(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-    from include.k1n.tasks.stand_in import run_profile
+    from k1n.tasks.stand_in import run_profile
 
     return run_profile(
         task_id=task.id,
@@ -69,7 +69,7 @@ def _run_profile(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 
 def _run_command(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-    from include.k1n.tasks.command import run_command
+    from k1n.tasks.command import run_command
 
     assert task.command is not None  # the spec guarantees it for handler: command
     with _scratch(task, ctx) as scratch:
@@ -85,7 +85,7 @@ def _run_command(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 def _run_pattern_library(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Task 7: validate and index the library; the index goes to the run's records."""
-    from include.k1n.codegen import index_library
+    from k1n.codegen import index_library
 
     result, index = index_library()
     target = ctx.run_prefix / "pattern-index.json"
@@ -100,7 +100,7 @@ def _run_codegen(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 def _output_check(check_name: str) -> Handler:
     def run_check(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-        from include.k1n.codegen import checks
+        from k1n.codegen import checks
 
         snapshot = (ctx.codegen_result or {}).get("snapshot")
         if not snapshot:

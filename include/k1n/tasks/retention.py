@@ -17,9 +17,9 @@ import logging
 import time
 from typing import Any
 
-from include.k1n import storage
-from include.k1n.codegen import Staging
-from include.k1n.tasks.context import RunContext
+from k1n import storage
+from k1n.codegen import Staging
+from k1n.tasks.context import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from include.k1n.workflow.results import validated_result
+from k1n.workflow.results import validated_result
 
 logger = logging.getLogger(__name__)
 

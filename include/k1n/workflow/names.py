@@ -6,6 +6,8 @@ else spells them out.
 
 from __future__ import annotations
 
+import re
+
 BASELINE_DAG_ID = "k1n_22task_baseline"
 OPTIMIZED_DAG_ID = "k1n_22task_optimized"
 # The workflow DAGs built from the spec, in the order reports list them (reference first).
@@ -33,3 +35,13 @@ RETENTION_VARIABLE = "k1n_retention_runs"
 # XCom key under which a K1N task records when its own code started (epoch seconds); the
 # reports split a task's time into start-up (task instance start -> this) and work.
 CODE_START_XCOM_KEY = "k1n_code_start"
+
+# Airflow task ids start with the spec id (`TaskSpec.airflow_task_id`); Task 8's group members
+# are `task_08_code_generation.<stage>`, so the prefix maps them to spec task 8 as well.
+AIRFLOW_SPEC_ID_PATTERN = re.compile(r"^task_(\d+)(?:[_.]|$)")
+
+
+def spec_id_from_task_id(task_id: str) -> int | None:
+    """`task_08_code_generation.generate_code` -> 8; `check_quality_gates` -> None."""
+    found = AIRFLOW_SPEC_ID_PATTERN.match(task_id)
+    return int(found.group(1)) if found else None

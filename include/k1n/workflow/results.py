@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
-from include.k1n.io import write_bytes_atomic
+from k1n.io import write_bytes_atomic
 
 RESULTS_DIRNAME = "task-results"
 

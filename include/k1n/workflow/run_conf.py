@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from include.k1n.errors import brief
-from include.k1n.settings import parse_time_scale
+from k1n.errors import brief
+from k1n.settings import parse_time_scale
 
 __all__ = ["RunConfError", "knob", "parse_time_scale"]
 

@@ -23,15 +23,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
-from include.k1n.errors import FileProblem
-from include.k1n.io import read_yaml
+from k1n.errors import FileProblem
+from k1n.io import read_yaml
 
 DEFAULT_SPEC_PATH = Path(__file__).with_name("workflow.yaml")
 SPEC_PATH_ENV = "K1N_WORKFLOW_SPEC"
 
 
 class HandlerKind(StrEnum):
-    """How a task runs; `include.k1n.tasks.dispatch` maps each kind onto its implementation."""
+    """How a task runs; `k1n.tasks.dispatch` maps each kind onto its implementation."""
 
     PROFILE = "profile"
     COMMAND = "command"

@@ -1,0 +1,160 @@
+"""Two runs side by side: run A (the reference, e.g. the baseline) against run B.
+
+Every figure is on the production scale (seconds / each run's own time scale), so a demo run
+compares with a production profile and runs at different scales compare. The headline is
+always a factor >= 1 with the direction in words: "1.18x slower", never "0.85x faster". The
+difference is split into work and orchestration along each run's critical path.
+
+Per-task rows are per spec task when both runs are K1N workflow runs (Task 8's stages in the
+optimized DAG together, like the baseline's single Task 8), else per Airflow task id.
+"""
+
+from __future__ import annotations
+
+from airflow_bottleneck.analysis.model import (
+    ComparedRun,
+    Comparison,
+    Prediction,
+    RunReport,
+    TaskDelta,
+)
+
+# Wall times within this share of each other are "the same".
+SAME_WITHIN = 0.005
+
+
+def compare_runs(a: RunReport, b: RunReport) -> Comparison:
+    """Run A (the reference) against run B."""
+    a_run, b_run = _compared(a, _name(a, b)), _compared(b, _name(b, a))
+    slower, faster = (
+        max(a_run.wall_seconds, b_run.wall_seconds),
+        min(a_run.wall_seconds, b_run.wall_seconds),
+    )
+    factor = slower / faster if faster > 0 else 1.0
+    if factor - 1 <= SAME_WITHIN:
+        verdict = "same"
+    else:
+        verdict = "faster" if b_run.wall_seconds < a_run.wall_seconds else "slower"
+    percent = (
+        abs(a_run.wall_seconds - b_run.wall_seconds) / a_run.wall_seconds * 100
+        if a_run.wall_seconds
+        else 0.0
+    )
+    prediction = None
+    if a.what_if is not None and b_run.wall_seconds:
+        predicted = a.production_seconds(a.what_if.with_handoffs_seconds)
+        prediction = Prediction(
+            predicted_b_wall_seconds=round(predicted, 3),
+            measured_b_wall_seconds=b_run.wall_seconds,
+            error_percent=round((predicted - b_run.wall_seconds) / b_run.wall_seconds * 100, 2),
+        )
+    return Comparison(
+        title=f"{a_run.label} (A) against {b_run.label} (B)",
+        a=a_run,
+        b=b_run,
+        verdict=verdict,
+        factor=round(factor, 4),
+        percent=round(percent, 2),
+        work_delta_seconds=round(b_run.work_seconds - a_run.work_seconds, 3),
+        orchestration_delta_seconds=round(
+            b_run.orchestration_seconds - a_run.orchestration_seconds, 3
+        ),
+        prediction=prediction,
+        tasks=_task_deltas(a, b),
+        targets_a=a.targets,
+        targets_b=b.targets,
+    )
+
+
+def _name(report: RunReport, other: RunReport) -> str:
+    """The DAG and run id, or, when both runs are of one DAG, the DAG and the run's start."""
+    who = report.label or report.dag_id
+    if report.dag_id != other.dag_id:
+        return f"{who} {report.run_id}"
+    when = report.start[:19].replace("T", " ")
+    if report.run_id == other.run_id:
+        return f"{who} {report.run_id}"
+    return f"{who} {report.run_id} ({when} UTC)"
+
+
+def _compared(report: RunReport, label: str) -> ComparedRun:
+    overhead = report.overhead
+    return ComparedRun(
+        label=label,
+        dag_id=report.dag_id,
+        run_id=report.run_id,
+        state=report.state,
+        partial=report.partial,
+        time_scale=report.time_scale,
+        wall_seconds=round(report.production_seconds(report.wall_seconds), 3),
+        critical_path_seconds=round(report.production_seconds(report.critical_path.seconds), 3),
+        work_seconds=round(report.production_seconds(overhead.work_seconds), 3),
+        orchestration_seconds=round(report.production_seconds(overhead.orchestration_seconds), 3),
+    )
+
+
+def by_spec_task(a: RunReport, b: RunReport) -> bool:
+    """Both runs are K1N workflow runs: compare per spec task, not per Airflow task id."""
+    return a.what_if is not None and b.what_if is not None
+
+
+def task_spans(report: RunReport, by_spec: bool) -> dict[str, tuple[str, float, float]]:
+    """key -> (label, start, end) in measured seconds from the run's start: each spec task's
+    span (first start -> last end of its Airflow tasks), or each Airflow task's own."""
+    spans: dict[str, tuple[str, float, float]] = {}
+    for task in report.tasks:
+        if task.start_offset is None or task.end_offset is None:
+            continue
+        if not by_spec:
+            spans[task.task] = (task.label, task.start_offset, task.end_offset)
+            continue
+        if task.spec_id is None:
+            continue
+        key, label = f"spec {task.spec_id}", task.label.split(" · ")[0]
+        start, end = task.start_offset, task.end_offset
+        if key in spans:
+            _, known_start, known_end = spans[key]
+            start, end = min(start, known_start), max(end, known_end)
+        spans[key] = (label, start, end)
+    if by_spec:
+        spans = dict(sorted(spans.items(), key=lambda item: int(item[0].split()[1])))
+    return spans
+
+
+def _seconds(report: RunReport, by_spec: bool) -> dict[str, tuple[str, float]]:
+    """key -> (label, production seconds): a spec task's span, or a task's own seconds."""
+    if by_spec:
+        return {
+            key: (label, report.production_seconds(end - start))
+            for key, (label, start, end) in task_spans(report, by_spec).items()
+        }
+    return {
+        task.task: (task.label, report.production_seconds(task.seconds))
+        for task in report.tasks
+        if task.status != "not run"
+    }
+
+
+def _task_deltas(a: RunReport, b: RunReport) -> list[TaskDelta]:
+    by_spec = by_spec_task(a, b)
+    a_spans, b_spans = _seconds(a, by_spec), _seconds(b, by_spec)
+    keys = list(a_spans) + [key for key in b_spans if key not in a_spans]
+    if by_spec:
+        keys.sort(key=lambda key: int(key.split()[1]))
+    deltas = []
+    for key in keys:
+        a_seconds = a_spans.get(key, (None, None))[1]
+        b_seconds = b_spans.get(key, (None, None))[1]
+        label = (a_spans.get(key) or b_spans[key])[0]
+        delta = None if a_seconds is None or b_seconds is None else b_seconds - a_seconds
+        deltas.append(
+            TaskDelta(
+                key=key,
+                label=label,
+                a_seconds=None if a_seconds is None else round(a_seconds, 3),
+                b_seconds=None if b_seconds is None else round(b_seconds, 3),
+                delta_seconds=None if delta is None else round(delta, 3),
+                change=round(delta / a_seconds, 6) if delta is not None and a_seconds else None,
+            )
+        )
+    return deltas

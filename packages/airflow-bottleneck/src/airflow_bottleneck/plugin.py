@@ -1,0 +1,25 @@
+"""The Airflow plugin: the bottleneck report in the API server and the UI, and the
+critical-path priority weight strategy.
+
+Airflow finds it through this distribution's `airflow.plugins` entry point. Airflow imports
+this module in every process that loads plugins (each task's process too), so it imports
+nothing heavy; the FastAPI app is built on its first request in the API server.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from airflow_bottleneck.priority import CriticalPathPriority
+from airflow_bottleneck.web import external_views, fastapi_app_entry
+
+
+class BottleneckPlugin(AirflowPlugin):
+    """`/bottlenecks/`: runs of every readable DAG, one run's bottleneck report, two runs
+    compared; a "Bottleneck report" tab on every run's page."""
+
+    name = "bottlenecks"
+    fastapi_apps = [fastapi_app_entry()]
+    external_views = external_views()
+    # Airflow serializes only registered strategies: DAGs may name this one.
+    priority_weight_strategies = [CriticalPathPriority]

@@ -1,0 +1,168 @@
+"""Critical-path priority: when slots are short, the ready task on the longest remaining chain
+of *measured* durations starts first.
+
+Airflow computes a task instance's priority weight through its task's weight rule when the
+scheduler creates the instance (all of a run's instances when the run starts). Its built-in
+rules only add up static weights (`absolute`, `downstream`, `upstream`). `CriticalPathPriority`
+ranks a task by the longest path, in the DAG's own graph, from the task to the end, each task
+weighing its median span (first start -> last end, mapped indexes together) over the last
+`HISTORY_RUNS` successful runs of the same DAG. Without such a run it falls back to the task's
+static `priority_weight` (e.g. a profiled remaining path), which is
+what `absolute` would give. It is registered by the plugin (`priority_weight_strategies`) and
+named by the workflow DAGs' `weight_rule`.
+
+Imported by the plugin module in every Airflow process, so nothing heavy at import; the
+history query runs in the scheduler, once per DAG per `CACHE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.task.priority_strategy import PriorityWeightStrategy
+
+if TYPE_CHECKING:
+    from airflow.models.taskinstance import TaskInstance
+
+log = logging.getLogger(__name__)
+
+HISTORY_RUNS = 5
+CACHE_SECONDS = 120.0
+# How DAGs name the strategy: by import path (an instance on a mapped task breaks Airflow
+# 3.3.2's REST task list, which cannot name it), registered by the plugin.
+CRITICAL_PATH_PRIORITY = "airflow_bottleneck.priority.CriticalPathPriority"
+# Weights are milliseconds of remaining path; the metadata DB column is a 32-bit integer.
+MAX_WEIGHT = 2**31 - 1
+
+
+def remaining_path_weights(
+    downstream: Mapping[str, Iterable[str]], seconds: Mapping[str, float]
+) -> dict[str, int]:
+    """Per task: the longest chain from it to a sink, itself included, in whole milliseconds
+    (at least 1). Tasks missing from `seconds` weigh 0 s on the chain."""
+    remaining: dict[str, float] = {}
+    for root in downstream:
+        stack: list[tuple[str, bool]] = [(root, False)]
+        while stack:  # iterative post-order: no recursion limit on long chains
+            task, children_done = stack.pop()
+            if task in remaining:
+                continue
+            children = [child for child in downstream.get(task, ()) if child in downstream]
+            if not children_done:
+                stack.append((task, True))
+                stack.extend((child, False) for child in children if child not in remaining)
+                continue
+            tail = max((remaining[child] for child in children), default=0.0)
+            remaining[task] = max(0.0, float(seconds.get(task, 0.0))) + tail
+    return {task: min(MAX_WEIGHT, max(1, round(value * 1000))) for task, value in remaining.items()}
+
+
+def median_spans(rows: Iterable[tuple[str, str, Any, Any]]) -> dict[str, float]:
+    """(run_id, task_id, first start, last end) rows -> each task's median span in seconds."""
+    spans: dict[str, list[float]] = {}
+    for _run_id, task_id, start, end in rows:
+        if start is not None and end is not None:
+            spans.setdefault(task_id, []).append(max(0.0, (end - start).total_seconds()))
+    return {task_id: statistics.median(values) for task_id, values in spans.items()}
+
+
+class _HistoryCache:
+    """dag_id -> when read, median spans, and the weights computed from them for the last DAG
+    object asked about; shared by the scheduler's threads. The scheduler asks once per task
+    instance (every map index too): the whole DAG's weights are computed once per read, not
+    once per instance."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, dict[str, float]]] = {}
+        self._weights: dict[str, tuple[Any, dict[str, float], dict[str, int]]] = {}
+
+    def spans(self, dag_id: str) -> dict[str, float]:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(dag_id)
+            if entry is not None and now - entry[0] < CACHE_SECONDS:
+                return entry[1]
+        spans = _read_history(dag_id)
+        with self._lock:
+            self._entries[dag_id] = (now, spans)
+        return spans
+
+    def weights(self, dag: Any) -> dict[str, int]:
+        """Remaining-path weights of `dag`'s tasks from its history; {} without history."""
+        spans = self.spans(dag.dag_id)
+        if not spans:
+            return {}
+        with self._lock:
+            cached = self._weights.get(dag.dag_id)
+            # The same DAG object and the same read: the graph and the spans are unchanged.
+            if cached is not None and cached[0] is dag and cached[1] is spans:
+                return cached[2]
+        downstream = {
+            task_id: tuple(task.downstream_task_ids) for task_id, task in dag.task_dict.items()
+        }
+        weights = remaining_path_weights(downstream, spans)
+        with self._lock:
+            self._weights[dag.dag_id] = (dag, spans, weights)
+        return weights
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._weights.clear()
+
+
+def _read_history(dag_id: str) -> dict[str, float]:
+    """Median spans over the DAG's last successful runs; {} when there is none or the DB
+    cannot be read (then the static weights apply)."""
+    try:
+        from airflow import settings
+        from airflow.models.dagrun import DagRun
+        from airflow.models.taskinstance import TaskInstance
+        from sqlalchemy import func, select
+
+        # A connection of its own: the scheduler calls this inside its session's work, and
+        # Airflow's scoped session (`create_session`) would be that very session, closed here.
+        with settings.engine.connect() as connection:
+            runs = connection.scalars(
+                select(DagRun.run_id)
+                .where(DagRun.dag_id == dag_id, DagRun.state == "success")
+                .order_by(DagRun.id.desc())
+                .limit(HISTORY_RUNS)
+            ).all()
+            if not runs:
+                return {}
+            rows = connection.execute(
+                select(
+                    TaskInstance.run_id,
+                    TaskInstance.task_id,
+                    func.min(TaskInstance.start_date),
+                    func.max(TaskInstance.end_date),
+                )
+                .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(runs))
+                .group_by(TaskInstance.run_id, TaskInstance.task_id)
+            ).all()
+        return median_spans(rows)
+    except Exception:  # priority must never stop a run from being scheduled
+        log.warning("critical-path priority: no history for %s, static weights", dag_id)
+        return {}
+
+
+history = _HistoryCache()
+
+
+class CriticalPathPriority(PriorityWeightStrategy):
+    """Remaining critical path of measured durations (see the module docstring)."""
+
+    def get_weight(self, ti: TaskInstance) -> int:
+        task = ti.task
+        if task is None:
+            return 1
+        dag = task.get_dag()
+        weights = history.weights(dag) if dag is not None else {}
+        return weights.get(task.task_id, task.priority_weight)

@@ -1,0 +1,115 @@
+"""dispatch.run_task: every handler kind is wired, each returns a valid result, and nothing a
+later task reads is left on local disk."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from k1n import storage
+from k1n.codegen import CodegenEngine, CodegenError, run_stages
+from k1n.tasks import dispatch
+from k1n.tasks.context import RunContext
+from k1n.workflow.spec import HandlerKind, TaskSpec, load_spec
+from tests.k1n.codegen.conftest import copy_small_library
+
+RUN_ID = "manual__2026-11-25T20:00:00+00:00"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> RunContext:
+    return RunContext(
+        dag_id="k1n_test",
+        run_id=RUN_ID,
+        time_scale=1 / 1000,
+        storage=storage.open_root(tmp_path / "storage"),
+        cache_dir=tmp_path / "cache",
+    )
+
+
+def spec_task(**overrides) -> TaskSpec:
+    fields = {
+        "id": 3,
+        "name": "Architecture",
+        "phase": 2,
+        "handler": "profile",
+        "seconds": 30,
+        "timeout_seconds": 60,
+    } | overrides
+    return TaskSpec.model_validate(fields)
+
+
+def local_scratch_left() -> list[str]:
+    return [p.name for p in Path(tempfile.gettempdir()).glob(f"k1n-{storage.key_for(RUN_ID)}-*")]
+
+
+def test_every_handler_kind_has_an_implementation():
+    assert set(dispatch._HANDLERS) == set(HandlerKind)
+
+
+def test_run_prefix_is_per_dag_and_run_collision_free_and_path_safe(ctx, tmp_path):
+    prefix = Path(ctx.run_prefix.path)
+    assert prefix.parent.parent == tmp_path / "storage" / "runs"
+    assert prefix.name.startswith("manual__2026-11-25T20_00_00_00_00-")
+    other = RunContext(**{**ctx.__dict__, "run_id": "manual__2026-11-25T20_00_00_00_00"})
+    assert other.run_prefix.path != ctx.run_prefix.path
+
+
+def test_profile_task_waits_scaled_and_records_its_gates(ctx, caplog):
+    caplog.set_level("INFO")
+    result = dispatch.run_task(spec_task(failing_gates=2), ctx)
+    assert result["quality_gates"] == {"passed": 8, "total": 10}
+    assert result["handler"] == "profile"
+    assert result["waited_seconds"] == pytest.approx(0.03, abs=0.02)
+    assert "stand-in" in caplog.text
+
+
+def test_command_task_runs_an_agent_script_in_a_private_folder_it_removes(
+    ctx, tmp_path, monkeypatch
+):
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    (scan / "clean.sh").write_text("echo hello\n")
+    monkeypatch.setenv("K1N_SCAN_DIR", str(scan))
+    task = spec_task(
+        id=1,
+        name="Security Audit",
+        handler="command",
+        command="ops/agents/security-agent-handler.sh {task_id}",
+    )
+    result = dispatch.run_task(task, ctx)
+    assert result["quality_gates"]["passed"] == result["quality_gates"]["total"] > 0
+    assert local_scratch_left() == []
+
+
+def test_pattern_library_task_indexes_the_library_into_object_storage(ctx):
+    result = dispatch.run_task(
+        spec_task(id=7, name="Pattern Library", handler="pattern_library"), ctx
+    )
+    assert result["quality_gates"]["passed"] == result["quality_gates"]["total"] > 100
+    index = storage.read_json(ctx.run_prefix / "pattern-index.json")
+    assert len(index["patterns"]) == result["library_size"]
+    assert result["handler"] == "pattern_library"
+
+
+def test_checks_read_the_snapshot_their_run_published_not_the_current_one(ctx, tmp_path):
+    """Task 8 publishes; a later publication moves the pointer; Task 9 still reads its own."""
+    spec = load_spec()
+    library = copy_small_library(tmp_path / "library")  # Task 8 on 12 patterns, not 600
+    codegen = run_stages(
+        CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir)
+    )
+    ours = codegen["snapshot"]
+    ctx.codegen_store.point_at("another-run-s-snapshot")
+    checker = RunContext(**{**ctx.__dict__, "codegen_result": codegen})
+    result = dispatch.run_task(spec.task(12), checker)
+    assert result["snapshot"] == ours
+    assert result["quality_gates"]["passed"] == result["quality_gates"]["total"]
+    assert local_scratch_left() == []
+
+
+def test_a_check_without_a_snapshot_fails_with_a_clear_error(ctx):
+    with pytest.raises(CodegenError, match="got no snapshot id"):
+        dispatch.run_task(load_spec().task(10), ctx)

@@ -1,0 +1,94 @@
+"""The bounded file readers every spec, settings file and profile goes through."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import resource
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from k1n.errors import FileProblem
+from k1n.io import MAX_YAML_NODES, load_yaml_text, read_text_file, read_yaml
+
+
+class Problem(FileProblem):
+    pass
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """A few hundred bytes of YAML whose aliases expand to 9**levels strings."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for previous, name in itertools.pairwise("abcdefghijklmnop"[: levels + 1]):
+        lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_bomb_is_refused_at_once_without_expanding(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(billion_laughs())
+    assert path.stat().st_size < 1000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(Problem) as caught:
+        read_yaml(path, Problem)
+    assert time.monotonic() - started < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+    assert f"aliases expand to more than {MAX_YAML_NODES} nodes" in str(caught.value)
+    assert "lol" not in str(caught.value)
+
+
+def test_ordinary_aliases_still_load() -> None:
+    assert load_yaml_text("base: &b {x: 1}\nother: *b\n") == {"base": {"x": 1}, "other": {"x": 1}}
+    assert load_yaml_text("") is None
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    with pytest.raises(ValueError, match="aliases expand"):
+        load_yaml_text("a: &a [*a]\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: os.mkfifo(p), "not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b"name: caf\xe9\n"), "not UTF-8 text (byte 9"),
+        (lambda p: p.write_bytes(b"x" * 2048), "larger than 1024 bytes"),
+        (lambda p: None, "file not found"),
+    ],
+)
+def test_files_that_are_not_small_utf8_files_are_one_line_problems(tmp_path, make, message):
+    path = tmp_path / "input.yaml"
+    make(path)
+    started = time.monotonic()
+    with pytest.raises(Problem) as caught:
+        read_text_file(path, Problem, max_bytes=1024)
+    assert time.monotonic() - started < 2  # a FIFO is never opened, /dev/zero never read
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_deep_nesting_is_a_yaml_problem(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("[" * 50_000 + "]" * 50_000)
+    with pytest.raises(Problem, match="invalid YAML"):
+        read_yaml(path, Problem)
+
+
+@settings(
+    max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=2048))
+def test_any_bytes_are_data_or_one_problem(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "any.yaml"
+    path.write_bytes(data)
+    try:
+        read_yaml(path, Problem)
+    except Problem as problem:
+        assert "\n" not in str(problem)
