@@ -9,11 +9,17 @@ RUN pip install --no-cache-dir \
       -r /opt/airflow/k1n-requirements/requirements.txt \
       -c /opt/airflow/k1n-requirements/constraints.txt
 
+# The run-analysis plugin is a distribution of its own: Airflow loads it from its
+# `airflow.plugins` entry point (nothing copied into plugins/, no PYTHONPATH).
+COPY --chown=airflow:0 packages/airflow-bottleneck/ /tmp/airflow-bottleneck/
+RUN pip install --no-cache-dir --no-deps /tmp/airflow-bottleneck && rm -rf /tmp/airflow-bottleneck
+
+COPY --chown=airflow:0 pyproject.toml airflow_settings.yaml /opt/airflow/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 ops/ /opt/airflow/ops/
-COPY --chown=airflow:0 airflow_settings.yaml /opt/airflow/
-
-# DAG files import `k1n`; Airflow itself adds only dags/ and plugins/ to the path.
-ENV PYTHONPATH=/opt/airflow
+# The project as the package `k1n` (from include/k1n; never a top-level `include`) with the
+# report extension of its DAGs; editable, so include/ and ops/ stay where Astro projects
+# keep them and the agent scripts find the project.
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow

@@ -163,6 +163,7 @@ def in_process(repeat: int, many: int) -> None:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.utils.db import initdb
     from fastapi.testclient import TestClient
+
     from tests.airflow_bottleneck.web.seed import seed_demo_runs
 
     initdb()

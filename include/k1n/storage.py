@@ -9,7 +9,7 @@ so nothing here imports Airflow.
 
 Layout under the root::
 
-    codegen/<dag_id>/...               Task 8's published snapshots (k1n.codegen.store)
+    codegen/<dag_id>/...               Task 8's published snapshots (k1n.codegen.snapshots)
     runs/<dag key>/<run key>/...       one run's staging and records (run_prefix)
 
 Writes are whole objects. `put_atomic` makes a replacement atomic on a local file system too

@@ -41,7 +41,7 @@ from k1n.metrics import (
     schema_version,
     store_report,
 )
-from k1n.metrics import store as metrics_store
+from k1n.metrics import records as metrics_records
 from k1n.readers import run_from_airflow_json
 from k1n.reporting.extension import K1NExtension
 from k1n.workflow.spec import load_spec
@@ -256,7 +256,7 @@ def test_an_exception_between_run_row_and_task_rows_rolls_back(hook, airflow_rep
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("worker killed between the run row and the task rows")
 
-    monkeypatch.setattr(metrics_store, "_write_task_rows", crash)
+    monkeypatch.setattr(metrics_records, "_write_task_rows", crash)
     with pytest.raises(MetricsStoreError, match="worker killed"):
         store_report(hook, airflow_report)
     assert _rows_of(hook, airflow_report["run_id"]) == (0, 0)

@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 
 from airflow_bottleneck.readers.rest_api import fetch_airflow_run
+from airflow_bottleneck.readers.rest_client import quoted
 from k1n.dag_builders.nightly import REPORT_TASK_ID, VERDICT_TASK_ID
 from k1n.local.stack import ADMIN_USER, METRICS_DB
 from k1n.metrics import load_runs, store_report
@@ -73,9 +74,18 @@ def _seed_history(report: dict[str, Any], conn: Any) -> list[str]:
     return run_ids
 
 
+def _variable(client, key: str) -> str | None:
+    entry = client.request("GET", f"/api/v2/variables/{quoted(key)}", not_found=None)
+    return None if entry is None else entry.get("value")
+
+
 def _set_variables(client, values: dict[str, str]) -> None:
     for key, value in values.items():
-        client.set_variable(key, value)
+        body = {"key": key, "value": value}
+        if _variable(client, key) is None:
+            client.request("POST", "/api/v2/variables", json=body)
+        else:
+            client.request("PATCH", f"/api/v2/variables/{quoted(key)}", json=body)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +104,7 @@ def nightly_runs(settings_loaded, airflow_stack, airflow_client, optimized_run, 
     )
     assert report["state"] == "success"
     _seed_history(report, metrics_conn)
-    defaults = {key: airflow_client.variable(key) for key in TEST_POLICY}
+    defaults = {key: _variable(airflow_client, key) for key in TEST_POLICY}
     _set_variables(airflow_client, TEST_POLICY)
     try:
         airflow_client.wait_for_dag(NIGHTLY_DAG_ID)

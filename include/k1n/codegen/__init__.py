@@ -18,8 +18,8 @@ from k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
 from k1n.codegen.library import DEFAULT_LIBRARY_DIR, index_library, load_library
 from k1n.codegen.pipeline import run_stages
 from k1n.codegen.planning import plan_shards
+from k1n.codegen.snapshots import CodegenStore
 from k1n.codegen.staging import Staging
-from k1n.codegen.store import CodegenStore
 from k1n.codegen.validation import CHECKS
 
 __all__ = [

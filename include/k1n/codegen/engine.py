@@ -41,8 +41,8 @@ from k1n.codegen.rendering import (
     bytecode_hits,
     make_environment,
 )
+from k1n.codegen.snapshots import CodegenStore
 from k1n.codegen.staging import Staging
-from k1n.codegen.store import CodegenStore
 from k1n.codegen.validation import (
     judge_patterns,
     lint_findings,

@@ -133,10 +133,6 @@ class AirflowStack:
             **os.environ,
             processes.STACK_ID_ENV: self.stack_id,
             "AIRFLOW_HOME": str(self.home),
-            # DAG files import `k1n`; Airflow itself only adds dags/ and plugins/.
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")])
-            ),
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

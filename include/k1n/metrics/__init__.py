@@ -21,7 +21,7 @@ A nightly run: analyze it, load the history, judge, store report and verdict tog
 Importing this package does not import Airflow; only a call without a connection does.
 """
 
-from k1n.metrics.history import load_history, load_runs
+from k1n.metrics.records import StoredRun, record_verdict, store_report
 from k1n.metrics.regression import (
     FAILING_STATUSES,
     GOAL_TARGET_KEYS,
@@ -50,7 +50,7 @@ from k1n.metrics.schema import (
     metrics_hook,
     schema_version,
 )
-from k1n.metrics.store import StoredRun, record_verdict, store_report
+from k1n.readers.metrics_db import load_history, load_runs
 
 __all__ = [
     "FAILING_STATUSES",

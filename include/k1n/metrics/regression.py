@@ -130,10 +130,6 @@ class Regression:
     history_runs: int
     evidence: str
 
-    @property
-    def slowdown_seconds(self) -> float:
-        return self.seconds - self.baseline_median
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,

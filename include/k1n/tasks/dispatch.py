@@ -100,7 +100,7 @@ def _run_codegen(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 def _output_check(check_name: str) -> Handler:
     def run_check(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-        from k1n.codegen import checks
+        from k1n import checks
 
         snapshot = (ctx.codegen_result or {}).get("snapshot")
         if not snapshot:

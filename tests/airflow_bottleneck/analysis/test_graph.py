@@ -47,7 +47,7 @@ def test_cpm_on_a_diamond() -> None:
     assert schedule.earliest_start == {A: 0, B: 10, C: 10, D: 40}
     assert schedule.latest_start == {A: 0, B: 10, C: 20, D: 40}
     assert schedule.slack(C) == 10
-    assert [n for n in (A, B, C, D) if schedule.is_critical(n)] == [A, B, D]
+    assert [n for n in (A, B, C, D) if schedule.slack(n) == 0.0] == [A, B, D]
 
 
 def test_cpm_of_the_project_spec_matches_its_profiled_critical_path() -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from airflow_bottleneck.analysis import AnalysisInputError, normalize_instances
-from airflow_bottleneck.analysis.table import covered_seconds, covered_within
+from airflow_bottleneck.analysis.table import covered_seconds
 from k1n.workflow.names import spec_id_from_task_id
 from tests.airflow_bottleneck.analysis.helpers import instance, table
 
@@ -97,9 +97,3 @@ def test_covered_seconds_is_the_union_per_group() -> None:
     # Group 0: [0,5] u [2,4] u [10,12] = 7; group 1: [0,1] u [5,6] = 2 (the NaN row ignored).
     assert covered_seconds(starts, ends, groups).tolist() == [7.0, 2.0]
     assert covered_seconds(starts[:3], ends[:3]).tolist() == [7.0]
-
-
-def test_covered_within_counts_only_intervals_wholly_inside() -> None:
-    starts, ends = np.array([0.0, 3.0, 4.0, 9.0]), np.array([2.0, 5.0, 6.0, 12.0])
-    assert covered_within(starts, ends, 2.5, 10.0) == pytest.approx(3.0)
-    assert covered_within(starts, ends, 7.0, 8.0) == 0.0

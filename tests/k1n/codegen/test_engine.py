@@ -13,20 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from k1n import checks
 from k1n.codegen import (
     DEFAULT_TEMPLATES_DIR,
     CodegenEngine,
     CodegenError,
     ValidationFailed,
-    checks,
     plan_shards,
     run_stages,
 )
 from k1n.codegen.kinds import KINDS
-from k1n.codegen.store import ARCHIVE, POINTER, SNAPSHOTS
+from k1n.codegen.snapshots import ARCHIVE, POINTER, SNAPSHOTS
 from tests.conftest import PROJECT_DIR
-
-from .conftest import SMALL_LIBRARY_NAMES, engine_for
+from tests.k1n.conftest import SMALL_LIBRARY_NAMES, engine_for
 
 MACRO_IMPORT = '{% import "_macros.py.j2" as m %}'
 # Kinds whose module or test template imports the shared macros, read from the templates.

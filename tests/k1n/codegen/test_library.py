@@ -10,8 +10,7 @@ import pytest
 
 from k1n.codegen import DEFAULT_LIBRARY_DIR, LibraryError, index_library, load_library
 from k1n.codegen.kinds import KINDS
-
-from .conftest import tree_digest
+from tests.k1n.conftest import tree_digest
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 

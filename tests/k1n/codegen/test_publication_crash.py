@@ -15,15 +15,14 @@ from pathlib import Path
 
 from k1n.codegen import CodegenStore
 from tests.conftest import PROJECT_DIR
-
-from .conftest import engine_for
+from tests.k1n.conftest import engine_for
 
 KILLS = 12
 
 WRITE = """
 import sys
 from pathlib import Path
-from tests.k1n.codegen.conftest import engine_for
+from tests.k1n.conftest import engine_for
 engine_for(Path(sys.argv[1]), Path(sys.argv[2])).write(Path(sys.argv[3]))
 """
 

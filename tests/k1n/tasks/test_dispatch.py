@@ -13,7 +13,7 @@ from k1n.codegen import CodegenEngine, CodegenError, run_stages
 from k1n.tasks import dispatch
 from k1n.tasks.context import RunContext
 from k1n.workflow.spec import HandlerKind, TaskSpec, load_spec
-from tests.k1n.codegen.conftest import copy_small_library
+from tests.k1n.conftest import copy_small_library
 
 RUN_ID = "manual__2026-11-25T20:00:00+00:00"
 

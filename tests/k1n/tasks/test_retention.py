@@ -11,7 +11,7 @@ from k1n import storage
 from k1n.codegen import Staging
 from k1n.tasks.context import RunContext
 from k1n.tasks.retention import RUN_RECORD, finish_run
-from tests.k1n.codegen.test_store import publish
+from tests.k1n.codegen.test_snapshots import publish
 
 
 def context(tmp_path: Path, run_id: str, snapshot: str | None = None) -> RunContext:

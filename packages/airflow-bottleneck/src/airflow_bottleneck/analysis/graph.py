@@ -145,9 +145,6 @@ class Schedule:
         slack = self.latest_start[node] - self.earliest_start[node]
         return 0.0 if slack < SLACK_TOLERANCE else slack
 
-    def is_critical(self, node: str) -> bool:
-        return self.slack(node) == 0.0
-
 
 def cpm_schedule(graph: nx.DiGraph, durations: Mapping[str, float]) -> Schedule:
     """Earliest/latest starts, slack and one critical path for the given node durations.

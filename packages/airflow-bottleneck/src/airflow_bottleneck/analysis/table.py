@@ -221,16 +221,6 @@ def covered_seconds(
     return spans - np.bincount(groups, weights=gaps, minlength=size)
 
 
-def covered_within(
-    starts: np.ndarray, ends: np.ndarray, window_start: float, window_end: float
-) -> float:
-    """Seconds of [window_start, window_end] covered by intervals lying wholly inside it."""
-    inside = (starts >= window_start) & (ends <= window_end)
-    if not inside.any():
-        return 0.0
-    return float(covered_seconds(starts[inside], ends[inside])[0])
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -273,17 +273,6 @@ class AirflowRestClient:
             not_found=None,
         )
 
-    def variable(self, key: str) -> str | None:
-        entry = self.request("GET", f"/api/v2/variables/{quoted(key)}", not_found=None)
-        return None if entry is None else entry.get("value")
-
-    def set_variable(self, key: str, value: str) -> None:
-        body = {"key": key, "value": value}
-        if self.variable(key) is None:
-            self.request("POST", "/api/v2/variables", json=body)
-        else:
-            self.request("PATCH", f"/api/v2/variables/{quoted(key)}", json=body)
-
 
 def _first_line(value: object) -> str:
     text = str(value).strip()

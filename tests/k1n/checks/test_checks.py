@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from k1n.codegen import CodegenError, checks
-from k1n.codegen.security import scan_source
+from k1n import checks
+from k1n.checks.security import scan_source
+from k1n.codegen import CodegenError
 
 # Planted findings are assembled at run time so this file does not trip the scanners itself.
 EVAL_CALL = "ev" + 'al("6 * 7")'

@@ -9,7 +9,7 @@ import pytest
 from k1n.codegen import CodegenError, CodegenStore
 from k1n.codegen.archive import pack, unpack
 from k1n.codegen.manifest import Manifest, sha256_bytes
-from k1n.codegen.store import ARCHIVE, MANIFEST, SNAPSHOTS
+from k1n.codegen.snapshots import ARCHIVE, MANIFEST, SNAPSHOTS
 
 
 def manifest_of(files: dict[str, bytes]) -> Manifest:

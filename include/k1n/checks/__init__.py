@@ -33,8 +33,8 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
+from k1n.checks.security import scan_tree
 from k1n.codegen.errors import CodegenError
-from k1n.codegen.security import scan_tree
 from k1n.codegen.validation import find_ruff
 
 STATIC_ANALYSIS_RULES = "E,W,F,B,I,UP,SIM,C4,PIE,RET,RUF"
