@@ -44,8 +44,8 @@ cluster: $(STAMP) system-deps  ## the docker-compose topology as local processes
 test: $(STAMP) system-deps lint  ## ruff, then every test: unit, DAG integrity, real scheduler, cluster, browser
 	$(PYTEST)
 
-test-unit: $(STAMP)  ## the fast loop: every test that starts no Airflow component or server
-	$(PYTEST) -m "not integration"
+test-unit: $(STAMP)  ## the fast loop: every test that starts no server and needs no system package
+	$(PYTEST) -m "not integration and not system_deps"
 
 system-deps:  ## chromium, docker-compose, redis-server from Debian when missing (needs root)
 	scripts/system-deps.sh

@@ -2,8 +2,8 @@
 function) of `dags/`, `plugins/`, `include/k1n/` and the airflow-bottleneck package.
 
 - airflow-bottleneck (`packages/airflow-bottleneck/src/airflow_bottleneck`) never imports the
-  K1N project; inside it, the analysis and the renderers never import Airflow, the readers or
-  the web app, and the plugin module imports only the web package's root and the strategy.
+  K1N project; inside it, the analysis and the renderers (every output format) never import
+  Airflow, the readers or the web app, and the plugin module imports only the web package's root and the strategy.
 - The K1N project imports only airflow-bottleneck's public API (`PUBLIC_API`), never its web
   app internals, its metadata-DB reader or its plugin module.
 - DAG files import only the DAG builders; `plugins/` only what registers the K1N redirect.
@@ -37,8 +37,7 @@ PUBLIC_API = (
     f"{GENERIC}.priority",
     f"{GENERIC}.readers.rest_api",
     f"{GENERIC}.readers.rest_client",
-    f"{GENERIC}.web.charts",
-    f"{GENERIC}.web.page",
+    f"{GENERIC}.runs",
 )
 PUBLIC_WEB_ROOT = {f"{GENERIC}.web", f"{GENERIC}.web.URL_PREFIX"}
 
@@ -68,6 +67,7 @@ GENERIC_FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "render": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.plugin"),
     "extension": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.plugin"),
+    "runs": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.render"),
     "readers": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render"),
     "priority": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.readers"),
     "web": (f"{GENERIC}.plugin", f"{GENERIC}.priority"),
@@ -183,7 +183,7 @@ def test_the_check_catches_a_broken_layer(layer: str, source: str) -> None:
         ("analysis", "from k1n.workflow.spec import WorkflowSpec"),
         ("web", "def f():\n    import include.k1n.settings\n"),
         ("analysis", "from airflow.models import DagRun"),
-        ("render", "from airflow_bottleneck.web.page import render_svg"),
+        ("render", "from airflow_bottleneck.web.reports import analyze"),
     ],
 )
 def test_the_check_catches_a_generic_module_reaching_out(layer: str, source: str) -> None:

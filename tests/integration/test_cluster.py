@@ -103,3 +103,11 @@ def test_workers_left_nothing_on_their_local_disks_but_caches(cluster, run):
     for worker in cluster.stack.celery_workers:
         leftovers = [p for p in Path(worker.local_dir, "tmp").rglob("*") if "k1n" in p.name]
         assert leftovers == [], worker.name
+
+
+def test_the_cluster_registers_each_plugin_once(cluster):
+    """`make cluster` (the compose topology): the report plugin once, from its entry point."""
+    listed = json.loads(cluster.stack.airflow("plugins", "--output", "json").stdout)
+    names = [plugin["name"] for plugin in listed]
+    assert names.count("bottlenecks") == 1, names
+    assert names.count("k1n_legacy_urls") == 1, names

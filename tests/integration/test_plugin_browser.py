@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from airflow_bottleneck.web.charts.axis import SLOWER
+from airflow_bottleneck.render.charts.axis import SLOWER
 from k1n.local.demo import RunRecord
 from k1n.settings import PROJECT_DIR
 from tests.integration.conftest import FAN_OUT_DAG_ID

@@ -5,6 +5,7 @@ longest path over the DAG's task list (Airflow's REST API) and the task instance
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import httpx
@@ -172,3 +173,14 @@ def test_a_dag_that_is_not_k1n_gets_a_report_and_a_comparison(plugin, airflow_cl
 def test_bad_input_is_4xx_on_postgresql(plugin, path):
     response = plugin.get(path)
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:200])
+
+
+def test_the_stack_registers_each_plugin_once(airflow_stack):
+    """`make demo` and `make airflow` run this stack: the report plugin comes from its
+    distribution's entry point, the K1N redirect from plugins/, each exactly once."""
+    listed = json.loads(airflow_stack.airflow("plugins", "--output", "json").stdout)
+    names = [plugin["name"] for plugin in listed]
+    assert names.count("bottlenecks") == 1, names
+    assert names.count("k1n_legacy_urls") == 1, names
+    (report,) = [plugin for plugin in listed if plugin["name"] == "bottlenecks"]
+    assert "airflow-bottleneck" in str(report.get("source"))

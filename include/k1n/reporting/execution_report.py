@@ -14,24 +14,18 @@ from the two reports; every file is written atomically once all of it is rendere
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
-
 from airflow_bottleneck.analysis.compare import compare_runs
-from airflow_bottleneck.analysis.formatting import (
-    factor,
-    md_cell,
-    md_code,
-    minutes,
-    percent,
-    time_scale_label,
-)
 from airflow_bottleneck.analysis.model import Comparison, RunReport
-from airflow_bottleneck.web.charts import comparison_view, durations_view, gantt_view
-from airflow_bottleneck.web.page import render_svg, template_environment
+from airflow_bottleneck.render.svg import (
+    comparison_view,
+    durations_view,
+    gantt_view,
+    render_svg,
+)
+from airflow_bottleneck.render.templating import markdown_environment
 from k1n.io import write_bytes_atomic
 from k1n.workflow.names import CODEGEN_SPEC_ID
 
@@ -95,7 +89,7 @@ def write_execution_report(
         "execution-optimized-durations.svg": render_svg("durations", durations_view(optimized)),
     }
     markdown = (
-        _environment()
+        markdown_environment((TEMPLATES,))
         .get_template("execution_report.md.j2")
         .render(
             a=baseline,
@@ -112,25 +106,6 @@ def write_execution_report(
     target = out_dir / REPORT_NAME
     write_bytes_atomic(target, markdown.encode())
     return target
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    # Markdown, not HTML: no autoescape; every value from a run goes through `md`.
-    env = template_environment(
-        autoescape=False, keep_trailing_newline=True, extra_dirs=(TEMPLATES,)
-    )
-    env.filters |= {
-        "md": md_cell,
-        "code": md_code,
-        "minutes": minutes,
-        "percent": percent,
-        "factor": factor,
-        "scale": time_scale_label,
-        "signed_minutes": lambda seconds: f"{seconds / 60:+.1f} min",
-        "fixed": lambda value, digits=2: "-" if value is None else f"{value:.{digits}f}",
-    }
-    return env
 
 
 def main(argv: list[str] | None = None) -> int:

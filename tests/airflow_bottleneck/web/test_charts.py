@@ -8,9 +8,9 @@ import pytest
 
 from airflow_bottleneck.analysis import compare_runs
 from airflow_bottleneck.analysis.model import History, HistoryRun
-from airflow_bottleneck.web.charts import comparison_view, durations_view, gantt_view
-from airflow_bottleneck.web.charts.axis import CRITICAL, FASTER, MUTED, NEAR, SLOWER, nice_ticks
-from airflow_bottleneck.web.page import PageModel, render_login_hint, render_page
+from airflow_bottleneck.render.charts import comparison_view, durations_view, gantt_view
+from airflow_bottleneck.render.charts.axis import CRITICAL, FASTER, MUTED, NEAR, SLOWER, nice_ticks
+from airflow_bottleneck.render.html import PageModel, render_login_hint, render_page
 from tests.airflow_bottleneck.analysis.helpers import (
     A,
     B,

@@ -20,7 +20,6 @@ import logging
 import math
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from airflow_bottleneck.analysis import RunData, RunInfo, TaskGraph
 from airflow_bottleneck.analysis.model import History, HistoryRun
 from airflow_bottleneck.analysis.table import INSTANCE_COLUMNS
 from airflow_bottleneck.extension import ReportExtension, extension_for, short_label
+from airflow_bottleneck.runs import RunRow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,40 +51,6 @@ FINISHED = ("success", "failed")
 
 class RunNotFound(LookupError):
     """No such DAG run; the message says which."""
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One DAG run as listed: enough to pick it and to read its wall time at a glance."""
-
-    dag_id: str
-    run_id: str
-    state: str | None
-    run_type: str | None
-    queued_at: datetime | None
-    start: datetime | None
-    end: datetime | None
-    time_scale: float | None
-
-    @property
-    def label(self) -> str:
-        return short_label(self.dag_id)
-
-    @property
-    def wall_seconds(self) -> float | None:
-        if self.start is None or self.end is None:
-            return None
-        return (self.end - self.start).total_seconds()
-
-    @property
-    def production_wall_seconds(self) -> float | None:
-        wall, scale = self.wall_seconds, self.time_scale
-        return None if wall is None or not scale else wall / scale
-
-    @property
-    def key(self) -> str:
-        """`dag_id/run_id`: how the page names a run in its query string (DAG ids have no `/`)."""
-        return f"{self.dag_id}/{self.run_id}"
 
 
 def list_runs(

@@ -1,5 +1,5 @@
 """What the page shows for one request: its query string (`PageRequest`) turned into a
-`page.PageModel` with the chosen (or default) runs' reports and their comparison."""
+`html.PageModel` with the chosen (or default) runs' reports and their comparison."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from fastapi import HTTPException, Request
 from airflow_bottleneck.analysis.model import RunReport
 from airflow_bottleneck.extension import featured_dag_ids
 from airflow_bottleneck.readers import metadata_db
-from airflow_bottleneck.web import page, reports
+from airflow_bottleneck.render import html
+from airflow_bottleneck.web import reports
 from airflow_bottleneck.web.access import load_report, may_read, root, valid_dag_id, valid_run_id
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def build_page_model(
     user: BaseUser,
     readable_filter: PermittedDagRunFilter,
     asked: PageRequest,
-) -> tuple[page.PageModel, int]:
+) -> tuple[html.PageModel, int]:
     """Defaults for what is not asked for; errors of what is asked for shown in the page."""
     readable = set(readable_filter.value or ())
     dag_filter = asked.dag_filter if asked.dag_filter in readable else None
@@ -101,7 +102,7 @@ def build_page_model(
     )
     default_run, default_a, default_b = _default_keys(session, runs, readable, dag_filter)
     explicit_pair = asked.a is not None or asked.b is not None
-    model = page.PageModel(
+    model = html.PageModel(
         root=root(request),
         dag_ids=metadata_db.dags_with_runs(session, readable),
         runs=runs,
@@ -145,7 +146,7 @@ def build_page_model(
     return model, statuses[0] if statuses else 200
 
 
-def _choices(session: Session, runs: list[metadata_db.RunRow], model: page.PageModel) -> list:
+def _choices(session: Session, runs: list[metadata_db.RunRow], model: html.PageModel) -> list:
     """The pickers' runs: this page of the list, plus the chosen runs when not on it."""
     listed = {row.key for row in runs}
     chosen = []

@@ -1,4 +1,4 @@
-"""The HTML page: Jinja2 templates (`templates/`, autoescaped) around the charts' view models.
+"""The plugin's HTML page: Jinja2 templates (`templates/`, autoescaped) around the charts.
 
 One self-contained document (inline CSS, inline SVG, a few lines of JS that submit the pickers
 when they change): no CDN, so it renders without internet access and inside the Airflow UI's
@@ -8,36 +8,25 @@ view has a link that opens the same view elsewhere.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
-
 from airflow_bottleneck.analysis.analyze import NEAR_CRITICAL_SHARE
-from airflow_bottleneck.analysis.formatting import (
-    factor,
-    percent,
-    seconds,
-    target_actual,
-    time_scale_label,
-    verdict_word,
-)
 from airflow_bottleneck.analysis.model import Comparison, RunReport
-from airflow_bottleneck.render import GRAPH_WORDS, split_sentence
-from airflow_bottleneck.web.charts import axis as palette
-from airflow_bottleneck.web.charts import comparison_view, durations_view, gantt_view
-
-if TYPE_CHECKING:  # the metadata-DB reader imports Airflow; the execution report renders without it
-    from airflow_bottleneck.readers.metadata_db import RunRow
+from airflow_bottleneck.render.svg import (
+    comparison_view,
+    durations_view,
+    gantt_view,
+    palette,
+    render_svg,
+)
+from airflow_bottleneck.render.templating import html_environment
+from airflow_bottleneck.render.words import GRAPH_WORDS, split_sentence
+from airflow_bottleneck.runs import RunRow
 
 TITLE = "Bottleneck analysis"
-TEMPLATES = Path(__file__).with_name("templates")
 # A partial run's page reloads itself this often until the run ends.
 REFRESH_SECONDS = 10
 
@@ -159,57 +148,5 @@ def render_forbidden(detail: str) -> str:
 
 def _render(name: str, **context: Any) -> str:
     context.setdefault("refresh_seconds", None)
-    return _environment().get_template(name).render(title=TITLE, palette=palette, **context)
-
-
-def render_svg(name: str, view: Any) -> Markup:
-    # Rendered by the autoescaping environment: every text in it is escaped already.
-    return Markup(
-        _environment().get_template(f"charts/{name}.svg.j2").render(view=view, palette=palette)
-    )
-
-
-def template_environment(
-    *, autoescape: bool, keep_trailing_newline: bool = False, extra_dirs: tuple[Path, ...] = ()
-) -> Environment:
-    """This package's templates (after `extra_dirs`: an extension's own reports may include
-    the charts), strict about undefined names, block tags leaving no lines."""
-    return Environment(
-        loader=FileSystemLoader([*extra_dirs, TEMPLATES]),
-        autoescape=autoescape,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=keep_trailing_newline,
-    )
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    env = template_environment(autoescape=True)
-    env.filters |= {
-        "seconds": seconds,
-        "percent": percent,
-        "factor": factor,
-        "scale": time_scale_label,
-        "verdict": verdict_word,
-        "target_actual": target_actual,
-        "num": _num,
-        "run_text": _run_text,
-        "minutes_cell": lambda value: "-" if value is None else f"{value / 60:.2f}",
-        "change": lambda value: "" if value is None else f"{value * 100:+.1f} %",
-    }
-    return env
-
-
-def _num(value: float) -> str:
-    """Coordinates with at most one decimal: smaller SVG, same picture."""
-    if not math.isfinite(value):
-        return "0"
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _run_text(run: RunRow) -> str:
-    wall = "running" if run.wall_seconds is None else seconds(run.wall_seconds)
-    return f"{run.label} · {run.run_id} · {run.state or '-'} · {wall}"
+    template = html_environment().get_template(name)
+    return template.render(title=TITLE, palette=palette, **context)

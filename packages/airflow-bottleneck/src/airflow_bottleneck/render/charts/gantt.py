@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from airflow_bottleneck.analysis.formatting import seconds
 from airflow_bottleneck.analysis.model import RunReport, TaskTiming
-from airflow_bottleneck.web.charts.axis import (
+from airflow_bottleneck.render.charts.axis import (
     CRITICAL,
     LABEL_WIDTH,
     MUTED,

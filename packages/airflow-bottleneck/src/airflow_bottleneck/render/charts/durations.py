@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from airflow_bottleneck.analysis.formatting import percent, seconds
 from airflow_bottleneck.analysis.model import RunReport
-from airflow_bottleneck.web.charts.axis import (
+from airflow_bottleneck.render.charts.axis import (
     CRITICAL,
     LABEL_WIDTH,
     MUTED,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from airflow_bottleneck.analysis.compare import by_spec_task, task_spans
 from airflow_bottleneck.analysis.formatting import factor
 from airflow_bottleneck.analysis.model import Comparison, RunReport
-from airflow_bottleneck.web.charts.axis import (
+from airflow_bottleneck.render.charts.axis import (
     FASTER,
     LABEL_WIDTH,
     NORMAL,

@@ -11,8 +11,8 @@ Every mark carries a `<title>` (the browser's tooltip) and `data-*` attributes t
 scripts select on (`data-chart`, `data-task`, `data-critical`, `data-run`).
 """
 
-from airflow_bottleneck.web.charts.comparison import comparison_view
-from airflow_bottleneck.web.charts.durations import durations_view
-from airflow_bottleneck.web.charts.gantt import gantt_view
+from airflow_bottleneck.render.charts.comparison import comparison_view
+from airflow_bottleneck.render.charts.durations import durations_view
+from airflow_bottleneck.render.charts.gantt import gantt_view
 
 __all__ = ["comparison_view", "durations_view", "gantt_view"]
