@@ -3,7 +3,8 @@ function) of `dags/`, `plugins/`, `include/k1n/` and the airflow-bottleneck pack
 
 - airflow-bottleneck (`packages/airflow-bottleneck/src/airflow_bottleneck`) never imports the
   K1N project; inside it, the analysis and the renderers (every output format) never import
-  Airflow, the readers or the web app, and the plugin module imports only the web package's root and the strategy.
+  Airflow, the readers or the web app, and the plugin module imports only the web package's
+  root and the strategy.
 - The K1N project imports only airflow-bottleneck's public API (`PUBLIC_API`), never its web
   app internals, its metadata-DB reader or its plugin module.
 - DAG files import only the DAG builders; `plugins/` only what registers the K1N redirect.

@@ -21,14 +21,22 @@ import logging
 import os
 import socket
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tenacity import RetryError
+
 from k1n.local.processes import Component
 from k1n.local.serve import run_until_signal
-from k1n.local.stack import ADMIN_USER, AirflowStack, CeleryWorker, StackError, free_port
+from k1n.local.stack import (
+    ADMIN_USER,
+    AirflowStack,
+    CeleryWorker,
+    StackError,
+    free_port,
+    wait_until,
+)
 from k1n.settings import PROJECT_DIR
 
 log = logging.getLogger(__name__)
@@ -92,12 +100,15 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
 
 
 def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.2)
-    raise StackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
+            return True
+        return False
+
+    try:
+        wait_until(listening, timeout, 0.2)
+    except RetryError:
+        raise StackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s") from None
 
 
 @dataclass

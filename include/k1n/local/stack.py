@@ -29,10 +29,11 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from airflow_bottleneck.readers.rest_client import AirflowRestClient
 from k1n.local import processes
@@ -53,6 +54,16 @@ COMPONENT_ARGS: dict[str, tuple[str, ...]] = {
     "dag-processor": ("dag-processor",),
     "triggerer": ("triggerer", "--skip-serve-logs"),
 }
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float) -> None:
+    """Ask `condition()` every `interval` seconds until it is true; tenacity's `RetryError`
+    after `timeout` seconds."""
+    Retrying(
+        retry=retry_if_result(lambda met: not met),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+    )(condition)
 
 
 def free_port() -> int:
@@ -287,15 +298,17 @@ class AirflowStack:
     def wait_for_api(self, timeout: float = 180) -> None:
         import httpx
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).is_success:
-                    return
-            time.sleep(0.5)
-        raise StackError(
-            f"api-server not healthy after {timeout} s:\n{self.log_tail('api-server')}"
-        )
+                return httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).is_success
+            return False
+
+        try:
+            wait_until(healthy, timeout, 0.5)
+        except RetryError:
+            raise StackError(
+                f"api-server not healthy after {timeout} s:\n{self.log_tail('api-server')}"
+            ) from None
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop every process this stack started (tasks and agents too), then the database.

@@ -7,19 +7,23 @@ wait) and by the tests. It logs in with `POST {url}/auth/token` (`{username, pas
 
 Every failure (unreachable URL, refused login, an error status, an answer that is not JSON)
 raises one `AirflowRestError` whose message is a single line naming the call and the problem;
-`status` carries the HTTP status when there was one.
+`status` carries the HTTP status when there was one. Waiting goes through tenacity; list
+endpoints are followed for at most `MAX_PAGES` pages.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 PAGE_SIZE = 100
+# 100 000 items at most from one list: far more than any run has task instances, and a bound
+# on what an api-server that keeps answering full pages can make this client read.
+MAX_PAGES = 1000
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 
 
@@ -137,9 +141,10 @@ class AirflowRestClient:
             raise AirflowRestError(f"{where}: answer is not JSON") from None
 
     def pages(self, path: str, key: str, **params: Any) -> Iterator[Mapping[str, Any]]:
-        """Every item of a paginated list endpoint (`limit`/`offset`, `total_entries`)."""
+        """Every item of a paginated list endpoint (`limit`/`offset`, `total_entries`), at most
+        `MAX_PAGES` pages of it."""
         offset = 0
-        while True:
+        for _ in range(MAX_PAGES):
             page = self.request(
                 "GET", path, params={**params, "limit": PAGE_SIZE, "offset": offset}
             )
@@ -151,6 +156,9 @@ class AirflowRestClient:
             total = page.get("total_entries")
             if len(batch) < PAGE_SIZE or (isinstance(total, int) and offset >= total):
                 return
+        raise AirflowRestError(
+            f"GET {self.base_url}{path}: more than {MAX_PAGES * PAGE_SIZE} items, not read further"
+        )
 
     # -- DAGs and runs ------------------------------------------------------------------------
 
@@ -174,15 +182,13 @@ class AirflowRestClient:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> Mapping[str, Any]:
         """Wait until the dag-processor has parsed and stored `dag_id`."""
-        deadline = time.monotonic() + timeout
-        while (found := self.dag(dag_id)) is None:
-            if time.monotonic() > deadline:
-                errors = [error.get("stack_trace") for error in self.import_errors()]
-                raise AirflowRestError(
-                    f"DAG {dag_id} not loaded after {timeout} s; import errors: {errors}"
-                )
-            time.sleep(0.5)
-        return found
+        try:
+            return _poll(lambda: self.dag(dag_id), timeout, 0.5)
+        except RetryError:
+            errors = [error.get("stack_trace") for error in self.import_errors()]
+            raise AirflowRestError(
+                f"DAG {dag_id} not loaded after {timeout} s; import errors: {errors}"
+            ) from None
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.request("PATCH", f"/api/v2/dags/{quoted(dag_id)}", json={"is_paused": paused})
@@ -218,21 +224,24 @@ class AirflowRestClient:
         While waiting, an api-server that is briefly unreachable or answers 5xx (it is
         restarting, its database is away) is asked again, until `timeout`.
         """
-        deadline = time.monotonic() + timeout
-        state = "unknown"
-        while True:
+        last_state = ["unknown"]
+
+        def finished_run() -> Mapping[str, Any] | None:
             try:
                 run = self.dag_run(dag_id, run_id)
             except AirflowRestError as exc:
                 if exc.status is not None and exc.status < 500:
                     raise
-            else:
-                state = run["state"]
-                if state in FINISHED_RUN_STATES:
-                    return run
-            if time.monotonic() > deadline:
-                raise AirflowRestError(f"{dag_id} {run_id} still {state} after {timeout} s")
-            time.sleep(poll)
+                return None  # unreachable or 5xx: ask again
+            last_state[0] = run["state"]
+            return run if run["state"] in FINISHED_RUN_STATES else None
+
+        try:
+            return _poll(finished_run, timeout, poll)
+        except RetryError:
+            raise AirflowRestError(
+                f"{dag_id} {run_id} still {last_state[0]} after {timeout} s"
+            ) from None
 
     def task_instances(
         self, dag_id: str, run_id: str, *, earlier_tries: bool = False
@@ -272,6 +281,17 @@ class AirflowRestClient:
             params={"map_index": map_index},
             not_found=None,
         )
+
+
+def _poll(ask: Any, timeout: float, interval: float) -> Any:
+    """`ask()` every `interval` seconds until it returns something other than None; raises
+    tenacity's `RetryError` after `timeout` seconds. Exceptions of `ask` propagate."""
+    retrying = Retrying(
+        retry=retry_if_result(lambda answer: answer is None),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+    )
+    return retrying(ask)
 
 
 def _first_line(value: object) -> str:
