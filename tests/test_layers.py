@@ -39,6 +39,7 @@ PUBLIC_API = (
     f"{GENERIC}.readers.rest_api",
     f"{GENERIC}.readers.rest_client",
     f"{GENERIC}.runs",
+    f"{GENERIC}.time_scale",
 )
 PUBLIC_WEB_ROOT = {f"{GENERIC}.web", f"{GENERIC}.web.URL_PREFIX"}
 
@@ -69,6 +70,7 @@ GENERIC_FORBIDDEN: dict[str, tuple[str, ...]] = {
     "render": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.plugin"),
     "extension": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.plugin"),
     "runs": ("airflow", f"{GENERIC}.readers", f"{GENERIC}.web", f"{GENERIC}.render"),
+    "time_scale": (f"{GENERIC}.analysis", "airflow", "pandas", "networkx"),
     "readers": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render"),
     "priority": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.readers"),
     "web": (f"{GENERIC}.plugin", f"{GENERIC}.priority"),

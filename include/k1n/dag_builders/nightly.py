@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -56,8 +55,8 @@ log = logging.getLogger(__name__)
 NIGHTLY_CRON = "0 2 * * *"
 WEEKLY_BASELINE_CRON = "0 3 * * 0"
 TARGET_VARIABLE = "k1n_nightly_target_dag"
-TIMEZONE_ENV = "K1N_NIGHTLY_TIMEZONE"
-EMAIL_ENV = "K1N_NIGHTLY_EMAIL"
+TIMEZONE_ENV = settings.env_name("nightly_timezone")
+EMAIL_ENV = settings.env_name("nightly_email")
 TARGET_DAG_IDS = (OPTIMIZED_DAG_ID, BASELINE_DAG_ID)
 PLAN_TASK_ID = "plan_run"
 TRIGGER_TASK_ID = "trigger_target"
@@ -68,13 +67,13 @@ POKE_INTERVAL_SECONDS = 2
 
 def nightly_timezone() -> str:
     """`K1N_NIGHTLY_TIMEZONE` when set, else UTC (the cron's time zone)."""
-    return os.environ.get(TIMEZONE_ENV, "").strip() or "UTC"
+    return settings.k1n_settings().nightly_timezone
 
 
 def _notifiers() -> list[Any]:
     """Always the log notifier; SMTP only when `K1N_NIGHTLY_EMAIL` is set (off by default)."""
     notifiers: list[Any] = [VerdictNotifier()]
-    if email := os.environ.get(EMAIL_ENV, "").strip():
+    if email := settings.k1n_settings().nightly_email:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
         notifiers.append(

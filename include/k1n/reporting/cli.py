@@ -38,14 +38,21 @@ from k1n.readers import (
     load_profiles,
 )
 from k1n.reporting.extension import K1NExtension, k1n_extension_for
-from k1n.settings import parse_time_scale
+from k1n.settings import (
+    DEFAULT_AIRFLOW_URL,
+    env_name,
+    k1n_settings,
+    parse_time_scale,
+)
 from k1n.workflow.spec import SpecError, WorkflowSpec, load_spec
 
 EXIT_BAD_INPUT = 2
 SOURCE_KINDS = ("profiles", "conductor", "airflow")
-DEFAULT_AIRFLOW_URL = "http://localhost:8080"
-DEFAULT_AIRFLOW_USER = "admin"
-URL_ENV, USER_ENV, PASSWORD_ENV = "K1N_AIRFLOW_URL", "K1N_AIRFLOW_USER", "K1N_AIRFLOW_PASSWORD"
+URL_ENV, USER_ENV, PASSWORD_ENV = (
+    env_name("airflow_url"),
+    env_name("airflow_user"),
+    env_name("airflow_password"),
+)
 SUMMARY_NEXT_TO_PROFILES = "<profiles>/summary.json"
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_TOP = 10_000
@@ -155,10 +162,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _login(args: argparse.Namespace) -> AirflowLogin:
+    configured = k1n_settings()
     return AirflowLogin(
-        url=args.airflow_url or os.environ.get(URL_ENV) or DEFAULT_AIRFLOW_URL,
-        username=args.username or os.environ.get(USER_ENV) or DEFAULT_AIRFLOW_USER,
-        password=args.password if args.password is not None else os.environ.get(PASSWORD_ENV),
+        url=args.airflow_url or configured.airflow_url,
+        username=args.username or configured.airflow_user,
+        password=args.password if args.password is not None else configured.airflow_password,
         timeout=args.timeout,
     )
 

@@ -12,7 +12,6 @@ time and must stay fast.
 from __future__ import annotations
 
 import graphlib
-import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -25,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from k1n.errors import FileProblem
 from k1n.io import read_yaml
+from k1n.settings import k1n_settings
 
 DEFAULT_SPEC_PATH = Path(__file__).with_name("workflow.yaml")
-SPEC_PATH_ENV = "K1N_WORKFLOW_SPEC"
 
 
 class HandlerKind(StrEnum):
@@ -204,8 +203,8 @@ class WorkflowSpec(BaseModel):
 
 def spec_path_from_env(environ: Mapping[str, str] | None = None) -> Path:
     """The spec in use: `K1N_WORKFLOW_SPEC` when set, else the project's own."""
-    value = (environ if environ is not None else os.environ).get(SPEC_PATH_ENV, "").strip()
-    return Path(value).expanduser() if value else DEFAULT_SPEC_PATH
+    value = k1n_settings(environ).workflow_spec
+    return value.expanduser() if value else DEFAULT_SPEC_PATH
 
 
 def load_spec(path: Path | str | None = None) -> WorkflowSpec:

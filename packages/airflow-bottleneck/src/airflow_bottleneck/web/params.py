@@ -11,7 +11,7 @@ from airflow.api_fastapi.core_api.security import (
 )
 from fastapi import Depends, Path, Query
 
-from airflow_bottleneck.analysis.time_scale import TIME_SCALE_MAX, TIME_SCALE_MIN
+from airflow_bottleneck.time_scale import TIME_SCALE_MAX, TIME_SCALE_MIN
 from airflow_bottleneck.web.access import DAG_ID_PATTERN, ID_MAX_LENGTH, RUN_ID_PATTERN
 from airflow_bottleneck.web.api_models import Problem
 
