@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 PYTEST := $(PY) -m pytest
-# The run-analysis plugin (its own distribution) and this project, both editable.
+# The run-analysis plugin (its own distribution), this project's runtime and its laptop
+# tooling (tools/: never in the image), all editable.
 BOTTLENECK_DIR := packages/airflow-bottleneck
-LOCAL_PACKAGES := -e $(BOTTLENECK_DIR) -e .
+LOCAL_PACKAGES := -e $(BOTTLENECK_DIR) -e . -e tools
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test test-unit airflow cluster lint format bench bench-long system-deps venv dist clean
@@ -19,11 +20,11 @@ help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
 # uv installs the locked set in seconds (pip takes a minute); pip is the fallback without uv.
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(BOTTLENECK_DIR)/pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(BOTTLENECK_DIR)/pyproject.toml tools/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	if $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; then \
 	  $(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt -c constraints.txt \
-	  && $(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --reinstall-package k1n-airflow --reinstall-package airflow-bottleneck $(LOCAL_PACKAGES) ; \
+	  && $(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --reinstall-package k1n-airflow --reinstall-package airflow-bottleneck --reinstall-package k1n-tools $(LOCAL_PACKAGES) ; \
 	else \
 	  $(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt \
 	  && $(PY) -m pip install --quiet --no-deps --force-reinstall $(LOCAL_PACKAGES) ; \

@@ -261,9 +261,9 @@ def over_http(base_url: str, username: str, password: str, repeat: int, label: s
 @contextmanager
 def demo_stack(time_scale: float) -> Iterator[tuple[str, str]]:
     """A real Airflow with one baseline and one optimized run, recorded by the scheduler."""
-    from k1n.local.demo import run_dag
-    from k1n.local.stack import AirflowStack
     from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+    from k1n_local.demo import run_dag
+    from k1n_local.stack import AirflowStack
 
     stack = AirflowStack(Path(tempfile.mkdtemp(prefix="k1n-bench-stack-")))
     with stack.running():

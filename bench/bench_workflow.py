@@ -49,13 +49,13 @@ import psutil
 from airflow_bottleneck.analysis.model import RunReport
 from airflow_bottleneck.readers.rest_api import fetch_airflow_run
 from bench.results import PROJECT_DIR, record, stats
-from k1n.local import processes
-from k1n.local.demo import clear_codegen_caches
-from k1n.local.stack import ADMIN_USER, AirflowStack
 from k1n.reporting.extension import K1NExtension
 from k1n.settings import parse_time_scale
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
 from k1n.workflow.spec import load_spec
+from k1n_local import processes
+from k1n_local.demo import clear_codegen_caches
+from k1n_local.stack import ADMIN_USER, AirflowStack
 
 log = logging.getLogger("bench_workflow")
 

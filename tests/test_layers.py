@@ -10,7 +10,7 @@ function) of `dags/`, `plugins/`, `include/k1n/` and the airflow-bottleneck pack
 - DAG files import only the DAG builders; `plugins/` only what registers the K1N redirect.
 - Code that runs inside Airflow (`tasks/`, `dag_builders/`, `workflow/`, `codegen/`,
   `reporting/`, `readers/`, `metrics/`, and the small shared modules) never imports laptop
-  tooling (`local/`); the task runtime and the reports never import the DAG builders.
+  tooling (`tools/k1n_local`); the task runtime and the reports never import the DAG builders.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import PROJECT_DIR
 
 PACKAGE = "k1n"
-TOOLING = f"{PACKAGE}.local"
+TOOLING = "k1n_local"
 BUILDERS = f"{PACKAGE}.dag_builders"
 CLI = f"{PACKAGE}.cli"
 TASKS = f"{PACKAGE}.tasks"
@@ -54,6 +54,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "metrics": (TOOLING, BUILDERS, CLI, TASKS),
     "dag_builders": (TOOLING, CLI),
     "settings": (TOOLING, BUILDERS, CLI),
+    "airflow_settings": (TOOLING, BUILDERS, CLI, TASKS),
     "io": (TOOLING, BUILDERS, CLI),
     "errors": (TOOLING, BUILDERS, CLI),
     "storage": (TOOLING, BUILDERS, CLI),
@@ -169,10 +170,10 @@ def test_the_plugins_folder_registers_only_the_k1n_redirect() -> None:
 @pytest.mark.parametrize(
     ("layer", "source"),
     [
-        ("dag_builders", "from k1n.local.stack import AirflowStack"),
+        ("dag_builders", "from k1n_local.stack import AirflowStack"),
         ("tasks", "def f():\n    import airflow_bottleneck.web.app\n"),
         ("reporting", "from airflow_bottleneck.readers.metadata_db import load_run"),
-        ("reporting", "from k1n import local"),
+        ("reporting", "import k1n_local.demo"),
         ("codegen", "from k1n.dag_builders.workflow import build_optimized_dag"),
     ],
 )
@@ -193,8 +194,15 @@ def test_the_check_catches_a_generic_module_reaching_out(layer: str, source: str
     assert generic_violations(layer, source)
 
 
+def test_include_holds_no_laptop_tooling() -> None:
+    """`include/` is what DAGs and tasks import at run time: the tooling lives in tools/."""
+    assert not (PROJECT_DIR / "include" / "k1n" / "local").exists()
+    tooling = {path.stem for path in project_modules("tools/k1n_local")}
+    assert {"stack", "demo", "cluster", "serve"} <= tooling
+
+
 def test_every_layer_is_known() -> None:
     layers = {layer_of(path, "include/k1n") for path in project_modules("include/k1n")}
-    assert layers - {"__init__", "__main__", "cli", "local"} <= set(FORBIDDEN)
+    assert layers - {"__init__", "__main__", "cli"} <= set(FORBIDDEN)
     generic = {layer_of(path, GENERIC_SOURCE) for path in project_modules(GENERIC_SOURCE)}
     assert generic - {"__init__", "plugin"} <= set(GENERIC_FORBIDDEN)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import PROJECT_DIR
 
-FIRST_PARTY = {"k1n", "airflow_bottleneck", "tests", "bench", "dags", "plugins"}
+FIRST_PARTY = {"k1n", "k1n_local", "airflow_bottleneck", "tests", "bench", "dags", "plugins"}
 GENERIC_DIR = "packages/airflow-bottleneck"
 # Modules that are part of a declared distribution under another top-level name.
 AIRFLOW_DISTRIBUTION = "apache-airflow"
@@ -83,14 +83,13 @@ def runtime() -> set[str]:
 
 
 def test_what_airflow_loads_is_in_the_runtime_requirements(runtime) -> None:
-    # local/ is laptop tooling (the embedded stack): dev requirements cover it.
     folders = [
         "dags",
         "plugins",
         *(
             str(path.relative_to(PROJECT_DIR))
             for path in (PROJECT_DIR / "include" / "k1n").iterdir()
-            if path.name != "local" and (path.is_dir() or path.suffix == ".py")
+            if path.is_dir() or path.suffix == ".py"
         ),
     ]
     assert undeclared(folders, runtime) == {}
@@ -98,7 +97,7 @@ def test_what_airflow_loads_is_in_the_runtime_requirements(runtime) -> None:
 
 def test_tests_benchmarks_and_tooling_import_only_declared_packages(runtime) -> None:
     allowed = runtime | declared("requirements-dev.txt")
-    assert undeclared(["tests", "bench", "include/k1n/local"], allowed) == {}
+    assert undeclared(["tests", "bench", "tools"], allowed) == {}
 
 
 def test_the_bottleneck_package_declares_what_it_imports() -> None:

@@ -19,17 +19,19 @@ import logging
 import sys
 from collections.abc import Callable
 
+# The laptop tooling's package (tools/): a checkout has it, an image does not.
+TOOLS_PACKAGE = "k1n_local"
 # "module:function" taking argv and returning an exit code; imported only when its command
 # runs, because some of them import Airflow.
 MODULE_COMMANDS: dict[str, str] = {
-    "demo": "k1n.local.demo:main",
-    "airflow": "k1n.local.serve:main",
-    "cluster": "k1n.local.cluster:main",
+    "demo": "k1n_local.demo:main",
+    "airflow": "k1n_local.serve:main",
+    "cluster": "k1n_local.cluster:main",
     "codegen": "k1n.codegen.cli:main",
     "report": "k1n.reporting.cli:report_main",
     "compare": "k1n.reporting.cli:compare_main",
     "execution-report": "k1n.reporting.execution_report:main",
-    "settings": "k1n.local.settings_loader:main",
+    "settings": "k1n.airflow_settings.loader:main",
 }
 
 
@@ -62,8 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     command, rest = args[0], args[1:]
     if command in MODULE_COMMANDS:
-        module, function = MODULE_COMMANDS[command].split(":")
-        entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        module_name, function = MODULE_COMMANDS[command].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != TOOLS_PACKAGE:
+                raise
+            # An image or a team's Airflow has the runtime only: say where the tooling is.
+            print(
+                f"error: `k1n {command}` is laptop tooling; install it from a checkout with "
+                "`pip install -e tools` (make venv does)",
+                file=sys.stderr,
+            )
+            return 2
+        entry: Callable[[list[str]], int] = getattr(module, function)
         return entry(rest)
     return check_spec(rest)
 

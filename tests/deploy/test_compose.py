@@ -1,5 +1,5 @@
 """docker-compose.yaml: valid for a real compose implementation, scalable, self-healing, and the
-same topology and environment as `make cluster` (k1n.local.cluster), which the
+same topology and environment as `make cluster` (k1n_local.cluster), which the
 integration tests run for real. No Docker daemon runs here, so `docker-compose config` (Debian's
 compose, installed by `make system-deps`) is the validator."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k1n.local.cluster import COMPOSE_SERVICES, STORAGE_CONN_ID, LocalCluster
-from k1n.local.cluster import compose_environment as cluster_environment
+from k1n_local.cluster import COMPOSE_SERVICES, STORAGE_CONN_ID, LocalCluster
+from k1n_local.cluster import compose_environment as cluster_environment
 from tests.conftest import PROJECT_DIR
 
 COMPOSE_FILE = PROJECT_DIR / "docker-compose.yaml"

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from k1n.local.demo import RunRecord
-from k1n.local.stack import AirflowStack
 from k1n.settings import PROJECT_DIR
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from k1n_local.demo import RunRecord
+from k1n_local.stack import AirflowStack
 
 FAN_OUT_DAG_ID = "fan_out_etl"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"

@@ -12,11 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from k1n.local.cluster import BUCKET, WORKER_NAMES, LocalCluster
-from k1n.local.demo import RunRecord
 from k1n.storage import key_for
 from k1n.workflow.names import CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
 from k1n.workflow.spec import CODEGEN_READERS, load_spec
+from k1n_local.cluster import BUCKET, WORKER_NAMES, LocalCluster
+from k1n_local.demo import RunRecord
 from tests.integration.conftest import OPTIMIZED_TIME_SCALE
 
 pytestmark = pytest.mark.integration

@@ -27,10 +27,10 @@ import yaml
 
 from k1n import storage
 from k1n.codegen import CodegenStore
-from k1n.local import processes
-from k1n.local.stack import AirflowStack
 from k1n.workflow.names import CODEGEN_STAGE_TASK_IDS, OPTIMIZED_DAG_ID
 from k1n.workflow.spec import CODEGEN_READERS, DEFAULT_SPEC_PATH, load_spec
+from k1n_local import processes
+from k1n_local.stack import AirflowStack
 
 pytestmark = pytest.mark.integration
 

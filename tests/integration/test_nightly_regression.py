@@ -18,11 +18,11 @@ import pytest
 from airflow_bottleneck.readers.rest_api import fetch_airflow_run
 from airflow_bottleneck.readers.rest_client import quoted
 from k1n.dag_builders.nightly import REPORT_TASK_ID, VERDICT_TASK_ID
-from k1n.local.stack import ADMIN_USER, METRICS_DB
 from k1n.metrics import load_runs, store_report
 from k1n.reporting.extension import K1NExtension
 from k1n.workflow.names import NIGHTLY_DAG_ID, OPTIMIZED_DAG_ID
 from k1n.workflow.spec import load_spec
+from k1n_local.stack import ADMIN_USER, METRICS_DB
 from tests.integration.conftest import OPTIMIZED_TIME_SCALE
 
 pytestmark = pytest.mark.integration

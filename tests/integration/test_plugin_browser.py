@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import pytest
 
 from airflow_bottleneck.render.charts.axis import SLOWER
-from k1n.local.demo import RunRecord
 from k1n.settings import PROJECT_DIR
+from k1n_local.demo import RunRecord
 from tests.integration.conftest import FAN_OUT_DAG_ID
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,7 @@ def test_without_a_session_the_page_asks_to_sign_in(browser, airflow_stack):
 
 
 def test_the_page_shows_inside_the_airflow_ui(page, airflow_stack, optimized_run):
-    """Browse -> K1N bottlenecks: the UI embeds the page in an iframe that sends the cookie."""
+    """Browse -> Bottlenecks: the UI embeds the page in an iframe that sends the cookie."""
     page.goto(f"{airflow_stack.base_url}/plugin/bottlenecks")
     frame = page.frame_locator("iframe")
     frame.locator("svg[data-chart]").first.wait_for()

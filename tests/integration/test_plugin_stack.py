@@ -11,8 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from k1n.local.demo import RunRecord
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
+from k1n_local.demo import RunRecord
 from tests.airflow_bottleneck.analysis.helpers import longest_path_by_networkx
 from tests.integration.conftest import FAN_OUT_DAG_ID
 
@@ -79,7 +79,7 @@ def test_the_plugin_is_mounted_and_listed(airflow_stack, airflow_client):
     page = httpx.get(f"{airflow_stack.base_url}/bottlenecks/", timeout=30)
     assert page.status_code == 401 and 'id="login-required"' in page.text
     plugins = airflow_client.http.get("/api/v2/plugins").json()["plugins"]
-    (plugin,) = [p for p in plugins if p["name"] == "k1n_bottlenecks"]
+    (plugin,) = [p for p in plugins if p["name"] == "bottlenecks"]
     assert {v["destination"] for v in plugin["external_views"]} == {"nav", "dag_run"}
 
 

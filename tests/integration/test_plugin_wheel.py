@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from airflow_bottleneck.readers.rest_client import AirflowRestClient
-from k1n.local.stack import free_port
+from k1n_local.stack import free_port
 from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from k1n.local.settings_file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
+from k1n.airflow_settings.file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
 from k1n.workflow.spec import DEFAULT_SPEC_PATH, SpecError, load_spec
 
 SCALARS = (

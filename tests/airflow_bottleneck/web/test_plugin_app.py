@@ -10,91 +10,25 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from sqlalchemy import event
 
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from tests.airflow_bottleneck.analysis.helpers import longest_path_by_networkx
+from tests.airflow_bottleneck.web.plugin_helpers import (
+    assert_true_to_the_dag,
+    compare_url,
+    counted_queries,
+    report_url,
+)
 from tests.airflow_bottleneck.web.seed import (
     FAN_OUT_DAG_ID,
     PASS_RATE,
     RETRIED_SPEC_ID,
     SHARDS,
     STARTUP,
-    SeededRun,
 )
 from tests.conftest import PROJECT_DIR
-
-
-def report_url(run: SeededRun, suffix: str = "report") -> str:
-    return f"/bottlenecks/api/dags/{run.dag_id}/runs/{quote(run.run_id, safe='')}/{suffix}"
-
-
-def compare_url(a: SeededRun, b: SeededRun) -> str:
-    return f"{report_url(a, 'compare')}/{b.dag_id}/{quote(b.run_id, safe='')}"
-
-
-@contextmanager
-def counted_queries():
-    """Every SQL statement the metadata DB engine runs inside the block."""
-    from airflow import settings
-
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(settings.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(settings.engine, "before_cursor_execute", record)
-
-
-def dag_edges(client, dag_id: str) -> list[tuple[str, str]]:
-    """The DAG's edges as Airflow's own REST API lists them (not the plugin's graph code)."""
-    tasks = client.get(f"/api/v2/dags/{dag_id}/tasks").json()["tasks"]
-    return [(t["task_id"], down) for t in tasks for down in t["downstream_task_ids"]]
-
-
-def spans(report: dict) -> dict[str, float]:
-    """Each task's first start -> last end in the report (a mapped task's indexes together)."""
-    return {
-        t["task"]: t["end_offset"] - t["start_offset"]
-        for t in report["tasks"]
-        if t["start_offset"] is not None and t["end_offset"] is not None
-    }
-
-
-def assert_true_to_the_dag(client, report: dict) -> None:
-    """The critical path is the networkx longest path through the DAG's real graph, and the
-    overhead parts add up to the wall time within 1 %."""
-    seconds = spans(report)
-    length, _ = longest_path_by_networkx(dag_edges(client, report["dag_id"]), seconds)
-    path = report["critical_path"]
-    assert report["graph_source"] == "dag"
-    assert path["seconds"] == pytest.approx(length, abs=5e-3)
-    assert sum(seconds[t] for t in path["tasks"]) == pytest.approx(length, abs=5e-3)
-    split = report["overhead"]
-    parts = sum(
-        split[key]
-        for key in (
-            "work_seconds",
-            "startup_seconds",
-            "handoff_seconds",
-            "waiting_seconds",
-            "residual_seconds",
-        )
-    )
-    assert parts == pytest.approx(report["wall_seconds"], rel=0.01)
-    assert abs(split["residual_seconds"]) <= 0.01 * report["wall_seconds"]
-
 
 # -- registration ---------------------------------------------------------------------------------
 
@@ -511,198 +445,3 @@ def test_openapi_documents_the_routes_behind_auth(admin, anonymous):
     assert {"RunReport", "Comparison", "RunList", "CriticalPath", "OverheadSplit"} <= set(schemas)
     # The analysis' own model, field descriptions included.
     assert "add up" in schemas["OverheadSplit"]["description"]
-
-
-# -- the page -------------------------------------------------------------------------------------
-
-
-def test_page_defaults_to_the_newest_runs_with_all_charts(admin, seeded):
-    response = admin.get("/bottlenecks/")
-    assert response.status_code == 200
-    html = response.text
-    for chart in ("durations", "gantt", "comparison"):
-        assert f'data-chart="{chart}"' in html
-    assert 'data-critical="true"' in html and 'class="handoff"' in html
-    assert 'id="critical-path"' in html and 'id="speedup"' in html and 'id="wall-split"' in html
-    assert 'data-verdict="faster"' in html
-    assert "<script src" not in html and "<link" not in html  # self-contained
-
-
-def test_page_for_chosen_runs_and_the_run_tab(admin, seeded):
-    baseline, optimized, slow = seeded["baseline"], seeded["optimized"], seeded["fan_out_slow"]
-    response = admin.get(
-        "/bottlenecks/", params={"run": baseline.key, "a": baseline.key, "b": optimized.key}
-    )
-    assert response.status_code == 200
-    assert f'data-run="{baseline.run_id}"' in response.text
-    no_pair = admin.get("/bottlenecks/", params={"run": optimized.key, "a": "", "b": ""})
-    assert no_pair.status_code == 200 and 'data-chart="comparison"' not in no_pair.text
-    # What a run page's "Bottleneck report" tab opens.
-    tab = admin.get("/bottlenecks/", params={"dag_id": slow.dag_id, "run_id": slow.run_id})
-    assert tab.status_code == 200
-    assert f'data-dag="{slow.dag_id}" data-run="{slow.run_id}"' in tab.text
-    assert f'<option value="{slow.dag_id}" selected>' in tab.text
-    assert 'data-chart="comparison"' not in tab.text  # no default pair for another DAG
-
-
-def test_a_running_runs_page_is_partial_and_refreshes(admin, seeded):
-    html = admin.get("/bottlenecks/", params={"run": seeded["running"].key}).text
-    assert 'id="partial-warning"' in html
-    assert '<meta http-equiv="refresh"' in html
-    finished = admin.get("/bottlenecks/", params={"run": seeded["optimized"].key, "a": "", "b": ""})
-    assert '<meta http-equiv="refresh"' not in finished.text
-
-
-def test_page_escapes_what_comes_from_the_db(admin, airflow_db):
-    from airflow.utils.session import create_session
-
-    from tests.airflow_bottleneck.web.seed import write_run
-
-    hostile = SeededRun(
-        dag_id=OPTIMIZED_DAG_ID,
-        run_id='manual__<img src=x onerror="alert(1)">',
-        time_scale=1 / 60,
-        start=datetime.now(UTC),
-        end=None,
-        state="queued",
-    )
-    with create_session() as session:
-        write_run(session, hostile)
-    html = admin.get("/bottlenecks/", params={"run": hostile.key}).text
-    assert "<img src=x" not in html and "&lt;img src=x" in html
-
-
-def test_a_finished_run_is_analyzed_once_a_running_one_every_time(admin, seeded, monkeypatch):
-    from airflow_bottleneck.web import reports
-
-    reports.clear_cache()
-    calls: list[str] = []
-    original = reports._analyze
-
-    def counting(data, *args):
-        calls.append(data.info.run_id)
-        return original(data, *args)
-
-    monkeypatch.setattr(reports, "_analyze", counting)
-    for name in ("optimized", "optimized", "running", "running"):
-        assert admin.get(report_url(seeded[name])).status_code == 200
-    assert calls == [seeded["optimized"].run_id] + [seeded["running"].run_id] * 2
-
-
-# -- bad input: never a 5xx --------------------------------------------------------------------
-
-
-def test_a_run_with_an_absurd_time_scale_does_not_take_the_page_down(admin, seeded):
-    from airflow.utils.session import create_session
-
-    from tests.airflow_bottleneck.web.seed import write_run
-
-    absurd = SeededRun(
-        dag_id=OPTIMIZED_DAG_ID,
-        run_id="manual__absurd_time_scale",
-        time_scale=1e-310,  # the Param refuses it; a run created another way may have it
-        start=datetime.now(UTC),
-        end=None,
-        state="queued",
-    )
-    with create_session() as session:
-        write_run(session, absurd)
-    assert admin.get("/bottlenecks/").status_code == 200
-    listed = admin.get("/bottlenecks/api/runs", params={"limit": 500}).json()["runs"]
-    row = next(r for r in listed if r["run_id"] == absurd.run_id)
-    # Out of range: ignored; the DAG's default applies, in the list as in the report.
-    assert row["time_scale"] == pytest.approx(1 / 60)
-    assert admin.get("/bottlenecks/", params={"run": absurd.key}).status_code == 409
-
-
-@pytest.mark.parametrize("scale", ["5e-324", "1e-310", "1e400", "nan", "inf", "2"])
-def test_an_out_of_range_time_scale_override_is_422(admin, seeded, scale):
-    response = admin.get(report_url(seeded["optimized"], "report.md"), params={"time_scale": scale})
-    assert response.status_code == 422
-
-
-SEGMENTS = st.text(max_size=40) | st.sampled_from(["\x00", "..", ".", "%", "a/b", "é", " "])
-QUERY_VALUES = (
-    st.text(max_size=30)
-    | st.integers().map(str)
-    | st.floats().map(repr)
-    | st.sampled_from(["5e-324", "1e400", "-1", "99999999999999999999", "\x00", ""])
-)
-QUERY_KEYS = st.sampled_from(
-    [
-        "time_scale",
-        "detail",
-        "format",
-        "limit",
-        "offset",
-        "state",
-        "dag_id",
-        "run_id",
-        "run",
-        "a",
-        "b",
-    ]
-)
-
-
-@settings(
-    max_examples=120,
-    deadline=5000,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    route=st.sampled_from(["report", "report.md", "compare", "runs", "page", "dags"]),
-    dag=SEGMENTS,
-    run=SEGMENTS,
-    query=st.dictionaries(QUERY_KEYS, QUERY_VALUES, max_size=4),
-)
-def test_no_path_or_query_string_answers_5xx(admin, seeded, route, dag, run, query):
-    def segment(text: str) -> str:
-        return quote(text, safe="") or "x"
-
-    paths = {
-        "report": f"/bottlenecks/api/dags/{segment(dag)}/runs/{segment(run)}/report",
-        "report.md": f"/bottlenecks/api/dags/{segment(dag)}/runs/{segment(run)}/report.md",
-        "compare": f"/bottlenecks/api/dags/{segment(dag)}/runs/{segment(run)}/compare/"
-        f"{OPTIMIZED_DAG_ID}/{quote(seeded['optimized'].run_id, safe='')}",
-        "runs": "/bottlenecks/api/runs",
-        "page": "/bottlenecks/",
-        "dags": "/bottlenecks/api/dags",
-    }
-    response = admin.get(paths[route], params=query)
-    assert response.status_code < 500, (route, dag, run, query, response.text[:300])
-
-
-def test_the_priority_strategy_reads_the_dags_good_runs(seeded):
-    """Against a real metadata DB: the seeded optimized run is the history."""
-    from airflow_bottleneck.priority import _read_history
-
-    spans = _read_history(OPTIMIZED_DAG_ID)
-    run = seeded["optimized"]
-    audit = next(r for r in run.rows if r["task_id"] == "task_01_security_audit")
-    assert spans["task_01_security_audit"] == pytest.approx(
-        (audit["end"] - audit["start"]).total_seconds()
-    )
-    assert "task_08_code_generation.generate_code" in spans
-    assert _read_history("no_such_dag") == {}
-
-
-def test_reading_the_history_leaves_the_schedulers_session_alone(seeded):
-    """The scheduler calls the strategy inside its own (scoped) session's work: closing that
-    session detached the scheduler's DagRun and crashed it at the next mapped expansion."""
-    from airflow import settings as airflow_settings
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
-
-    from airflow_bottleneck.priority import _read_history
-
-    session = airflow_settings.Session()
-    try:
-        run = session.scalars(
-            select(DagRun).where(DagRun.run_id == seeded["optimized"].run_id)
-        ).one()
-        _read_history(OPTIMIZED_DAG_ID)
-        session.expire(run)
-        assert run.state == "success"  # a detached instance would raise here
-    finally:
-        airflow_settings.Session.remove()

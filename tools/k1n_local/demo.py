@@ -21,8 +21,8 @@ from typing import Any
 
 from airflow_bottleneck.readers.rest_client import AirflowRestClient
 from k1n import settings, storage
-from k1n.local.stack import AirflowStack
 from k1n.workflow.names import BASELINE_DAG_ID, CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
+from k1n_local.stack import AirflowStack
 
 log = logging.getLogger(__name__)
 

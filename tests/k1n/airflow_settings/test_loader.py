@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from k1n.local import settings_loader
-from k1n.local.settings_file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
-from k1n.local.settings_loader import SettingsImportError, load_settings, main
+from k1n.airflow_settings import loader as settings_loader
+from k1n.airflow_settings.file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
+from k1n.airflow_settings.loader import SettingsImportError, load_settings, main
 from k1n.metrics import POLICY_VARIABLES, RegressionPolicy
 from k1n.settings import AIRFLOW_API_CONN_ID
 from tests.conftest import PROJECT_DIR

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from k1n.local.demo import DEFAULT_HOME
-from k1n.local.stack import ADMIN_USER, AirflowStack
+from k1n_local.demo import DEFAULT_HOME
+from k1n_local.stack import ADMIN_USER, AirflowStack
 
 log = logging.getLogger(__name__)
 

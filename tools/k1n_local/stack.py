@@ -10,7 +10,7 @@ agents they run included.
 
 With `executor="LocalExecutor"` (the default) the scheduler runs the tasks; with
 `executor="CeleryExecutor"` the stack also runs `celery_workers`, each with a local disk of
-its own (`k1n.local.cluster` builds that topology, the one docker-compose.yaml runs).
+its own (`k1n_local.cluster` builds that topology, the one docker-compose.yaml runs).
 
 Settings are passed as `AIRFLOW__*` environment variables rather than written to airflow.cfg:
 the home stays disposable and the settings are visible in one place (`airflow_env`). Every
@@ -36,10 +36,10 @@ from pathlib import Path
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from airflow_bottleneck.readers.rest_client import AirflowRestClient
-from k1n.local import processes
-from k1n.local.postgres import EmbeddedPostgres
-from k1n.local.processes import Component, Supervisor
 from k1n.settings import AIRFLOW_API_CONN_ID, PROJECT_DIR
+from k1n_local import processes
+from k1n_local.postgres import EmbeddedPostgres
+from k1n_local.processes import Component, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class AirflowStack:
         """Import airflow_settings.yaml with its connections pointed at this stack: the
         `k1n_metrics` database on the embedded server, and this api-server (as admin) for
         `k1n_airflow_api`, through which the nightly DAGs read their target run."""
-        from k1n.local.settings_loader import load_settings
+        from k1n.airflow_settings.loader import load_settings
 
         api = f"http://{ADMIN_USER}:{self.admin_password()}@127.0.0.1:{self.port}"
         load_settings(
@@ -234,7 +234,7 @@ class AirflowStack:
             argv = [sys.executable, "-m", "airflow", *COMPONENT_ARGS[name]]
         else:
             # A worker of its own: its own temp and cache folders, its own name (the task
-            # instances record it, see `k1n.local.cluster.worker_hostname`).
+            # instances record it, see `k1n_local.cluster.worker_hostname`).
             worker.local_dir.mkdir(parents=True, exist_ok=True)
             env.update(
                 TMPDIR=str(worker.local_dir / "tmp"),

@@ -8,7 +8,7 @@ The file declares the project's connections, pools and variables::
       pools:       [{pool_name, pool_slot, pool_description}, ...]
       variables:   [{variable_name, variable_value}, ...]
 
-`load_settings` validates the WHOLE file first (`k1n.local.settings_file`: pydantic
+`load_settings` validates the WHOLE file first (`k1n.airflow_settings.file`: pydantic
 models, duplicate names, the overrides); any problem raises one `SettingsError` whose one-line
 message names the file and the entry, and nothing has been imported. Only then are the sections
 written to temporary JSON files in the formats `airflow connections import`, `airflow pools
@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from k1n.local.settings_file import (
+from k1n.airflow_settings.file import (
     DEFAULT_SETTINGS_PATH,
     SettingsError,
     SettingsSummary,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from k1n.local.demo import RunRecord, TaskSpan, structure_checks
 from k1n.workflow.names import CLEAN_UP_TASK_ID
+from k1n_local.demo import RunRecord, TaskSpan, structure_checks
 
 T0 = datetime(2026, 12, 3, tzinfo=UTC)
 

@@ -27,9 +27,10 @@ from typing import Any
 
 from tenacity import RetryError
 
-from k1n.local.processes import Component
-from k1n.local.serve import run_until_signal
-from k1n.local.stack import (
+from k1n.settings import PROJECT_DIR
+from k1n_local.processes import Component
+from k1n_local.serve import run_until_signal
+from k1n_local.stack import (
     ADMIN_USER,
     AirflowStack,
     CeleryWorker,
@@ -37,7 +38,6 @@ from k1n.local.stack import (
     free_port,
     wait_until,
 )
-from k1n.settings import PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
