@@ -33,8 +33,8 @@ from typing import Any
 
 from bench.results import PROJECT_DIR, stats
 from bench.results import record as record_section
+from k1n.codegen.library import default_library_dir
 
-DEFAULT_LIBRARY_DIR = PROJECT_DIR / "include" / "k1n" / "patterns"
 STAGES = ("parse", "generate", "compile", "validate", "write")
 
 
@@ -112,7 +112,7 @@ def format_tables(results: list[dict[str, Any]], library_size: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--library-dir", type=Path, default=DEFAULT_LIBRARY_DIR)
+    parser.add_argument("--library-dir", type=Path, default=None)
     parser.add_argument(
         "--workers", default="2,4", help="comma-separated worker counts for the cold runs"
     )
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     for number in range(1, max(1, args.repeat) + 1):
         with tempfile.TemporaryDirectory(prefix="k1n-bench-codegen-") as scratch:
             print(f"round {number} ...", file=sys.stderr, flush=True)
-            rounds.append(run_scenarios(args.library_dir, workers, Path(scratch)))
+            library = args.library_dir or default_library_dir()
+            rounds.append(run_scenarios(library, workers, Path(scratch)))
     results = [median_run(list(runs)) for runs in zip(*rounds, strict=True)]
     by_scenario = list(zip(*rounds, strict=True))
     baseline_median = stats(run["seconds"] for run in by_scenario[0])["median"]

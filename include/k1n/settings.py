@@ -63,6 +63,9 @@ class K1NSettings(BaseSettings):
     )
     cache_dir: Path | None = Field(None, description="worker-local caches (Jinja2 bytecode)")
     workflow_spec: Path | None = Field(None, description="another workflow spec file")
+    pattern_library: Path | None = Field(
+        None, description="the pattern library folder (default: the generated demo library)"
+    )
     nightly_timezone: str = Field("UTC", description="time zone of the nightly DAGs' crons")
     nightly_email: str | None = Field(None, description="comma-separated verdict recipients")
     airflow_url: str = Field(DEFAULT_AIRFLOW_URL, description="the k1n CLI's api-server")
@@ -73,6 +76,7 @@ class K1NSettings(BaseSettings):
         "storage_url",
         "cache_dir",
         "workflow_spec",
+        "pattern_library",
         "nightly_email",
         "airflow_password",
         mode="before",

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMAGES = PROJECT_DIR / "docs" / "img"
+PACKAGE_SCREENSHOT = PROJECT_DIR / "packages" / "airflow-bottleneck" / "docs" / "screenshot.png"
 VIEWPORT = {"width": 1400, "height": 1800}
 
 
@@ -169,6 +170,8 @@ def test_the_page_shows_inside_the_airflow_ui(page, airflow_stack, optimized_run
     assert frame.locator("svg[data-chart]").count() >= 2
     page.wait_for_timeout(1000)  # let the UI finish its own layout before the picture
     page.screenshot(path=IMAGES / "bottleneck-in-airflow-ui.png")
+    # The same picture in the airflow-bottleneck package's README.
+    shutil.copyfile(IMAGES / "bottleneck-in-airflow-ui.png", PACKAGE_SCREENSHOT)
 
 
 def test_every_run_page_has_its_report_tab(page, airflow_stack, fan_out_runs):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from k1n.codegen import DEFAULT_LIBRARY_DIR, CodegenEngine, run_stages
+from k1n.codegen import CodegenEngine, default_library_dir, run_stages
 from k1n.codegen.kinds import KINDS
 
 PER_KIND = 2
@@ -22,11 +22,12 @@ SMALL_LIBRARY_NAMES = sorted(f"{kind}_{index:03d}" for kind in KINDS for index i
 
 
 def copy_small_library(target: Path) -> Path:
-    """The first PER_KIND patterns of every kind of the real library, copied to `target`."""
+    """The first PER_KIND patterns of every kind of the default library, copied to `target`."""
+    source = default_library_dir()
     for name in SMALL_LIBRARY_NAMES:
         kind = name.rsplit("_", 1)[0]
         (target / kind).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(DEFAULT_LIBRARY_DIR / kind / f"{name}.yaml", target / kind / f"{name}.yaml")
+        shutil.copy2(source / kind / f"{name}.yaml", target / kind / f"{name}.yaml")
     return target
 
 

@@ -15,7 +15,7 @@ from k1n.codegen.engine import (
     CodegenEngine,
 )
 from k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
-from k1n.codegen.library import DEFAULT_LIBRARY_DIR, index_library, load_library
+from k1n.codegen.library import default_library_dir, index_library, load_library
 from k1n.codegen.pipeline import run_stages
 from k1n.codegen.planning import plan_shards
 from k1n.codegen.snapshots import CodegenStore
@@ -24,7 +24,6 @@ from k1n.codegen.validation import CHECKS
 
 __all__ = [
     "CHECKS",
-    "DEFAULT_LIBRARY_DIR",
     "DEFAULT_TEMPLATES_DIR",
     "ENGINE_VERSION",
     "CodegenEngine",
@@ -33,6 +32,7 @@ __all__ = [
     "LibraryError",
     "Staging",
     "ValidationFailed",
+    "default_library_dir",
     "index_library",
     "load_library",
     "plan_shards",

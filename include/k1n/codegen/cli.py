@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 
 from k1n.codegen.engine import DEFAULT_TEMPLATES_DIR, CodegenEngine
 from k1n.codegen.errors import CodegenError
-from k1n.codegen.library import DEFAULT_LIBRARY_DIR
 from k1n.codegen.pipeline import run_stages
 
 STAGES = ("parse", "generate", "compile", "validate", "write")
@@ -58,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clean", action="store_true", help="clear caches and outputs first")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
-        "--library-dir", type=Path, default=DEFAULT_LIBRARY_DIR, help="the pattern library"
+        "--library-dir",
+        type=Path,
+        default=None,
+        help="the pattern library (default: K1N_PATTERN_LIBRARY, else the generated demo library)",
     )
     parser.add_argument(
         "--templates-dir", type=Path, default=DEFAULT_TEMPLATES_DIR, help="the Jinja2 templates"

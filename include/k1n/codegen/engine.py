@@ -31,7 +31,7 @@ from k1n.codegen import archive
 from k1n.codegen.compiling import compile_tree, pattern_of
 from k1n.codegen.errors import CodegenError, ValidationFailed
 from k1n.codegen.kinds import KINDS
-from k1n.codegen.library import DEFAULT_LIBRARY_DIR, Pattern, load_library
+from k1n.codegen.library import Pattern, default_library_dir, load_library
 from k1n.codegen.manifest import Manifest, compose_snapshot, pattern_key
 from k1n.codegen.planning import build_plan, stale_patterns
 from k1n.codegen.rendering import (
@@ -83,7 +83,7 @@ class CodegenEngine:
         store: CodegenStore | StoragePath | str | Path,
         *,
         mode: Mode = "optimized",
-        library_dir: Path | str = DEFAULT_LIBRARY_DIR,
+        library_dir: Path | str | None = None,
         templates_dir: Path | str = DEFAULT_TEMPLATES_DIR,
         cache_dir: Path | str | None = None,
     ) -> None:
@@ -91,10 +91,17 @@ class CodegenEngine:
             raise CodegenError(f"unknown mode {mode!r}: expected baseline or optimized")
         self.store = store if isinstance(store, CodegenStore) else CodegenStore(store)
         self.mode: Mode = mode
-        self.library_dir = Path(library_dir)
+        self._library_dir = Path(library_dir) if library_dir is not None else None
         self.templates_dir = Path(templates_dir)
         self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "k1n"
         self._env: CountingEnvironment | None = None
+
+    @property
+    def library_dir(self) -> Path:
+        """The pattern library; the default one is resolved (generated) on first use."""
+        if self._library_dir is None:
+            self._library_dir = default_library_dir()
+        return self._library_dir
 
     @property
     def bytecode_dir(self) -> Path:

@@ -21,11 +21,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from k1n import settings
 from k1n.codegen.errors import LibraryError
 from k1n.codegen.kinds import KINDS, Params
 from k1n.codegen.manifest import canonical_json, sha256_bytes
 
-DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parents[1] / "patterns"
 PATTERN_SUFFIX = ".yaml"
 MAX_ERRORS_SHOWN = 3
 
@@ -164,6 +164,17 @@ def scan_library(library_dir: Path) -> tuple[dict[str, Pattern], dict[str, str]]
     return patterns, problems
 
 
+def default_library_dir() -> Path:
+    """`K1N_PATTERN_LIBRARY` when set; else the demo library, generated into this worker's
+    cache on first use (`demo_library`)."""
+    configured = settings.k1n_settings().pattern_library
+    if configured is not None:
+        return configured.expanduser()
+    from k1n.codegen import demo_library  # it imports this module
+
+    return demo_library.materialized(settings.cache_dir())
+
+
 def load_library(library_dir: Path) -> dict[str, Pattern]:
     """All patterns by name, sorted; raise `LibraryError` if any file is invalid or none exist."""
     patterns, problems = scan_library(library_dir)
@@ -182,12 +193,14 @@ def load_library(library_dir: Path) -> dict[str, Pattern]:
     return dict(sorted(patterns.items()))
 
 
-def index_library(library_dir: Path = DEFAULT_LIBRARY_DIR) -> tuple[dict[str, Any], dict[str, Any]]:
+def index_library(library_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Task 7: validate every pattern file; the task result and the library's index.
 
     Quality gates: valid pattern files / pattern files. The index lists each valid pattern with
-    its kind, file and spec hash, and each invalid file with its problem.
+    its kind, file and spec hash, and each invalid file with its problem. Default library:
+    `default_library_dir()`.
     """
+    library_dir = library_dir if library_dir is not None else default_library_dir()
     patterns, problems = scan_library(library_dir)
     total = len(patterns) + len(problems)
     if not total:

@@ -31,6 +31,7 @@ from airflow_bottleneck.extension import (
 from k1n import settings
 from k1n.reporting.spec_graph import spec_task_graph
 from k1n.reporting.what_if import FINAL_TASK_IDS, build_targets, codegen_seconds, declared_what_if
+from k1n.settings import SettingsError
 from k1n.workflow.names import (
     CODE_START_XCOM_KEY,
     QUALITY_GATES_TASK_ID,
@@ -56,23 +57,27 @@ class K1NExtension(ReportExtension):
 
     @property
     def spec(self) -> WorkflowSpec:
+        return self._current()[1]
+
+    def _current(self) -> tuple[tuple[str, int], WorkflowSpec]:
+        """The spec in use and its file version (path, modification time)."""
         if self._fixed is not None:
-            return self._fixed
-        path = spec_path_from_env()
+            return ("fixed", id(self._fixed)), self._fixed
         try:
+            path = spec_path_from_env()
             version = (str(path), path.stat().st_mtime_ns)
             with self._lock:
                 if self._loaded is None or self._loaded[0] != version:
                     self._loaded = (version, load_spec(path))
-                return self._loaded[1]
-        except (OSError, SpecError) as exc:
+                return self._loaded
+        except (OSError, SpecError, SettingsError) as exc:
             raise ExtensionUnavailable(f"K1N workflow spec unusable: {exc}") from None
 
     def handles(self, dag_id: str) -> bool:
         return dag_id in WORKFLOW_DAG_IDS
 
     def cache_token(self) -> object:
-        return id(self.spec)  # a new object whenever the spec file changed
+        return self._current()[0]
 
     def short_label(self, dag_id: str) -> str:
         """`k1n_22task_optimized` -> `optimized`."""
@@ -85,7 +90,11 @@ class K1NExtension(ReportExtension):
                 return settings.parse_time_scale(value)
             except ValueError as exc:
                 notes.append(f"run conf {exc}: ignored")
-        scale = settings.default_time_scale()
+        try:
+            scale = settings.default_time_scale()
+        except SettingsError as exc:  # the api-server's environment: report, don't fail
+            notes.append(f"{exc}: taken as {settings.DEFAULT_TIME_SCALE:g}")
+            return settings.DEFAULT_TIME_SCALE
         notes.append(f"time_scale not in the run's conf: taken as the DAG default {scale:g}")
         return scale
 

@@ -1,53 +1,65 @@
-"""The pattern library (Task 7): the committed files, their generator, validation, index."""
+"""The pattern library (Task 7): the generated demo library, its cache, validation, index."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
+import threading
 from pathlib import Path
 
 import pytest
 
-from k1n.codegen import DEFAULT_LIBRARY_DIR, LibraryError, index_library, load_library
+from k1n.codegen import LibraryError, default_library_dir, demo_library, index_library, load_library
 from k1n.codegen.kinds import KINDS
 from tests.k1n.conftest import tree_digest
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]
 
-
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "make_pattern_library", PROJECT_DIR / "scripts" / "make_pattern_library.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_library_is_valid_and_indexed(tmp_path: Path) -> None:
-    result, index = index_library(DEFAULT_LIBRARY_DIR)
+def test_the_default_library_is_generated_valid_and_indexed() -> None:
+    result, index = index_library()
     size = result["library_size"]
+    assert size == demo_library.DEFAULT_COUNT
     assert result["quality_gates"] == {"passed": size, "total": size}
     assert set(result["kinds"]) == set(KINDS)
     assert len(index["patterns"]) == size
     assert index["invalid"] == {}
 
 
-def test_committed_library_matches_its_generator(tmp_path: Path) -> None:
-    generator = _generator()
-    committed = tree_digest(DEFAULT_LIBRARY_DIR)
-    generator.write_library(tmp_path, generator.DEFAULT_COUNT)
-    assert tree_digest(tmp_path) == committed
+def test_the_generated_library_is_written_once_per_cache(tmp_path: Path) -> None:
+    first = demo_library.materialized(tmp_path, count=24)
+    marker = first / demo_library.COMPLETE_MARKER
+    written = marker.stat().st_mtime_ns
+    assert demo_library.materialized(tmp_path, count=24) == first
+    assert marker.stat().st_mtime_ns == written  # reused, not rebuilt
+    assert len(load_library(first)) == 24
+    assert [p.name for p in (tmp_path / "pattern-library").iterdir()] == [first.name]
+
+
+def test_concurrent_first_uses_all_get_the_complete_library(tmp_path: Path) -> None:
+    found: list[Path] = []
+    workers = [
+        threading.Thread(target=lambda: found.append(demo_library.materialized(tmp_path, 30)))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(set(found)) == 1 and len(load_library(found[0])) == 30
+    # Whoever lost the rename left nothing behind.
+    assert [p.name for p in (tmp_path / "pattern-library").iterdir()] == [found[0].name]
+
+
+def test_a_configured_library_wins(monkeypatch, small_library: Path) -> None:
+    monkeypatch.setenv("K1N_PATTERN_LIBRARY", str(small_library))
+    assert default_library_dir() == small_library
+    assert index_library()[0]["library_size"] == 12
 
 
 def test_generator_is_deterministic_and_resizable(tmp_path: Path) -> None:
-    generator = _generator()
-    generator.write_library(tmp_path / "a", 30)
-    generator.write_library(tmp_path / "b", 18)
-    generator.write_library(tmp_path / "b", 30)  # grow: the first 18 stay as they were
+    demo_library.write_library(tmp_path / "a", 30)
+    demo_library.write_library(tmp_path / "b", 18)
+    demo_library.write_library(tmp_path / "b", 30)  # grow: the first 18 stay as they were
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
-    generator.write_library(tmp_path / "a", 12)  # shrink: stale files go
+    demo_library.write_library(tmp_path / "a", 12)  # shrink: stale files go
     assert len(load_library(tmp_path / "a")) == 12
 
 
