@@ -233,12 +233,17 @@ def test_stopping_the_stack_mid_run_leaves_no_process(tmp_path):
             if marker in " ".join(process.info["cmdline"] or [])
         ]
 
+    def runs_airflow(cmdline: list[str]) -> bool:
+        # `.../bin/airflow scheduler`, `python -m airflow ...`, or a process title such as
+        # `airflow task supervisor`; not any path that merely contains the word.
+        return any(Path(part).name == "airflow" or part.startswith("airflow ") for part in cmdline)
+
     def airflow_processes() -> set[int]:
         """Every process on this machine that runs Airflow (walking the whole table)."""
         return {
             process.pid
             for process in psutil.process_iter(["cmdline"])
-            if "airflow" in " ".join(process.info["cmdline"] or [])
+            if runs_airflow(process.info["cmdline"] or [])
         }
 
     before = airflow_processes()

@@ -58,6 +58,9 @@ STATUS_STATES = {
     "TERMINATED": "failed",
     "PAUSED": "running",
 }
+# A retry count or a task number beyond these is not a real record.
+MAX_RETRY_COUNT = 10_000
+MAX_ID_DIGITS = 6
 _TASK_NUMBER = re.compile(r"(?<![a-z])task[_\-\s]?0*(\d+)(?!\d)", re.IGNORECASE)
 _ANY_NUMBER = re.compile(r"(?<!\d)0*(\d+)(?!\d)")
 
@@ -67,7 +70,10 @@ def spec_id_from_reference(name: str, known_ids: Collection[int] | None = None) 
     match = _TASK_NUMBER.search(name) or _ANY_NUMBER.search(name)
     if not match:
         return None
-    number = int(match.group(1))
+    digits = match.group(1)
+    if len(digits) > MAX_ID_DIGITS:  # no spec has such an id; int() of it could be refused
+        return None
+    number = int(digits)
     return number if known_ids is None or number in known_ids else None
 
 
@@ -141,6 +147,11 @@ def _integer(value: Any, task: str, field: str) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise AnalysisInputError(f"Conductor task {task}: {field} must be an integer")
+    if not 0 <= value <= MAX_RETRY_COUNT:
+        shown = str(value) if abs(value) < 10**12 else "a number of that size"
+        raise AnalysisInputError(
+            f"Conductor task {task}: {field} {shown} is outside [0, {MAX_RETRY_COUNT}]"
+        )
     return value
 
 

@@ -30,7 +30,7 @@ use, so that none of them has to loop over rows:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -219,6 +219,25 @@ def covered_seconds(
     np.maximum.at(last, groups, ends)
     spans = np.where(np.isfinite(first), last - first, 0.0)
     return spans - np.bincount(groups, weights=gaps, minlength=size)
+
+
+def code_start_column(frame: pd.DataFrame, starts: Mapping[tuple[str, int], float]) -> pd.Series:
+    """Each try's recorded code start (epoch seconds in `starts`, by task id and map index):
+    only an instance's latest try has one; NaT elsewhere. For a reader's raw frame."""
+    if frame.empty or not starts:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+    latest = frame.groupby(["task_id", "map_index"])["try_number"].transform("max")
+    values = [
+        starts.get((task, int(index))) if tried == top else None
+        for task, index, tried, top in zip(
+            frame["task_id"],
+            frame["map_index"].fillna(-1),
+            frame["try_number"],
+            latest,
+            strict=True,
+        )
+    ]
+    return pd.to_datetime(pd.Series(values, dtype="float64", index=frame.index), unit="s", utc=True)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from sqlalchemy import func, literal, select, union_all
 
 from airflow_bottleneck.analysis import RunData, RunInfo, TaskGraph
 from airflow_bottleneck.analysis.model import History, HistoryRun
-from airflow_bottleneck.analysis.table import INSTANCE_COLUMNS
+from airflow_bottleneck.analysis.table import INSTANCE_COLUMNS, code_start_column
 from airflow_bottleneck.extension import ReportExtension, extension_for, short_label
 from airflow_bottleneck.runs import RunRow
 
@@ -159,7 +159,7 @@ def load_run(
             pass_rate = extension.pass_rate(quality, notes) if quality is not None else None
     elif extension is not None:
         notes.append("start-ups and quality pass rate not shown: no permission to read XComs")
-    instances["code_start"] = _code_start_column(instances, code_starts)
+    instances["code_start"] = code_start_column(instances, code_starts)
     info = RunInfo(
         dag_id=dag_id,
         run_id=run_id,
@@ -290,20 +290,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
-
-
-def _code_start_column(frame: pd.DataFrame, starts: Mapping[tuple[str, int], float]) -> pd.Series:
-    """Each row's recorded code start (only an instance's latest try has one)."""
-    if frame.empty or not starts:
-        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
-    latest = frame.groupby(["task_id", "map_index"])["try_number"].transform("max")
-    values = [
-        starts.get((task, int(index))) if tried == top else None
-        for task, index, tried, top in zip(
-            frame["task_id"], frame["map_index"], frame["try_number"], latest, strict=True
-        )
-    ]
-    return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
 
 
 def _history(session: Session, dag_id: str, run: DagRun) -> History | None:

@@ -33,6 +33,7 @@ import pandas as pd
 from airflow_bottleneck.analysis.analyze import RunData, RunInfo
 from airflow_bottleneck.analysis.errors import AnalysisInputError
 from airflow_bottleneck.analysis.graph import TaskGraph
+from airflow_bottleneck.analysis.table import code_start_column
 from airflow_bottleneck.extension import ReportExtension, extension_for
 from airflow_bottleneck.readers.rest_client import AirflowRestClient, AirflowRestError, run_path
 
@@ -86,7 +87,7 @@ def run_from_airflow_json(
     ).rename(columns=TASK_INSTANCE_FIELDS)
     raw.insert(0, "run_id", run_id)
     raw.insert(0, "dag_id", dag_id)
-    raw["code_start"] = _code_start_column(raw, code_starts or {})
+    raw["code_start"] = code_start_column(raw, code_starts or {})
 
     notes: list[str] = []
     conf = dag_run.get("conf") or {}
@@ -109,20 +110,6 @@ def run_from_airflow_json(
     if tasks is not None:
         graph = TaskGraph.from_rest(tasks, "the DAG's task list (REST API, latest version)")
     return RunData(info=info, instances=raw, graph=graph)
-
-
-def _code_start_column(raw: pd.DataFrame, code_starts: Mapping[tuple[str, int], float]) -> Any:
-    """Each try's recorded code start (only the latest try of an instance has one)."""
-    if raw.empty or not code_starts:
-        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
-    latest = raw.groupby(["task_id", "map_index"])["try_number"].transform("max")
-    values = [
-        code_starts.get((task, int(index))) if tried == top else None
-        for task, index, tried, top in zip(
-            raw["task_id"], raw["map_index"].fillna(-1), raw["try_number"], latest, strict=True
-        )
-    ]
-    return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
 
 
 def read_run(
