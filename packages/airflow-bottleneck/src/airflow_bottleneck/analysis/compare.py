@@ -5,8 +5,8 @@ compares with a production profile and runs at different scales compare. The hea
 always a factor >= 1 with the direction in words: "1.18x slower", never "0.85x faster". The
 difference is split into work and orchestration along each run's critical path.
 
-Per-task rows are per spec task when both runs are K1N workflow runs (Task 8's stages in the
-optimized DAG together, like the baseline's single Task 8), else per Airflow task id.
+Per-task rows are per numbered task when both runs carry a report extension's what-if (a task
+group's members together, like a single task elsewhere), else per Airflow task id.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _compared(report: RunReport, label: str) -> ComparedRun:
 
 
 def by_spec_task(a: RunReport, b: RunReport) -> bool:
-    """Both runs are K1N workflow runs: compare per spec task, not per Airflow task id."""
+    """Both runs carry an extension's what-if: compare per numbered task, not per task id."""
     return a.what_if is not None and b.what_if is not None
 
 

@@ -37,8 +37,8 @@ class TaskTiming(StrictModel):
     """One Airflow task (a mapped task's indexes together), its final tries."""
 
     task: str = Field(description="Airflow task id")
-    label: str = Field(description="what to call it: the spec's name, else the task id")
-    spec_id: int | None = Field(description="the workflow spec task it belongs to, if any")
+    label: str = Field(description="what to call it: a report extension's name, else the task id")
+    spec_id: int | None = Field(description="a report extension's number of the task, if any")
     group: str | None = Field(description="its task group, if any")
     status: TaskStatus
     reason: str | None = Field(
@@ -141,7 +141,7 @@ class OverheadSplit(StrictModel):
 
 
 class ParallelPair(StrictModel):
-    """Two spec tasks with no dependency path between them that ran one after the other
+    """Two numbered tasks with no dependency path between them that ran one after the other
     although `then` was ready while `first` ran; `saving_max_seconds` bounds the gain."""
 
     first: str
@@ -150,8 +150,8 @@ class ParallelPair(StrictModel):
 
 
 class DeclaredWhatIf(StrictModel):
-    """What if only the spec's declared dependencies applied: this run's measured durations
-    (per spec task; Task 8's stages as one) on the declared graph."""
+    """What if only the declared dependencies applied: this run's measured durations (per
+    numbered task; a task group's members as one) on a report extension's declared graph."""
 
     seconds: float
     with_handoffs_seconds: float = Field(description="plus this run's median hand-off per hop")
@@ -161,7 +161,7 @@ class DeclaredWhatIf(StrictModel):
 
 
 class TargetCheck(StrictModel):
-    """One spec target judged on the production scale; `met` is None when not measurable."""
+    """One target judged on the production scale; `met` is None when not measurable."""
 
     key: str
     description: str
@@ -228,7 +228,7 @@ class RunReport(StrictModel):
     time_scale: float
     graph_source: GraphSource = Field(
         description="dag: the DAG's own graph; execution: the order a sequential runner used; "
-        "spec: the spec's declared dependencies (no graph of its own); none: unknown"
+        "spec: a report extension's declared dependencies (no graph of its own); none: unknown"
     )
     wall_seconds: float
     total_task_seconds: float
@@ -283,7 +283,7 @@ class ComparedRun(StrictModel):
 
 
 class TaskDelta(StrictModel):
-    """One task (or spec task) in both runs, production seconds; None: not in that run."""
+    """One task (or numbered task) in both runs, production seconds; None: not in that run."""
 
     key: str
     label: str

@@ -1,9 +1,9 @@
 """The one client of Airflow's REST API v2 in this project (httpx; Airflow itself not imported).
 
-Used by the analysis (reading a run: `airflow_bottleneck.readers.rest_api`, which the
-nightly DAG and `k1n report airflow:...` go through), by the local tooling (trigger, unpause,
-wait) and by the tests. It logs in with `POST {url}/auth/token` (`{username, password}` ->
-`access_token`) and sends the token as `Authorization: Bearer`.
+Used by the analysis (reading a run: `airflow_bottleneck.readers.rest_api`), by a project's
+own tooling (trigger, unpause, wait) and by the tests. It logs in with
+`POST {url}/auth/token` (`{username, password}` -> `access_token`) and sends the token as
+`Authorization: Bearer`.
 
 Every failure (unreachable URL, refused login, an error status, an answer that is not JSON)
 raises one `AirflowRestError` whose message is a single line naming the call and the problem;

@@ -8,7 +8,7 @@ from airflow_bottleneck.analysis.model import Comparison, RunReport
 GRAPH_WORDS = {
     "dag": "the DAG's own graph",
     "execution": "the order the run executed in",
-    "spec": "the spec's declared dependencies",
+    "spec": "the declared dependencies",
     "none": "no known dependencies",
 }
 

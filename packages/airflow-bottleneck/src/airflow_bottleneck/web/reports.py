@@ -1,8 +1,8 @@
-"""Glue between the metadata DB rows and the analysis core: spec, reports, comparisons.
+"""Glue between the metadata DB rows and the analysis core: extensions, reports, comparisons.
 
 The analysis (`airflow_bottleneck.analysis`) is pure pandas/networkx; this module only
 
-- loads the workflow spec once per file version (the spec file is read again when it changes);
+- analyses each run with the report extension of its DAG, if one is registered;
 - memoizes reports by their *input* (the run's info, every task-instance row, the graph and
   the history), so a page that shows a run and a comparison with it analyzes each run once,
   and a finished run viewed again costs only its queries. A run that changed (a new try, a
