@@ -109,6 +109,9 @@ def test_dag_conventions(dagbag, dag_id):
         assert task.owner == "k1n-platform"
         assert task.doc_md, f"{task.task_id} has no doc"
         assert task.retries is not None
+        # No task runs unbounded: a stuck one fails, retries and says so.
+        assert task.execution_timeout is not None, f"{task.task_id} has no execution_timeout"
+        assert task.execution_timeout.total_seconds() > 0
 
 
 @pytest.mark.parametrize("dag_id", [BASELINE_DAG_ID, OPTIMIZED_DAG_ID])

@@ -225,7 +225,11 @@ _ERROR_MESSAGES = {
 def _entry_label(section: str, index: int, raw_entry: Any) -> str:
     """`airflow.pools[0] (codegen)`: where an entry is, and its name when it has one."""
     name = raw_entry.get(_NAME_FIELDS[section]) if isinstance(raw_entry, Mapping) else None
-    return f"airflow.{section}[{index}]" + (f" ({name})" if name else "")
+    if not name:
+        return f"airflow.{section}[{index}]"
+    # The name is the file's text, maybe not even a string: shown short, never the whole entry.
+    shown = name if isinstance(name, str) and len(name) <= 60 else brief(name)
+    return f"airflow.{section}[{index}] ({shown})"
 
 
 def _settings_error(path: Path, raw: Mapping[str, Any], exc: ValidationError) -> SettingsError:

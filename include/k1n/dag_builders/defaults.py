@@ -34,9 +34,14 @@ NO_RETRY_EXCEPTIONS = [
 ]
 
 
+# The bookkeeping tasks (planning, quality gates, storage clean-up, judging a run) take seconds;
+# one still running after this is stuck, not slow.
+HELPER_TASK_TIMEOUT = timedelta(minutes=30)
+
+
 def default_args(**extra: Any) -> dict[str, Any]:
-    """`default_args` of every K1N DAG."""
-    return {"owner": OWNER, **extra}
+    """`default_args` of every K1N DAG: no task runs unbounded (spec tasks set their own)."""
+    return {"owner": OWNER, "execution_timeout": HELPER_TASK_TIMEOUT, **extra}
 
 
 def time_scale_param(description: str) -> Param:

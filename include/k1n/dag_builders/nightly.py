@@ -63,6 +63,7 @@ TRIGGER_TASK_ID = "trigger_target"
 REPORT_TASK_ID = "report_and_judge"
 VERDICT_TASK_ID = "verdict"
 POKE_INTERVAL_SECONDS = 2
+TARGET_RUN_TIMEOUT = pendulum.duration(hours=4)
 
 
 def nightly_timezone() -> str:
@@ -298,6 +299,8 @@ def build_regression_dag(
             allowed_states=["success", "failed"],
             failed_states=[],
             fail_when_dag_is_paused=True,
+            # It waits for a whole target run: at production speed the baseline took 140 min.
+            execution_timeout=TARGET_RUN_TIMEOUT,
         )
         judged = report_and_judge.override(doc_md="Analyze, judge against history, store.")(
             plan=plan

@@ -239,9 +239,16 @@ def build_argv(template: str, fields: Mapping[str, object]) -> list[str]:
                 "literal brace)"
             )
         try:
-            argv.append(token.format_map(fields))
+            filled = token.format_map(fields)
         except (ValueError, TypeError) as exc:  # a format spec that does not fit the value
             raise HandlerError(f"cannot fill command token {token!r}: {exc}") from exc
+        if filled.startswith("-") and not token.startswith("-"):
+            # A value (a run id is anyone's text) must not become an option of the program.
+            raise HandlerError(
+                f"command token {token!r} would start with '-' once filled: a value such as a "
+                "run id cannot be passed where the program reads options"
+            )
+        argv.append(filled)
     return argv
 
 

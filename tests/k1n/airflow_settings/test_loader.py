@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from k1n.airflow_settings import loader as settings_loader
 from k1n.airflow_settings.file import DEFAULT_SETTINGS_PATH, SettingsError, parse_settings
@@ -359,3 +360,15 @@ def test_the_project_settings_load_into_a_real_home_and_reload(airflow_home_env)
     reloaded = _snapshot(airflow_home_env)["connections"]
     assert reloaded["k1n_metrics"]["host"] == "postgres" and reloaded["k1n_metrics"]["port"] == 5432
     assert reloaded[AIRFLOW_API_CONN_ID]["host"] == declared_api.conn_host
+
+
+def test_an_entry_whose_name_is_not_text_is_named_briefly(tmp_path: Path) -> None:
+    """The entry's label never carries the whole entry (Hypothesis found a 600-char line)."""
+    big_name = {f"key{i}": ["value"] * 20 for i in range(20)}
+    path = tmp_path / "airflow_settings.yaml"
+    path.write_text(yaml.safe_dump({"airflow": {"connections": [{"conn_id": big_name}]}}))
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(path)
+    message = str(caught.value)
+    assert "airflow.connections[0]" in message and "conn_id" in message
+    assert "\n" not in message and len(message) < 300

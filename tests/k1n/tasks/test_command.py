@@ -388,3 +388,17 @@ def test_the_agent_dies_with_its_task_process_killed_outright(tmp_path: Path) ->
     task.send_signal(signal.SIGKILL)
     task.wait()
     assert wait_until_gone([agent]), "the agent outlived its task process"
+
+
+@pytest.mark.parametrize("run_id", ["-rf", "--output=/etc/passwd", "-"])
+def test_a_run_id_cannot_become_an_option_of_the_agent(tmp_path: Path, run_id: str) -> None:
+    marker = tmp_path / "ran"
+    write_script(tmp_path, "agent.sh", f"touch {marker}\n{WRITE_RESULT}")
+    with pytest.raises(HandlerError, match="would start with '-'"):
+        run("./agent.sh {run_id}", tmp_path, run_id=run_id)
+    assert not marker.exists()  # refused before the program started
+    # Inside a token that is already an option, the value stays that option's value.
+    assert build_argv("./agent.sh --run={run_id}", {"run_id": run_id}) == [
+        "./agent.sh",
+        f"--run={run_id}",
+    ]

@@ -8,6 +8,7 @@ spreadsheet would run as a formula.
 from __future__ import annotations
 
 import math
+import re
 
 TIMES = "\u00d7"  # multiplication sign
 # A spreadsheet treats a cell starting with one of these as a formula.
@@ -79,15 +80,20 @@ def md_cell(value: object) -> str:
 
 
 def md_code(value: object) -> str:
-    """Untrusted text as inline code: backticks inside can no longer close the span."""
+    """Untrusted text as inline code: no run of backticks inside can close the span (a span
+    closes only at a run as long as its fence, so the fence is one longer than any inside)."""
     text = " ".join(str(value).split()).replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def csv_cell(value: object) -> object:
-    """A CSV value a spreadsheet shows as text: a formula-like string gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """A CSV value a spreadsheet shows as text: a formula-like string gets a leading `'`, also
+    when spaces or line breaks stand before the formula (spreadsheets skip them)."""
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_STARTS) or value.lstrip(" \n\r\t").startswith(FORMULA_STARTS)
+    ):
         return "'" + value
     return value
