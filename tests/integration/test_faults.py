@@ -85,6 +85,29 @@ def task_process(ti_id: str) -> psutil.Process | None:
     return None
 
 
+def kill_when(process: psutil.Process, condition: Callable[[], Any], timeout: float) -> None:
+    """SIGKILL `process` at the first moment `condition` holds, however fast it runs.
+
+    The process runs in 2 ms slices and is stopped (SIGSTOP) while `condition` is checked, so
+    it cannot get past the moment the condition marks before the kill lands.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            process.send_signal(signal.SIGSTOP)
+            while process.status() != psutil.STATUS_STOPPED:
+                time.sleep(0.0001)
+            if condition():
+                process.send_signal(signal.SIGKILL)
+                return
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.002)
+    except psutil.NoSuchProcess:
+        raise AssertionError("the process ended before the condition held") from None
+    process.send_signal(signal.SIGCONT)
+    raise AssertionError(f"the condition did not hold within {timeout} s")
+
+
 def finish(stack: AirflowStack, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     with stack.client() as client:
         run = client.wait_for_run(OPTIMIZED_DAG_ID, run_id, timeout=600)
@@ -156,8 +179,7 @@ def test_killed_task_process_supervisor_and_publication_are_retried(stack):
     )
     writer = wait_for(lambda: running_instance(stack, run_id, WRITE_TASK), 180, "write_outputs")
     writer_process = wait_for(lambda: task_process(writer["id"]), 30, "its process")
-    wait_for(lambda: storage.read_json(staging / "published.json"), 60, "the publication")
-    writer_process.send_signal(signal.SIGKILL)
+    kill_when(writer_process, lambda: storage.read_json(staging / "published.json"), 120)
 
     run, instances = finish(stack, run_id)
     assert run["state"] == "success"

@@ -5,8 +5,9 @@
     engine = CodegenEngine(CodegenStore(storage_root / "codegen" / dag_key), mode="optimized")
     summary = run_stages(engine, workers=4)  # or stage by stage: parse, generate, compile, ...
 
-`engine.py` has the stages, `staging.py` what they hand each other, `store.py` the published
-snapshots, `checks.py` and `security.py` the downstream checks of Tasks 9, 10 and 12.
+`engine.py` has the stages, `contracts.py` the typed documents they hand each other,
+`staging.py` where those live during a run, `snapshots.py` the published snapshots. The
+downstream checks of Tasks 9, 10 and 12 are in `k1n.checks`.
 """
 
 from k1n.codegen.engine import (

@@ -12,11 +12,11 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from k1n.codegen.contracts import CodegenSummary
 from k1n.codegen.engine import DEFAULT_TEMPLATES_DIR, CodegenEngine
 from k1n.codegen.errors import CodegenError
 from k1n.codegen.pipeline import run_stages
@@ -68,26 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_summary(summary: dict[str, Any]) -> str:
+def format_summary(summary: CodegenSummary) -> str:
     """The summary as a short human-readable table."""
     lines = [
-        f"codegen {summary['mode']}, {summary['workers']} worker(s): "
-        f"{summary['library_size']} patterns, {summary['regenerated']} regenerated, "
-        f"{summary['unchanged']} unchanged",
+        f"codegen {summary.mode}, {summary.workers} worker(s): "
+        f"{summary.library_size} patterns, {summary.regenerated} regenerated, "
+        f"{summary.unchanged} unchanged",
         "",
         f"{'stage':<10} {'seconds':>8}",
     ]
-    lines += [f"{stage:<10} {summary['stages'].get(stage, 0.0):>8.3f}" for stage in STAGES]
-    lines.append(f"{'total':<10} {summary['seconds']:>8.3f}")
-    gates = summary["quality_gates"]
+    lines += [f"{stage:<10} {summary.stages.get(stage, 0.0):>8.3f}" for stage in STAGES]
+    lines.append(f"{'total':<10} {summary.seconds:>8.3f}")
+    gates = summary.quality_gates
     lines += [
         "",
-        f"templates compiled {summary['templates_compiled']}, "
-        f"loaded from cache {summary['templates_from_cache']}; "
-        f"files compiled {summary['files_compiled']}; tests run {summary['tests_run']}; "
-        f"files published {summary['published_files']}",
-        f"quality gates {gates['passed']}/{gates['total']}; snapshot {summary['snapshot']} "
-        f"in {summary['store']}",
+        f"templates compiled {summary.templates_compiled}, "
+        f"loaded from cache {summary.templates_from_cache}; "
+        f"files compiled {summary.files_compiled}; tests run {summary.tests_run}; "
+        f"files published {summary.published_files}",
+        f"quality gates {gates.passed}/{gates.total}; snapshot {summary.snapshot} "
+        f"in {summary.store}",
     ]
     return "\n".join(lines)
 
@@ -108,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             engine.clear_caches()
         summary = run_stages(engine, workers=args.workers)
         if args.checkout:
-            engine.store.checkout(summary["snapshot"], args.checkout)
+            engine.store.checkout(summary.snapshot, args.checkout)
     except UsageError as exc:
         print(f"codegen: {exc} (see --help)", file=sys.stderr)
         return 2
     except (CodegenError, OSError) as exc:
         print(f"codegen: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    print(summary.model_dump_json(indent=2) if args.json else format_summary(summary))
     return 0

@@ -1,9 +1,9 @@
 """Task 8, code generation: parse -> generate -> compile -> validate -> write.
 
 Each stage is one method of `CodegenEngine`. The stages talk through a run-private staging
-area (`staging.py`) and return small JSON-able dicts, so each can run as its own Airflow task
-on any host: what one stage leaves, the next reads from object storage. `write` publishes an
-immutable snapshot and switches the DAG's pointer to it (`store.py`).
+area (`staging.py`) and return small typed results (`contracts.py`), so each can run as its
+own Airflow task on any host: what one stage leaves, the next reads from object storage.
+`write` publishes an immutable snapshot and switches the DAG's pointer to it (`snapshots.py`).
 
 `baseline` mode is the old system: no template cache, every pattern rebuilt every time.
 `optimized` mode keeps compiled templates in a worker-local bytecode cache (a cache only: a
@@ -29,11 +29,22 @@ import jinja2
 from k1n import storage
 from k1n.codegen import archive
 from k1n.codegen.compiling import compile_tree, pattern_of
+from k1n.codegen.contracts import (
+    CompileResult,
+    GenerateResult,
+    ParseResult,
+    Plan,
+    QualityGates,
+    ShardRecord,
+    ValidateResult,
+    ValidationRecord,
+    WriteResult,
+)
 from k1n.codegen.errors import CodegenError, ValidationFailed
 from k1n.codegen.kinds import KINDS
 from k1n.codegen.library import Pattern, default_library_dir, load_library
 from k1n.codegen.manifest import Manifest, compose_snapshot, pattern_key
-from k1n.codegen.planning import build_plan, stale_patterns
+from k1n.codegen.planning import build_plan
 from k1n.codegen.rendering import (
     CountingEnvironment,
     Mode,
@@ -64,11 +75,6 @@ ENGINE_FINGERPRINT = (
 )
 # A stage's staging area: a `Staging`, a storage path, a URL or a local folder.
 StagingLike = Staging | StoragePath | str | Path
-
-
-def _recorded_pass(recorded: dict[str, Any] | None) -> bool:
-    """Whether a clean pattern passed every check when it was last validated."""
-    return bool(recorded) and all(recorded["checks"].values())
 
 
 class CodegenEngine:
@@ -149,19 +155,18 @@ class CodegenEngine:
 
     # -- stage 1: parse ------------------------------------------------------------------------
 
-    def parse(self, staging: StagingLike) -> dict[str, Any]:
+    def parse(self, staging: StagingLike) -> ParseResult:
         """Load and validate the library, key every pattern and decide what must be rebuilt.
 
         Resets `staging` and writes the plan there: which snapshot it builds on (the current
-        one), and which patterns are dirty. Returns `{"library_size", "dirty": [names],
-        "clean", "removed", "dirty_reasons": {reason: count}, "base", ...}`.
+        one), and which patterns are dirty.
         """
         started = time.perf_counter()
         stage = self._staging(staging)
         stage.reset()
         # A claim before the pointer is read: retention keeps every snapshot while a run is
         # between reading the pointer and recording which snapshot it builds on.
-        stage.write_plan({"state": "reading the current snapshot"})
+        stage.write_claim()
         patterns = load_library(self.library_dir)
         template_hashes = self._template_hashes({p.kind for p in patterns.values()})
         keys = {
@@ -169,38 +174,38 @@ class CodegenEngine:
             for name, pattern in patterns.items()
         }
         base, manifest = self.store.current()
-        plan = build_plan(patterns, keys, template_hashes, ENGINE_FINGERPRINT, self.mode)
-        plan.update(stale_patterns(patterns, keys, manifest, self.mode), base=base)
+        plan = build_plan(
+            patterns, keys, template_hashes, ENGINE_FINGERPRINT, self.mode, manifest, base
+        )
         stage.write_plan(plan)
-        dirty = sorted(plan["dirty"])
-        reasons = Counter(entry["reason"] for entry in plan["dirty"].values())
-        removed = plan["removed"]
-        result = {
-            "library_size": len(patterns),
-            "kinds": dict(sorted(Counter(p.kind for p in patterns.values()).items())),
-            "dirty": dirty,
-            "clean": len(patterns) - len(dirty),
-            "removed": removed,
-            "dirty_reasons": dict(sorted(reasons.items())),
-            "base": base,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        dirty = sorted(plan.dirty)
+        reasons = Counter(entry.reason for entry in plan.dirty.values())
+        result = ParseResult(
+            library_size=len(patterns),
+            kinds=dict(sorted(Counter(p.kind for p in patterns.values()).items())),
+            dirty=dirty,
+            clean=len(patterns) - len(dirty),
+            removed=plan.removed,
+            dirty_reasons=dict(sorted(reasons.items())),
+            base=base,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         log.info(
             "parse (%s): %d patterns, %d to rebuild %s, %d unchanged, %d removed; base %s; %.2f s",
             self.mode,
             len(patterns),
             len(dirty),
-            result["dirty_reasons"],
-            result["clean"],
-            len(removed),
+            result.dirty_reasons,
+            result.clean,
+            len(plan.removed),
             base or "none",
-            result["seconds"],
+            result.seconds,
         )
         return result
 
     # -- stage 2: generate ---------------------------------------------------------------------
 
-    def generate(self, staging: StagingLike, patterns: Sequence[str]) -> dict[str, Any]:
+    def generate(self, staging: StagingLike, patterns: Sequence[str]) -> GenerateResult:
         """Render module and tests of each of `patterns` (all dirty in the plan) as one shard.
 
         Returns counters, among them `templates_compiled` (real Jinja compilations) and
@@ -210,23 +215,23 @@ class CodegenEngine:
         stage = self._staging(staging)
         plan = stage.plan()
         names = sorted(set(patterns))
-        unplanned = [name for name in names if name not in plan["dirty"]]
+        unplanned = [name for name in names if name not in plan.dirty]
         if unplanned:
             raise CodegenError(
                 f"pattern(s) not dirty in this run's plan: {', '.join(unplanned[:5])}"
             )
         env = self._environment()
-        kinds = sorted({plan["library"][name]["kind"] for name in names})
+        kinds = sorted({plan.library[name].kind for name in names})
         current = self._template_hashes(kinds)
         for kind in kinds:
-            if current[kind] != plan["templates"][kind]:
+            if current[kind] != plan.templates[kind]:
                 raise CodegenError(
                     f"templates of kind {kind} changed after parse: run the stages again from parse"
                 )
         compiled_before, hits_before = env.templates_compiled, bytecode_hits(env)
         files: dict[str, bytes] = {}
         for name in names:
-            pattern = Pattern.from_spec(plan["dirty"][name]["spec"])
+            pattern = Pattern.from_spec(plan.dirty[name].spec)
             kind = KINDS[pattern.kind]
             context = {
                 "pattern": pattern,
@@ -247,28 +252,31 @@ class CodegenEngine:
                 except jinja2.TemplateError as exc:
                     raise CodegenError(f"pattern {name}: template {template_name}: {exc}") from exc
                 files[f"{pattern.kind}/{filename}"] = text.encode("utf-8")
-        stats = {
-            "patterns": len(names),
-            "files": len(files),
-            "templates_compiled": env.templates_compiled - compiled_before,
-            "templates_from_cache": bytecode_hits(env) - hits_before,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        stats = GenerateResult(
+            patterns=len(names),
+            files=len(files),
+            templates_compiled=env.templates_compiled - compiled_before,
+            templates_from_cache=bytecode_hits(env) - hits_before,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         if names:
-            stage.write_shard(names, files, stats)
+            record = ShardRecord(
+                **stats.model_dump(), names=names, digest=Staging.shard_digest(names)
+            )
+            stage.write_shard(files, record)
         log.info(
             "generate: %d patterns, %d files; templates compiled %d, from cache %d; %.2f s",
-            stats["patterns"],
-            stats["files"],
-            stats["templates_compiled"],
-            stats["templates_from_cache"],
-            stats["seconds"],
+            stats.patterns,
+            stats.files,
+            stats.templates_compiled,
+            stats.templates_from_cache,
+            stats.seconds,
         )
         return stats
 
     # -- stage 3: compile ----------------------------------------------------------------------
 
-    def compile(self, staging: StagingLike, workers: int = 1) -> dict[str, Any]:
+    def compile(self, staging: StagingLike, workers: int = 1) -> CompileResult:
         """Byte-compile every generated source into a checked-hash pyc (reproducible).
 
         Checks first that every shard of the plan ran generate. `workers > 1` compiles in that
@@ -278,9 +286,9 @@ class CodegenEngine:
         started = time.perf_counter()
         stage = self._staging(staging)
         plan = stage.plan()
-        shards = stage.shard_stats()
-        generated = {name for shard in shards for name in shard["names"]}
-        missing = sorted(set(plan["dirty"]) - generated)
+        shards = stage.shard_records()
+        generated = {name for shard in shards for name in shard.names}
+        missing = sorted(set(plan.dirty) - generated)
         if missing:
             raise CodegenError(
                 f"{len(missing)} planned pattern(s) were not generated, "
@@ -300,17 +308,17 @@ class CodegenEngine:
                 )
             names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
             stage.write_compiled(archive.read_tree(root, names), hashes)
-        result = {
-            "files": len(hashes),
-            "patterns": len({pattern_of(relative) for relative in hashes}),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        log.info("compile: %d files, %.2f s", result["files"], result["seconds"])
+        result = CompileResult(
+            files=len(hashes),
+            patterns=len({pattern_of(relative) for relative in hashes}),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        log.info("compile: %d files, %.2f s", result.files, result.seconds)
         return result
 
     # -- stage 4: validate ---------------------------------------------------------------------
 
-    def validate(self, staging: StagingLike, workers: int = 1) -> dict[str, Any]:
+    def validate(self, staging: StagingLike, workers: int = 1) -> ValidateResult:
         """Check every dirty pattern: it compiled, it imports, its tests pass, ruff is silent.
 
         Runs the generated tests in `workers` separate interpreters. On any failure, records
@@ -322,124 +330,119 @@ class CodegenEngine:
         plan = stage.plan()
         record = stage.compile_record("run compile before validate")
         files = stage.compiled_files(record)
-        names = sorted(plan["dirty"])
-        compiled_patterns = {pattern_of(relative) for relative in record["sources"]}
+        names = sorted(plan.dirty)
+        compiled_patterns = {pattern_of(relative) for relative in record.sources}
         if compiled_patterns != set(names):
             raise CodegenError("the compiled patterns are not this plan's: run compile again")
         with tempfile.TemporaryDirectory(prefix="k1n-validate-") as scratch:
             root = Path(scratch)
             archive.write_tree(files, root)
-            kinds = {name: plan["library"][name]["kind"] for name in names}
+            kinds = {name: plan.library[name].kind for name in names}
             runs = run_tests(root, [(name, kinds[name]) for name in names], workers)
             lint = lint_findings(root) if names else {}
             unformatted_files = unformatted(root) if names else {}
 
         results, failures, problems = judge_patterns(names, runs, lint, unformatted_files)
-        stage.write_validation({"passed": not failures, "patterns": results})
+        stage.write_validation(ValidationRecord(passed=not failures, patterns=results))
         if failures:
             raise ValidationFailed(
                 f"validation failed: {summarise(failures, problems)}; nothing was published",
                 failures,
             )
-        passed = sum(
-            all(results[name]["checks"].values())
-            if name in results
-            else _recorded_pass(plan["recorded"].get(name))
-            for name in plan["library"]
-        )
-        gates = {"passed": passed, "total": len(plan["library"])}
-        tests_run = sum(run["tests_total"] for run in runs.values())
+        checked = {**plan.recorded, **results}  # a clean pattern as its base recorded it
+        passed = sum(name in checked and checked[name].passed for name in plan.library)
+        gates = QualityGates(passed=passed, total=len(plan.library))
+        tests_run = sum(run.tests_total for run in runs.values())
         log.info(
             "validate: %d patterns, %d tests passed, lint and format clean; gates %d/%d; %.2f s",
             len(names),
             tests_run,
-            gates["passed"],
-            gates["total"],
+            gates.passed,
+            gates.total,
             time.perf_counter() - started,
         )
-        return {
-            "validated": len(names),
-            "tests_run": tests_run,
-            "tests_passed": sum(run["tests_passed"] for run in runs.values()),
-            "patterns": {
-                name: {
-                    **result["checks"],
-                    "tests": f"{result['tests']['passed']}/{result['tests']['total']}",
-                }
+        return ValidateResult(
+            validated=len(names),
+            tests_run=tests_run,
+            tests_passed=sum(run.tests_passed for run in runs.values()),
+            patterns={
+                name: {**result.checks, "tests": f"{result.tests.passed}/{result.tests.total}"}
                 for name, result in results.items()
+                if result.tests is not None
             },
-            "quality_gates": gates,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+            quality_gates=gates,
+            seconds=round(time.perf_counter() - started, 3),
+        )
 
     # -- stage 5: write ------------------------------------------------------------------------
 
-    def write(self, staging: StagingLike) -> dict[str, Any]:
+    def write(self, staging: StagingLike) -> WriteResult:
         """Publish the library's code as one snapshot and point the DAG's store at it.
 
         The snapshot is the plan's base with the validated patterns replaced and the patterns
         that left the library removed; when nothing changed, the base itself is the result and
         nothing is written. Either the whole snapshot is published or nothing is (see
-        `CodegenStore.publish`). Returns the snapshot id and Task 8's quality gates.
+        `CodegenStore.publish`).
         """
         started = time.perf_counter()
         stage = self._staging(staging)
         plan = stage.plan()
         validation = stage.validation("validation has not run for this staging: nothing published")
-        dirty = sorted(plan["dirty"])
-        if not validation["passed"] or set(validation["patterns"]) != set(dirty):
+        dirty = sorted(plan.dirty)
+        if not validation.passed or set(validation.patterns) != set(dirty):
             raise CodegenError(f"staging {stage.root} did not pass validation: nothing published")
-        base_id = plan["base"]
-        base = self.store.manifest(base_id) if base_id else Manifest()
-        if base_id and not dirty and not plan["removed"]:
-            snapshot_id, manifest, changed_files = base_id, base, 0
+        base = self.store.manifest(plan.base) if plan.base else Manifest()
+        if plan.base and not dirty and not plan.removed:
+            snapshot_id, manifest, changed_files = plan.base, base, 0
         else:
             manifest, files, changed_files = self._next_snapshot(stage, plan, validation, base)
             snapshot_id, data = self.store.prepare(files, manifest)
             # Recorded before it is uploaded: retention keeps what a running run refers to.
             stage.write_published(snapshot_id)
             self.store.publish(snapshot_id, data, manifest)
-        gates = {"passed": manifest.passing(plan["library"]), "total": len(plan["library"])}
-        shard_stats = stage.shard_stats()
-        result = {
-            "library_size": len(plan["library"]),
-            "regenerated": len(dirty),
-            "unchanged": len(plan["library"]) - len(dirty),
-            "removed_patterns": len(plan["removed"]),
-            "published_files": changed_files,
-            "templates_compiled": sum(stats["templates_compiled"] for stats in shard_stats),
-            "templates_from_cache": sum(stats["templates_from_cache"] for stats in shard_stats),
-            "snapshot": snapshot_id,
-            "base_snapshot": base_id,
-            "store": str(self.store.root),
-            "quality_gates": gates,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        shards = stage.shard_records()
+        result = WriteResult(
+            library_size=len(plan.library),
+            regenerated=len(dirty),
+            unchanged=len(plan.library) - len(dirty),
+            removed_patterns=len(plan.removed),
+            published_files=changed_files,
+            templates_compiled=sum(shard.templates_compiled for shard in shards),
+            templates_from_cache=sum(shard.templates_from_cache for shard in shards),
+            snapshot=snapshot_id,
+            base_snapshot=plan.base,
+            store=str(self.store.root),
+            quality_gates=QualityGates(
+                passed=manifest.passing(plan.library), total=len(plan.library)
+            ),
+            seconds=round(time.perf_counter() - started, 3),
+        )
         log.info(
             "write: snapshot %s (%s), %d files changed; gates %d/%d; %.2f s",
             snapshot_id,
-            "unchanged" if snapshot_id == base_id else f"new, base {base_id or 'none'}",
+            "unchanged" if snapshot_id == plan.base else f"new, base {plan.base or 'none'}",
             changed_files,
-            gates["passed"],
-            gates["total"],
-            result["seconds"],
+            result.quality_gates.passed,
+            result.quality_gates.total,
+            result.seconds,
         )
         return result
 
     def _next_snapshot(
         self,
         stage: Staging,
-        plan: dict[str, Any],
-        validation: dict[str, Any],
+        plan: Plan,
+        validation: ValidationRecord,
         base: Manifest,
     ) -> tuple[Manifest, dict[str, bytes], int]:
         """The manifest and files of the snapshot this run publishes, and how many changed."""
-        dirty = set(plan["dirty"])
         compiled = (
-            stage.compiled_files(stage.compile_record("run compile before write")) if dirty else {}
+            stage.compiled_files(stage.compile_record("run compile before write"))
+            if plan.dirty
+            else {}
         )
-        clean = [name for name in plan["library"] if name not in dirty]
-        base_files = self.store.files(plan["base"], base) if clean else {}
+        clean = [name for name in plan.library if name not in plan.dirty]
+        base_files = self.store.files(plan.base, base) if clean and plan.base else {}
         manifest, files = compose_snapshot(
             plan, validation, ENGINE_FINGERPRINT, base, {**base_files, **compiled}
         )

@@ -27,6 +27,8 @@ from k1n.codegen.kinds import KINDS, Params
 from k1n.codegen.manifest import canonical_json, sha256_bytes
 
 PATTERN_SUFFIX = ".yaml"
+# A pattern's name is a module name: lower case, at most 63 characters.
+PATTERN_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_ERRORS_SHOWN = 3
 
 
@@ -35,7 +37,7 @@ class PatternFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    name: str = Field(pattern=PATTERN_NAME_PATTERN)
     kind: str
     description: str = Field(min_length=1, max_length=800)
     params: dict[str, Any]

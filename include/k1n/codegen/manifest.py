@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the contracts import this module's constants
+    from k1n.codegen.contracts import LibraryEntry, Plan, ValidationRecord
 
 MANIFEST_FORMAT = 2
 SNAPSHOT_ID_LENGTH = 20
@@ -81,42 +84,42 @@ class Manifest:
         """The snapshot's id: a hash of everything it holds (same content, same id)."""
         return sha256_bytes(canonical_json(self.document()).encode("utf-8"))[:SNAPSHOT_ID_LENGTH]
 
-    def passing(self, library: dict[str, dict[str, Any]]) -> int:
-        """Patterns of `library` (name -> {key}) whose entry here has that key and passed."""
+    def passing(self, library: dict[str, LibraryEntry]) -> int:
+        """Patterns of `library` whose entry here has their build key and passed."""
         return sum(
             1
             for name, info in library.items()
             if (entry := self.patterns.get(name))
-            and entry.get("key") == info["key"]
+            and entry.get("key") == info.key
             and all(entry.get("checks", {}).values())
         )
 
 
 def compose_snapshot(
-    plan: dict[str, Any],
-    validation: dict[str, Any],
+    plan: Plan,
+    validation: ValidationRecord,
     engine: str,
     base: Manifest,
     available: dict[str, bytes],
 ) -> tuple[Manifest, dict[str, bytes]]:
-    """The next snapshot of a library: every pattern of `plan["library"]`, the dirty ones as
+    """The next snapshot of a library: every pattern of the plan's library, the dirty ones as
     validated now, the clean ones as in `base`; `available` holds every file either needs."""
     from k1n.codegen.compiling import output_files
 
     manifest = Manifest(engine=engine)
-    for name in sorted(plan["library"]):
-        info = plan["library"][name]
-        if name in plan["dirty"]:
-            result = validation["patterns"][name]
+    for name in sorted(plan.library):
+        info = plan.library[name]
+        if name in plan.dirty:
+            result = validation.patterns[name]
             manifest.patterns[name] = {
-                "kind": info["kind"],
-                "key": info["key"],
+                "kind": info.kind,
+                "key": info.key,
                 "files": {
                     relative: sha256_bytes(available[relative])
-                    for relative in output_files(info["kind"], name)
+                    for relative in output_files(info.kind, name)
                 },
-                "checks": result["checks"],
-                "tests": result["tests"],
+                "checks": result.checks,
+                "tests": result.tests.model_dump() if result.tests else None,
             }
         else:
             manifest.patterns[name] = base.patterns[name]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from k1n import storage
+from k1n.codegen.contracts import CodegenSummary, GenerateResult, Shard
 from k1n.codegen.engine import CodegenEngine, StagingLike
 from k1n.codegen.errors import CodegenError
 from k1n.codegen.planning import plan_shards
@@ -50,7 +51,7 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
 
 def _generate_in_worker(
     engine_args: dict[str, Any], staging_root: str, patterns: list[str]
-) -> dict[str, Any]:
+) -> GenerateResult:
     """Pool entry point: a fresh engine in the worker process renders one shard."""
     engine = CodegenEngine(**engine_args)
     return engine.generate(storage.open_root(staging_root), patterns)
@@ -58,7 +59,7 @@ def _generate_in_worker(
 
 def run_stages(
     engine: CodegenEngine, staging: StagingLike | None = None, workers: int = 1
-) -> dict[str, Any]:
+) -> CodegenSummary:
     """Parse, generate, compile, validate and write in one call; return a summary.
 
     `workers > 1` renders the shards in a process pool and runs the generated tests in that
@@ -74,7 +75,7 @@ def run_stages(
         with _timed(seconds, "parse"):
             plan = engine.parse(stage)
         with _timed(seconds, "generate"):
-            shards = plan_shards(plan["dirty"], max_shards=workers, min_per_shard=1)
+            shards = plan_shards(plan.dirty, max_shards=workers, min_per_shard=1)
             generated = _generate_shards(engine, stage, shards, workers)
         with _timed(seconds, "compile"):
             compiled = engine.compile(stage, workers=workers)
@@ -85,42 +86,42 @@ def run_stages(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    return {
-        "mode": engine.mode,
-        "workers": workers,
-        "library_size": plan["library_size"],
-        "regenerated": len(plan["dirty"]),
-        "unchanged": plan["clean"],
-        "removed_patterns": len(plan["removed"]),
-        "dirty_reasons": plan["dirty_reasons"],
-        "shards": len(shards),
-        "templates_compiled": sum(stats["templates_compiled"] for stats in generated),
-        "templates_from_cache": sum(stats["templates_from_cache"] for stats in generated),
-        "files_compiled": compiled["files"],
-        "tests_run": validated["tests_run"],
-        "published_files": written["published_files"],
-        "snapshot": written["snapshot"],
-        "store": written["store"],
-        "stages": seconds,
-        "seconds": round(time.perf_counter() - started, 3),
-        "quality_gates": written["quality_gates"],
-    }
+    return CodegenSummary(
+        mode=engine.mode,
+        workers=workers,
+        library_size=plan.library_size,
+        regenerated=len(plan.dirty),
+        unchanged=plan.clean,
+        removed_patterns=len(plan.removed),
+        dirty_reasons=plan.dirty_reasons,
+        shards=len(shards),
+        templates_compiled=sum(stats.templates_compiled for stats in generated),
+        templates_from_cache=sum(stats.templates_from_cache for stats in generated),
+        files_compiled=compiled.files,
+        tests_run=validated.tests_run,
+        published_files=written.published_files,
+        snapshot=written.snapshot,
+        store=written.store,
+        stages=seconds,
+        seconds=round(time.perf_counter() - started, 3),
+        quality_gates=written.quality_gates,
+    )
 
 
 def _generate_shards(
-    engine: CodegenEngine, stage: Staging, shards: list[dict[str, Any]], workers: int
-) -> list[dict[str, Any]]:
+    engine: CodegenEngine, stage: Staging, shards: list[Shard], workers: int
+) -> list[GenerateResult]:
     if not shards:
         return []
     if workers == 1 or len(shards) == 1 or not storage.is_local(stage.root):
-        return [engine.generate(stage, shard["patterns"]) for shard in shards]
+        return [engine.generate(stage, shard.patterns) for shard in shards]
     with process_pool(len(shards)) as pool:
         futures = [
             pool.submit(
                 _generate_in_worker,
                 engine._engine_args(),
                 stage.root.path,
-                shard["patterns"],
+                shard.patterns,
             )
             for shard in shards
         ]

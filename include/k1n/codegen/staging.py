@@ -18,10 +18,21 @@ clears everything when parse runs again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from k1n import storage
 from k1n.codegen import archive
+from k1n.codegen.contracts import (
+    CompileRecord,
+    Plan,
+    PlanClaim,
+    PublishedRecord,
+    ShardRecord,
+    ValidationRecord,
+    parse_document,
+)
 from k1n.codegen.errors import CodegenError
 from k1n.codegen.manifest import sha256_bytes
 from k1n.storage import StoragePath
@@ -33,9 +44,11 @@ COMPILE_RECORD = "compile.json"
 VALIDATE_RECORD = "validate.json"
 PUBLISHED = "published.json"
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
 
 class Staging:
-    """The staging objects of one run, under `root`."""
+    """The staging objects of one run, under `root`; each document typed by its contract."""
 
     def __init__(self, root: StoragePath) -> None:
         self.root = root
@@ -46,43 +59,57 @@ class Staging:
     def reset(self) -> None:
         storage.remove_tree(self.root)
 
-    def _json(self, name: str, missing: str) -> Any:
-        document = storage.read_json(self.root / name)
+    def _write(self, name: str, document: BaseModel) -> None:
+        storage.write_json(self.root / name, document.model_dump(mode="json"))
+
+    def _read(self, model: type[ModelT], name: str, missing: str) -> ModelT:
+        path = self.root / name
+        document = storage.read_json(path)
         if document is None:
             raise CodegenError(f"{missing} (no {name} in staging {self.root})")
-        return document
+        return parse_document(model, document, str(path))
 
     # -- plan ---------------------------------------------------------------------------
 
-    def write_plan(self, plan: dict[str, Any]) -> None:
-        storage.write_json(self.root / PLAN, plan)
+    def write_claim(self) -> None:
+        """Parse is reading the pointer: until the plan names its base, keep every snapshot."""
+        self._write(PLAN, PlanClaim())
 
-    def plan(self) -> dict[str, Any]:
-        plan = self._json(PLAN, "run parse first")
-        if "library" not in plan:
+    def write_plan(self, plan: Plan) -> None:
+        self._write(PLAN, plan)
+
+    def plan(self) -> Plan:
+        document = storage.read_json(self.root / PLAN)
+        if document is None:
+            raise CodegenError(f"run parse first (no {PLAN} in staging {self.root})")
+        if document == PlanClaim().model_dump():
             raise CodegenError(f"staging {self.root}: parse did not finish; run parse again")
-        return plan
+        return parse_document(Plan, document, str(self.root / PLAN))
 
     # -- shards -------------------------------------------------------------------------
 
-    def write_shard(self, names: list[str], files: dict[str, bytes], stats: dict[str, Any]) -> None:
-        digest = sha256_bytes("\n".join(names).encode("utf-8"))[:16]
+    def write_shard(self, files: dict[str, bytes], record: ShardRecord) -> None:
         shard = self.root / SHARDS
-        storage.put_bytes(shard / f"{digest}.tar.gz", archive.pack(files))
+        storage.put_bytes(shard / f"{record.digest}.tar.gz", archive.pack(files))
         # The record last: a shard with a record is complete.
-        storage.write_json(shard / f"{digest}.json", {**stats, "names": names, "digest": digest})
+        self._write(f"{SHARDS}/{record.digest}.json", record)
 
-    def shard_stats(self) -> list[dict[str, Any]]:
+    @staticmethod
+    def shard_digest(names: list[str]) -> str:
+        """A shard's name in staging: a hash of its patterns (a retry overwrites its own)."""
+        return sha256_bytes("\n".join(names).encode("utf-8"))[:16]
+
+    def shard_records(self) -> list[ShardRecord]:
         return [
-            storage.read_json(child)
+            parse_document(ShardRecord, storage.read_json(child), str(child))
             for child in storage.children(self.root / SHARDS)
             if child.name.endswith(".json")
         ]
 
-    def shard_files(self, stats: dict[str, Any]) -> dict[str, bytes]:
-        data = storage.read_bytes(self.root / SHARDS / f"{stats['digest']}.tar.gz")
+    def shard_files(self, record: ShardRecord) -> dict[str, bytes]:
+        data = storage.read_bytes(self.root / SHARDS / f"{record.digest}.tar.gz")
         if data is None:
-            raise CodegenError(f"shard {stats['digest']} has a record but no archive")
+            raise CodegenError(f"shard {record.digest} has a record but no archive")
         return archive.unpack(data)
 
     # -- compiled -----------------------------------------------------------------------
@@ -90,36 +117,49 @@ class Staging:
     def write_compiled(self, files: dict[str, bytes], sources: dict[str, str]) -> None:
         data = archive.pack(files)
         storage.put_bytes(self.root / COMPILED, data)
-        record = {"sources": dict(sorted(sources.items())), "archive_sha256": sha256_bytes(data)}
-        storage.write_json(self.root / COMPILE_RECORD, record)
+        record = CompileRecord(
+            sources=dict(sorted(sources.items())), archive_sha256=sha256_bytes(data)
+        )
+        self._write(COMPILE_RECORD, record)
 
-    def compile_record(self, missing: str) -> dict[str, Any]:
-        return self._json(COMPILE_RECORD, missing)
+    def compile_record(self, missing: str) -> CompileRecord:
+        return self._read(CompileRecord, COMPILE_RECORD, missing)
 
-    def compiled_files(self, record: dict[str, Any]) -> dict[str, bytes]:
+    def compiled_files(self, record: CompileRecord) -> dict[str, bytes]:
         """The compiled archive's files; raises unless it is the one `record` describes."""
         data = storage.read_bytes(self.root / COMPILED)
-        if data is None or sha256_bytes(data) != record["archive_sha256"]:
+        if data is None or sha256_bytes(data) != record.archive_sha256:
             raise CodegenError("staged files changed after compile: run compile again")
         return archive.unpack(data)
 
     # -- validation ---------------------------------------------------------------------
 
-    def write_validation(self, record: dict[str, Any]) -> None:
-        storage.write_json(self.root / VALIDATE_RECORD, record)
+    def write_validation(self, record: ValidationRecord) -> None:
+        self._write(VALIDATE_RECORD, record)
 
-    def validation(self, missing: str) -> dict[str, Any]:
-        return self._json(VALIDATE_RECORD, missing)
+    def validation(self, missing: str) -> ValidationRecord:
+        return self._read(ValidationRecord, VALIDATE_RECORD, missing)
 
     # -- what this run refers to ----------------------------------------------------------
 
     def write_published(self, snapshot_id: str) -> None:
-        storage.write_json(self.root / PUBLISHED, {"snapshot": snapshot_id})
+        self._write(PUBLISHED, PublishedRecord(snapshot=snapshot_id))
 
     def references(self) -> tuple[set[str], bool]:
         """The snapshots this run builds on or publishes, and whether it is between reading
-        the pointer and recording its base (then any snapshot may be the one it read)."""
-        plan = storage.read_json(self.root / PLAN) or {}
-        published = storage.read_json(self.root / PUBLISHED) or {}
-        ids = {plan.get("base"), published.get("snapshot")} - {None}
-        return {str(i) for i in ids}, "state" in plan
+        the pointer and recording its base (then any snapshot may be the one it read).
+
+        Retention reads every run's staging: a document that does not fit its contract
+        counts as "reading the pointer", which keeps every snapshot rather than guess.
+        """
+        plan = storage.read_json(self.root / PLAN)
+        published = storage.read_json(self.root / PUBLISHED)
+        ids: set[str] = set()
+        try:
+            if plan is not None and plan != PlanClaim().model_dump():
+                ids.add(parse_document(Plan, plan, PLAN).base or "")
+            if published is not None:
+                ids.add(parse_document(PublishedRecord, published, PUBLISHED).snapshot)
+        except CodegenError:
+            return set(), True
+        return ids - {""}, plan == PlanClaim().model_dump()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from k1n.codegen.compiling import pattern_of, run_scripts, split
+from k1n.codegen.contracts import PatternValidation, TestCounts, TestRun, parse_document
 from k1n.codegen.errors import CodegenError
 
 RUNNER = Path(__file__).resolve().parent / "_runner.py"
@@ -93,45 +94,45 @@ def unformatted(root: Path) -> dict[str, list[str]]:
     return findings_by_pattern(root, ["format", "--check"])
 
 
-def run_tests(root: Path, patterns: list[tuple[str, str]], workers: int) -> dict[str, Any]:
+def run_tests(root: Path, patterns: list[tuple[str, str]], workers: int) -> dict[str, TestRun]:
     """Import each (name, kind) pattern's module and run its tests in `workers` interpreters.
 
     A separate interpreter keeps generated code out of this process (see `_runner.py`).
     """
     jobs = [{"root": str(root), "patterns": batch} for batch in split(patterns, workers)]
-    results: dict[str, Any] = {}
+    results: dict[str, TestRun] = {}
     for outcome in run_scripts(RUNNER, jobs, "the generated tests' runner") if jobs else []:
-        results.update(outcome)
+        for name, run in outcome.items():
+            results[name] = parse_document(TestRun, run, f"the tests' runner on {name}")
     return results
 
 
 def judge_patterns(
     names: list[str],
-    runs: dict[str, Any],
+    runs: dict[str, TestRun],
     lint: dict[str, list[str]],
     unformatted_files: dict[str, list[str]],
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], dict[str, list[str]]]:
+) -> tuple[dict[str, PatternValidation], dict[str, list[str]], dict[str, list[str]]]:
     """Per pattern, its checks and test counts; then the failed checks and the problems of
     every pattern that failed one."""
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, PatternValidation] = {}
     failures: dict[str, list[str]] = {}
     problems: dict[str, list[str]] = {}
     for name in names:
         run = runs[name]
         checks = {
             "compiles": True,  # compile raised otherwise
-            "imports": run["imports"],
-            "tests": run["imports"] and 0 < run["tests_passed"] == run["tests_total"],
+            "imports": run.imports,
+            "tests": run.imports and 0 < run.tests_passed == run.tests_total,
             "lint": name not in lint,
             "format": name not in unformatted_files,
         }
-        results[name] = {
-            "checks": checks,
-            "tests": {"passed": run["tests_passed"], "total": run["tests_total"]},
-        }
-        found = run["problems"] + lint.get(name, []) + unformatted_files.get(name, [])
-        if found:
-            results[name]["problems"] = found
+        found = run.problems + lint.get(name, []) + unformatted_files.get(name, [])
+        results[name] = PatternValidation(
+            checks=checks,
+            tests=TestCounts(passed=run.tests_passed, total=run.tests_total),
+            problems=found,
+        )
         failed = [check for check in CHECKS if not checks[check]]
         if failed:
             failures[name] = failed

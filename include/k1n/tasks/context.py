@@ -40,6 +40,15 @@ class RunContext:
     failing_gates: Mapping[int, int] = field(default_factory=dict)
 
     @property
+    def codegen_snapshot(self) -> str | None:
+        """The snapshot this run's Task 8 published; None without its result (it failed)."""
+        if self.codegen_result is None:
+            return None
+        from k1n.codegen.contracts import SnapshotReference, parse_document
+
+        return parse_document(SnapshotReference, self.codegen_result, "Task 8's result").snapshot
+
+    @property
     def run_prefix(self) -> StoragePath:
         """This run's records and staging in object storage."""
         return storage.run_prefix(self.storage, self.dag_id, self.run_id)

@@ -22,6 +22,7 @@ from typing import Any
 
 from k1n import settings, storage
 from k1n.codegen import CodegenError, plan_shards, run_stages
+from k1n.codegen.contracts import Shard, parse_document
 from k1n.tasks.context import RunContext
 from k1n.workflow.results import validated_result
 from k1n.workflow.spec import HandlerKind, TaskSpec
@@ -95,15 +96,15 @@ def _run_pattern_library(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 
 def _run_codegen(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Task 8 in one process: all five stages, the way the baseline DAG runs it."""
-    return run_stages(ctx.codegen_engine(), workers=1)
+    return run_stages(ctx.codegen_engine(), workers=1).model_dump(mode="json")
 
 
 def _output_check(check_name: str) -> Handler:
     def run_check(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
         from k1n import checks
 
-        snapshot = (ctx.codegen_result or {}).get("snapshot")
-        if not snapshot:
+        snapshot = ctx.codegen_snapshot
+        if snapshot is None:
             raise CodegenError(
                 f"task {task.label} checks Task 8's output but got no snapshot id from it"
             )
@@ -130,38 +131,45 @@ _HANDLERS: Mapping[HandlerKind, Handler] = {
 # -- Task 8 stage by stage, for the optimized DAG's task group ----------------------------
 
 
+# Each stage's XCom is its typed result dumped to JSON (`k1n.codegen.contracts`): readable in
+# the UI, and no class of ours has to be allowed for XCom deserialisation.
+
+
 def codegen_parse(ctx: RunContext, max_shards: int) -> list[dict[str, Any]]:
     """Stage 1: parse the library, find what changed, cut the dirty patterns into shards."""
     plan = ctx.codegen_engine().parse(ctx.codegen_staging)
-    shards = plan_shards(plan["dirty"], max_shards=max_shards)
+    shards = plan_shards(plan.dirty, max_shards=max_shards)
     log.info(
         "library: %s patterns, %s to regenerate in %s shard(s), %s unchanged",
-        plan["library_size"],
-        len(plan["dirty"]),
+        plan.library_size,
+        len(plan.dirty),
         len(shards),
-        plan["clean"],
+        plan.clean,
     )
-    return shards
+    return [shard.model_dump(mode="json") for shard in shards]
 
 
 def codegen_generate(ctx: RunContext, shard: Mapping[str, Any]) -> dict[str, Any]:
     """Stage 2 (mapped): render one shard's patterns into the run's staging."""
-    return ctx.codegen_engine().generate(ctx.codegen_staging, shard["patterns"])
+    patterns = parse_document(Shard, shard, "the shard from parse_library").patterns
+    return ctx.codegen_engine().generate(ctx.codegen_staging, patterns).model_dump(mode="json")
 
 
 def codegen_compile(ctx: RunContext) -> dict[str, Any]:
     """Stage 3: byte-compile everything staged, on every core."""
-    return ctx.codegen_engine().compile(ctx.codegen_staging, workers=_cores())
+    engine = ctx.codegen_engine()
+    return engine.compile(ctx.codegen_staging, workers=_cores()).model_dump(mode="json")
 
 
 def codegen_validate(ctx: RunContext) -> dict[str, Any]:
     """Stage 4: import, run the generated tests, lint, on every core."""
-    return ctx.codegen_engine().validate(ctx.codegen_staging, workers=_cores())
+    engine = ctx.codegen_engine()
+    return engine.validate(ctx.codegen_staging, workers=_cores()).model_dump(mode="json")
 
 
 def codegen_write(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Stage 5: publish the snapshot; Task 8's result."""
-    written = ctx.codegen_engine().write(ctx.codegen_staging)
+    written = ctx.codegen_engine().write(ctx.codegen_staging).model_dump(mode="json")
     return validated_result({**written, "handler": task.handler.value}, f"task {task.label}")
 
 

@@ -31,7 +31,7 @@ def finish_run(ctx: RunContext, keep_runs: int = DEFAULT_KEEP_RUNS) -> dict[str,
     """Record this run as finished and apply the retention; a summary of what was removed."""
     if keep_runs < 1:
         raise ValueError(f"keep_runs must be at least 1, got {keep_runs}")
-    snapshot = (ctx.codegen_result or {}).get("snapshot")
+    snapshot = ctx.codegen_snapshot
     storage.remove_tree(ctx.codegen_staging)
     record = {
         "dag_id": ctx.dag_id,

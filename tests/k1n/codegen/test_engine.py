@@ -22,6 +22,7 @@ from k1n.codegen import (
     plan_shards,
     run_stages,
 )
+from k1n.codegen.contracts import CodegenSummary, GenerateResult, QualityGates
 from k1n.codegen.kinds import KINDS
 from k1n.codegen.snapshots import ARCHIVE, POINTER, SNAPSHOTS
 from tests.conftest import PROJECT_DIR
@@ -34,6 +35,7 @@ MACRO_KINDS = sorted(
     for kind in KINDS
     if any(MACRO_IMPORT in (DEFAULT_TEMPLATES_DIR / t).read_text() for t in KINDS[kind].templates)
 )
+GATES_12 = QualityGates(passed=12, total=12)
 TEMPLATES = {t for kind in KINDS.values() for t in kind.templates} | {"_macros.py.j2"}
 
 
@@ -42,7 +44,7 @@ def names_of(kinds: list[str]) -> list[str]:
 
 
 def dirty_after_parse(engine: CodegenEngine, tmp_path: Path) -> list[str]:
-    return engine.parse(tmp_path / "staging-parse")["dirty"]
+    return engine.parse(tmp_path / "staging-parse").dirty
 
 
 def current_files(engine: CodegenEngine) -> dict[str, bytes]:
@@ -69,17 +71,17 @@ def test_second_run_loads_compiled_templates_from_bytecode_cache(
     forget_published(state)  # every pattern is rendered again, with the bytecode cache kept
     summary = run_stages(engine_for(state, library))
 
-    assert summary["regenerated"] == len(SMALL_LIBRARY_NAMES)
-    assert summary["templates_compiled"] == 0
-    assert summary["templates_from_cache"] == len(TEMPLATES)
+    assert summary.regenerated == len(SMALL_LIBRARY_NAMES)
+    assert summary.templates_compiled == 0
+    assert summary.templates_from_cache == len(TEMPLATES)
 
 
 def test_first_optimized_run_compiles_each_template_once(
     small_library: Path, tmp_path: Path
 ) -> None:
     summary = run_stages(engine_for(tmp_path / "state", small_library))
-    assert summary["templates_compiled"] == len(TEMPLATES)
-    assert summary["templates_from_cache"] == 0
+    assert summary.templates_compiled == len(TEMPLATES)
+    assert summary.templates_from_cache == 0
 
 
 def test_baseline_compiles_templates_on_every_render(small_library: Path, tmp_path: Path) -> None:
@@ -88,9 +90,9 @@ def test_baseline_compiles_templates_on_every_render(small_library: Path, tmp_pa
     expected = sum(4 if name in names_of(MACRO_KINDS) else 2 for name in SMALL_LIBRARY_NAMES)
     for _ in range(2):
         summary = run_stages(engine)
-        assert summary["regenerated"] == len(SMALL_LIBRARY_NAMES)  # full rebuild every time
-        assert summary["templates_compiled"] == expected
-        assert summary["templates_from_cache"] == 0
+        assert summary.regenerated == len(SMALL_LIBRARY_NAMES)  # full rebuild every time
+        assert summary.templates_compiled == expected
+        assert summary.templates_from_cache == 0
     assert not engine.bytecode_dir.exists()
 
 
@@ -101,8 +103,8 @@ def test_damaged_bytecode_cache_entries_are_recompiled(warm_state: tuple[Path, P
         entry.write_bytes(entry.read_bytes()[:12])  # cut short inside Jinja's checksum
     forget_published(state)
     summary = run_stages(engine_for(state, library))
-    assert summary["templates_compiled"] == len(list(cache.iterdir())) == len(TEMPLATES)
-    assert summary["quality_gates"] == {"passed": 12, "total": 12}
+    assert summary.templates_compiled == len(list(cache.iterdir())) == len(TEMPLATES)
+    assert summary.quality_gates == GATES_12
 
 
 # -- incremental builds --------------------------------------------------------------------
@@ -113,12 +115,12 @@ def test_unchanged_library_regenerates_nothing(warm_state: tuple[Path, Path]) ->
     engine = engine_for(state, library)
     before = engine.store.current_id()
     summary = run_stages(engine)
-    assert summary["regenerated"] == 0
-    assert summary["unchanged"] == len(SMALL_LIBRARY_NAMES)
-    assert summary["templates_compiled"] == summary["files_compiled"] == 0
-    assert summary["published_files"] == 0
-    assert summary["quality_gates"] == {"passed": 12, "total": 12}
-    assert summary["snapshot"] == engine.store.current_id() == before
+    assert summary.regenerated == 0
+    assert summary.unchanged == len(SMALL_LIBRARY_NAMES)
+    assert summary.templates_compiled == summary.files_compiled == 0
+    assert summary.published_files == 0
+    assert summary.quality_gates == GATES_12
+    assert summary.snapshot == engine.store.current_id() == before
     assert engine.store.snapshot_ids() == [before]
 
 
@@ -131,10 +133,10 @@ def test_editing_one_pattern_rebuilds_only_that_pattern(warm_state: tuple[Path, 
 
     summary = run_stages(engine)
 
-    assert summary["regenerated"] == 1
-    assert summary["dirty_reasons"] == {"changed": 1}
-    assert summary["files_compiled"] == 2
-    after = engine.store.manifest(summary["snapshot"]).patterns
+    assert summary.regenerated == 1
+    assert summary.dirty_reasons == {"changed": 1}
+    assert summary.files_compiled == 2
+    after = engine.store.manifest(summary.snapshot).patterns
     assert sorted(n for n in after if after[n] != before[n]) == ["crc_001"]
     assert "MESSAGES = 7" in current_text(engine, "crc/test_crc_001.py")
 
@@ -152,7 +154,7 @@ def test_editing_a_kind_template_invalidates_exactly_that_kind(
     assert dirty_after_parse(engine, tmp_path) == names_of(["fsm"])
 
     summary = run_stages(engine)
-    assert summary["regenerated"] == 2
+    assert summary.regenerated == 2
     assert "table driven." in current_text(engine, "fsm/fsm_000.py")
 
 
@@ -185,13 +187,13 @@ def test_a_damaged_current_snapshot_means_a_full_rebuild(
         path.write_bytes(path.read_bytes()[:100])
 
     plan = engine.parse(tmp_path / "staging")
-    assert plan["base"] is None
-    assert plan["dirty_reasons"] == {"new": 12}
+    assert plan.base is None
+    assert plan.dirty_reasons == {"new": 12}
     with pytest.raises(CodegenError, match=r"does not match the manifest|archive is missing"):
         engine.store.files(damaged)  # a reader of the damaged snapshot fails, never half-reads
 
     summary = run_stages(engine)
-    assert summary["snapshot"] == damaged  # the same content, so the same id, now whole again
+    assert summary.snapshot == damaged  # the same content, so the same id, now whole again
     assert len(current_files(engine)) == 12 * 4
 
 
@@ -199,8 +201,8 @@ def test_an_unreadable_pointer_means_a_full_rebuild(warm_state: tuple[Path, Path
     library, state = warm_state
     (state / "store" / POINTER).write_text('{"snapshot": "abc')
     summary = run_stages(engine_for(state, library))
-    assert summary["regenerated"] == 12
-    assert summary["dirty_reasons"] == {"new": 12}
+    assert summary.regenerated == 12
+    assert summary.dirty_reasons == {"new": 12}
 
 
 def test_pattern_removed_from_library_is_unpublished(warm_state: tuple[Path, Path]) -> None:
@@ -208,10 +210,10 @@ def test_pattern_removed_from_library_is_unpublished(warm_state: tuple[Path, Pat
     (library / "debouncer" / "debouncer_001.yaml").unlink()
     engine = engine_for(state, library)
     summary = run_stages(engine)
-    assert summary["regenerated"] == 0
-    assert summary["removed_patterns"] == 1
-    assert summary["quality_gates"] == {"passed": 11, "total": 11}
-    assert "debouncer_001" not in engine.store.manifest(summary["snapshot"]).patterns
+    assert summary.regenerated == 0
+    assert summary.removed_patterns == 1
+    assert summary.quality_gates == QualityGates(passed=11, total=11)
+    assert "debouncer_001" not in engine.store.manifest(summary.snapshot).patterns
     assert not [name for name in current_files(engine) if "debouncer_001" in name]
 
 
@@ -226,11 +228,11 @@ def test_serial_parallel_and_baseline_publish_the_same_snapshot(
         "parallel": run_stages(engine_for(tmp_path / "parallel", small_library), workers=4),
         "baseline": run_stages(engine_for(tmp_path / "baseline", small_library, mode="baseline")),
     }
-    assert runs["parallel"]["shards"] == 4
+    assert runs["parallel"].shards == 4
     # The snapshot id is a hash of every file and check result: equal ids, equal output.
-    assert len({run["snapshot"] for run in runs.values()}) == 1
+    assert len({run.snapshot for run in runs.values()}) == 1
     archives = {
-        name: (tmp_path / name / "store" / SNAPSHOTS / run["snapshot"] / ARCHIVE).read_bytes()
+        name: (tmp_path / name / "store" / SNAPSHOTS / run.snapshot / ARCHIVE).read_bytes()
         for name, run in runs.items()
     }
     assert len(set(archives.values())) == 1
@@ -251,9 +253,9 @@ def test_concurrent_runs_on_one_store_stay_consistent(small_library: Path, tmp_p
     for process in processes:
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr.decode()
-        summary = json.loads(stdout)
-        assert summary["quality_gates"] == {"passed": 12, "total": 12}
-        snapshots.add(summary["snapshot"])
+        summary = CodegenSummary.model_validate_json(stdout)
+        assert summary.quality_gates == GATES_12
+        snapshots.add(summary.snapshot)
 
     engine = engine_for(state, small_library)
     assert snapshots == {engine.store.current_id()}  # same library, same snapshot
@@ -264,7 +266,7 @@ def test_concurrent_runs_on_one_store_stay_consistent(small_library: Path, tmp_p
     assert result["passed"] == result["total"]
     # And the shared bytecode cache serves a later run without a single compilation.
     forget_published(state)
-    assert run_stages(engine_for(state, small_library))["templates_compiled"] == 0
+    assert run_stages(engine_for(state, small_library)).templates_compiled == 0
 
 
 # -- failures publish nothing ----------------------------------------------------------------
@@ -324,7 +326,7 @@ def test_lint_and_format_findings_fail_validation(
     template.write_text(template.read_text().replace(old, new))
     engine = engine_for(tmp_path / "state", small_library, templates_dir=templates_copy)
     if check is None:  # one test fewer is fine: the tests that remain still pass
-        assert run_stages(engine)["quality_gates"] == {"passed": 12, "total": 12}
+        assert run_stages(engine).quality_gates == GATES_12
         return
     with pytest.raises(ValidationFailed) as caught:
         run_stages(engine)
@@ -347,7 +349,7 @@ def test_write_refuses_a_staging_dir_that_was_not_validated(
 ) -> None:
     engine = engine_for(tmp_path / "state", small_library)
     staging = tmp_path / "staging"
-    engine.generate(staging, engine.parse(staging)["dirty"])
+    engine.generate(staging, engine.parse(staging).dirty)
     engine.compile(staging)
     with pytest.raises(CodegenError, match="nothing published"):
         engine.write(staging)
@@ -362,7 +364,7 @@ def test_stages_reject_a_staging_dir_out_of_order(small_library: Path, tmp_path:
     plan = engine.parse(staging)
     with pytest.raises(CodegenError, match="not dirty in this run's plan"):
         engine.generate(staging, ["no_such_pattern"])
-    engine.generate(staging, plan["dirty"][:3])  # one shard only
+    engine.generate(staging, plan.dirty[:3])  # one shard only
     with pytest.raises(CodegenError, match="were not generated"):
         engine.compile(staging)
     with pytest.raises(CodegenError, match="run compile before validate"):
@@ -372,7 +374,7 @@ def test_stages_reject_a_staging_dir_out_of_order(small_library: Path, tmp_path:
 # -- the stage API, as the Airflow task group uses it ---------------------------------------
 
 
-def _generate_shard(state: str, library: str, staging: str, patterns: list[str]) -> dict:
+def _generate_shard(state: str, library: str, staging: str, patterns: list[str]) -> GenerateResult:
     return engine_for(Path(state), Path(library)).generate(Path(staging), patterns)
 
 
@@ -381,8 +383,8 @@ def test_stages_run_in_separate_processes_with_json_results(
 ) -> None:
     state, staging = tmp_path / "state", tmp_path / "staging"
     plan = engine_for(state, small_library).parse(staging)
-    shards = plan_shards(plan["dirty"], max_shards=3, min_per_shard=4)
-    assert [len(shard["patterns"]) for shard in shards] == [4, 4, 4]
+    shards = plan_shards(plan.dirty, max_shards=3, min_per_shard=4)
+    assert [len(shard.patterns) for shard in shards] == [4, 4, 4]
     context = multiprocessing.get_context("spawn")  # nothing inherited, like separate tasks
     with concurrent.futures.ProcessPoolExecutor(3, mp_context=context) as pool:
         generated = list(
@@ -391,20 +393,21 @@ def test_stages_run_in_separate_processes_with_json_results(
                 [str(state)] * 3,
                 [str(small_library)] * 3,
                 [str(staging)] * 3,
-                [shard["patterns"] for shard in shards],
+                [shard.patterns for shard in shards],
             )
         )
     compiled = engine_for(state, small_library).compile(staging)
     validated = engine_for(state, small_library).validate(staging)
     written = engine_for(state, small_library).write(staging)
 
+    # Each result crosses a task boundary as JSON (an XCom) and comes back equal.
     for result in (plan, *shards, *generated, compiled, validated, written):
-        assert json.loads(json.dumps(result)) == result
-    assert compiled["files"] == 24
-    assert set(validated["patterns"]) == set(SMALL_LIBRARY_NAMES)
-    assert validated["quality_gates"] == written["quality_gates"] == {"passed": 12, "total": 12}
-    assert written["templates_compiled"] == sum(g["templates_compiled"] for g in generated)
-    assert written["snapshot"] == engine_for(state, small_library).store.current_id()
+        assert type(result).model_validate(json.loads(result.model_dump_json())) == result
+    assert compiled.files == 24
+    assert set(validated.patterns) == set(SMALL_LIBRARY_NAMES)
+    assert validated.quality_gates == written.quality_gates == GATES_12
+    assert written.templates_compiled == sum(g.templates_compiled for g in generated)
+    assert written.snapshot == engine_for(state, small_library).store.current_id()
 
 
 def test_nothing_dirty_gives_no_shards_and_empty_stages(
@@ -414,22 +417,22 @@ def test_nothing_dirty_gives_no_shards_and_empty_stages(
     engine = engine_for(state, library)
     staging = tmp_path / "staging"
     plan = engine.parse(staging)
-    assert plan_shards(plan["dirty"]) == []
+    assert plan_shards(plan.dirty) == []
     # Airflow skips generate on an empty shard list; the later stages still run.
-    assert engine.compile(staging)["files"] == 0
+    assert engine.compile(staging).files == 0
     validated = engine.validate(staging)
-    assert validated["validated"] == 0
-    assert validated["quality_gates"] == {"passed": 12, "total": 12}
-    assert engine.write(staging)["quality_gates"] == {"passed": 12, "total": 12}
+    assert validated.validated == 0
+    assert validated.quality_gates == GATES_12
+    assert engine.write(staging).quality_gates == GATES_12
 
 
 def test_plan_shards_cuts_contiguous_balanced_shards() -> None:
     names = [f"p_{index:03d}" for index in range(101)]
     shards = plan_shards(names[::-1], max_shards=4, min_per_shard=16)
-    assert [len(shard["patterns"]) for shard in shards] == [26, 25, 25, 25]
-    assert [name for shard in shards for name in shard["patterns"]] == names
-    assert shards[0]["name"] == "shard 1/4: p_000..p_025 (26 patterns)"
-    assert [shard["index"] for shard in shards] == [0, 1, 2, 3]
+    assert [len(shard.patterns) for shard in shards] == [26, 25, 25, 25]
+    assert [name for shard in shards for name in shard.patterns] == names
+    assert shards[0].name == "shard 1/4: p_000..p_025 (26 patterns)"
+    assert [shard.index for shard in shards] == [0, 1, 2, 3]
     assert len(plan_shards(names[:40], max_shards=4, min_per_shard=16)) == 2
     assert len(plan_shards(names[:5], max_shards=4, min_per_shard=16)) == 1
     assert plan_shards([], max_shards=4) == []
@@ -443,5 +446,5 @@ def test_clear_caches_gives_a_cold_start(warm_state: tuple[Path, Path]) -> None:
     assert engine.store.snapshot_ids() == []
     assert not engine.bytecode_dir.exists()
     summary = run_stages(engine)
-    assert summary["regenerated"] == 12
-    assert summary["templates_from_cache"] == 0
+    assert summary.regenerated == 12
+    assert summary.templates_from_cache == 0

@@ -33,7 +33,7 @@ def staged_change(state: Path, library: Path, staging: Path) -> None:
     spec.write_text(re.sub(r"messages: \d+", "messages: 9", spec.read_text()))
     engine = engine_for(state, library)
     plan = engine.parse(staging)
-    engine.generate(staging, plan["dirty"])
+    engine.generate(staging, plan.dirty)
     engine.compile(staging)
     engine.validate(staging)
 
@@ -71,6 +71,6 @@ def test_a_publication_killed_at_any_moment_never_shows_a_mix(warm_state, tmp_pa
                 store.files(snapshot)
     # The retry publishes, and the result is the new library's snapshot.
     written = engine_for(state, library).write(staging)
-    assert store.current_id() == written["snapshot"] != previous
-    assert b"MESSAGES = 9" in store.files(written["snapshot"])["crc/test_crc_001.py"]
+    assert store.current_id() == written.snapshot != previous
+    assert b"MESSAGES = 9" in store.files(written.snapshot)["crc/test_crc_001.py"]
     assert "previous" in outcomes  # killed mid-upload: the pointer had not moved

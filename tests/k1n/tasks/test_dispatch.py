@@ -101,9 +101,9 @@ def test_checks_read_the_snapshot_their_run_published_not_the_current_one(ctx, t
     codegen = run_stages(
         CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir)
     )
-    ours = codegen["snapshot"]
+    ours = codegen.snapshot
     ctx.codegen_store.point_at("another-run-s-snapshot")
-    checker = RunContext(**{**ctx.__dict__, "codegen_result": codegen})
+    checker = RunContext(**{**ctx.__dict__, "codegen_result": codegen.model_dump(mode="json")})
     result = dispatch.run_task(spec.task(12), checker)
     assert result["snapshot"] == ours
     assert result["quality_gates"]["passed"] == result["quality_gates"]["total"]

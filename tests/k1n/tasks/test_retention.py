@@ -9,6 +9,7 @@ import pytest
 
 from k1n import storage
 from k1n.codegen import Staging
+from k1n.codegen.contracts import Plan
 from k1n.tasks.context import RunContext
 from k1n.tasks.retention import RUN_RECORD, finish_run
 from tests.k1n.codegen.test_snapshots import publish
@@ -25,6 +26,20 @@ def context(tmp_path: Path, run_id: str, snapshot: str | None = None) -> RunCont
     )
 
 
+def plan_on(base: str | None) -> Plan:
+    """A plan that builds on `base` (its library does not matter to retention)."""
+    return Plan(
+        engine="test",
+        mode="optimized",
+        library={},
+        templates={},
+        dirty={},
+        recorded={},
+        removed=[],
+        base=base,
+    )
+
+
 def finished(ctx: RunContext) -> bool:
     return storage.read_json(ctx.run_prefix / RUN_RECORD) is not None
 
@@ -32,7 +47,7 @@ def finished(ctx: RunContext) -> bool:
 def test_finishing_records_the_run_removes_its_staging_and_keeps_the_newest(tmp_path):
     runs = [context(tmp_path, f"run-{n}") for n in range(4)]
     for ctx in runs:
-        Staging(ctx.codegen_staging).write_plan({"base": None, "library": {}})
+        Staging(ctx.codegen_staging).write_plan(plan_on(None))
         summary = finish_run(ctx, keep_runs=2)
         assert storage.children(ctx.codegen_staging) == []
     assert summary["removed_runs"] == ["run-1"]
@@ -45,7 +60,7 @@ def test_a_running_run_is_never_touched_and_keeps_its_snapshots(tmp_path):
     store = running.codegen_store
     base = publish(store, {"a.py": b"base"})
     staging = Staging(running.codegen_staging)
-    staging.write_plan({"base": base, "library": {}})
+    staging.write_plan(plan_on(base))
     published_by_running = publish(store, {"a.py": b"mine"})
     staging.write_published(published_by_running)
     unreferenced = publish(store, {"a.py": b"nobody's"})
@@ -63,7 +78,7 @@ def test_no_snapshot_is_removed_while_a_run_reads_the_pointer(tmp_path):
     reading = context(tmp_path, "reading")
     publish(reading.codegen_store, {"a.py": b"old"})
     publish(reading.codegen_store, {"a.py": b"new"})
-    Staging(reading.codegen_staging).write_plan({"state": "reading the current snapshot"})
+    Staging(reading.codegen_staging).write_claim()
     summary = finish_run(context(tmp_path, "done"), keep_runs=1)
     assert summary["removed_snapshots"] == []
     assert len(reading.codegen_store.snapshot_ids()) == 2
