@@ -11,8 +11,9 @@ from urllib.parse import quote
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.models.dag import DagModel
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 
 from airflow_bottleneck.analysis.model import Links, RunReport
 from airflow_bottleneck.extension import ExtensionUnavailable
@@ -50,6 +51,36 @@ def may_read(user: BaseUser, dag_id: str, entity: DagAccessEntity) -> bool:
         details=DagDetails(id=dag_id, team_name=team(dag_id)),
         user=user,
     )
+
+
+# A report shows a run (its state, dates, wall time) and its task instances: a user needs read
+# on both, as Airflow's own run list and grid do.
+REPORT_ENTITIES = (DagAccessEntity.RUN, DagAccessEntity.TASK_INSTANCE)
+
+
+def may_read_runs(user: BaseUser, dag_id: str) -> bool:
+    """Whether `user` may see `dag_id`'s runs in a list: DAG read and DAG-run read."""
+    return may_read(user, dag_id, DagAccessEntity.RUN)
+
+
+def may_read_reports(user: BaseUser, dag_id: str) -> bool:
+    """Whether `user` may read `dag_id`'s run reports (its runs and its task instances)."""
+    return all(may_read(user, dag_id, entity) for entity in REPORT_ENTITIES)
+
+
+def run_lists_of(user: BaseUser, dag_ids: set[str] | None) -> set[str]:
+    """Of the DAGs `user` may read, those whose runs it may also read."""
+    return {dag_id for dag_id in dag_ids or () if may_read_runs(user, dag_id)}
+
+
+# Route dependencies: read on the runs and task instances of the path's `{dag_id}`.
+REPORT_ACCESS = [Depends(requires_access_dag("GET", entity)) for entity in REPORT_ENTITIES]
+
+
+def require_report_access(request: Request, user: BaseUser, dag_id: str) -> None:
+    """`REPORT_ACCESS` for a DAG the path names otherwise (a comparison's second run)."""
+    for entity in REPORT_ENTITIES:
+        requires_access_dag("GET", entity, param_dag_id=dag_id)(request, user)
 
 
 def load_report(

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-from airflow.api_fastapi.core_api.security import PermittedDagRunFilter
 from fastapi import HTTPException, Request
 
 from airflow_bottleneck.analysis.model import RunReport
@@ -16,7 +14,13 @@ from airflow_bottleneck.extension import featured_dag_ids
 from airflow_bottleneck.readers import metadata_db
 from airflow_bottleneck.render import html
 from airflow_bottleneck.web import reports
-from airflow_bottleneck.web.access import load_report, may_read, root, valid_dag_id, valid_run_id
+from airflow_bottleneck.web.access import (
+    load_report,
+    may_read_reports,
+    root,
+    valid_dag_id,
+    valid_run_id,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,10 +55,16 @@ def _split_key(key: str) -> tuple[str, str]:
     return dag_id, run_id
 
 
-def _page_report(request: Request, session: Session, user: BaseUser, key: str) -> RunReport:
+REFUSED = "you may not read this run"
+
+
+def _page_report(
+    request: Request, session: Session, user: BaseUser, readable: set[str], key: str
+) -> RunReport:
     dag_id, run_id = _split_key(key)
-    if not may_read(user, dag_id, DagAccessEntity.TASK_INSTANCE):
-        raise PageError(403, f"you may not read the task instances of {dag_id}")
+    if dag_id not in readable or not may_read_reports(user, dag_id):
+        # Before any lookup, and the same words for a DAG or run that does not exist.
+        raise PageError(403, REFUSED)
     try:
         # The page draws every try and every map index: the detailed report.
         return load_report(request, session, user, dag_id, run_id, detail=True)
@@ -84,11 +94,14 @@ def build_page_model(
     request: Request,
     session: Session,
     user: BaseUser,
-    readable_filter: PermittedDagRunFilter,
+    readable: set[str],
     asked: PageRequest,
 ) -> tuple[html.PageModel, int]:
-    """Defaults for what is not asked for; errors of what is asked for shown in the page."""
-    readable = set(readable_filter.value or ())
+    """Defaults for what is not asked for; errors of what is asked for shown in the page.
+
+    `readable`: the DAGs whose runs the user may list. A run of any other DAG is refused
+    without a trace: no report, no picker entry, no link, not even its id echoed back.
+    """
     dag_filter = asked.dag_filter if asked.dag_filter in readable else None
     messages = []
     if asked.dag_filter and dag_filter is None:
@@ -122,7 +135,7 @@ def build_page_model(
 
     def load(key: str) -> RunReport:
         if key not in loaded:
-            loaded[key] = _page_report(request, session, user, key)
+            loaded[key] = _page_report(request, session, user, readable, key)
         return loaded[key]
 
     if model.run_key:
@@ -142,12 +155,24 @@ def build_page_model(
                 statuses.append(exc.status_code)
     elif model.a_key or model.b_key:
         model.compare_error = "pick both runs to compare"
+    # A refused run leaves no trace: its key is not echoed in the pickers or the share link.
+    for field in ("run_key", "a_key", "b_key"):
+        if (key := getattr(model, field)) and not _may_show(key, readable):
+            setattr(model, field, None)
     model.choices = _choices(session, runs, model)
     return model, statuses[0] if statuses else 200
 
 
+def _may_show(key: str, readable: set[str]) -> bool:
+    try:
+        return _split_key(key)[0] in readable
+    except PageError:
+        return True  # the user's own malformed input, echoed in its 422 message anyway
+
+
 def _choices(session: Session, runs: list[metadata_db.RunRow], model: html.PageModel) -> list:
-    """The pickers' runs: this page of the list, plus the chosen runs when not on it."""
+    """The pickers' runs: this page of the list, plus the chosen runs when not on it (the
+    chosen keys are all of readable DAGs by now)."""
     listed = {row.key for row in runs}
     chosen = []
     for key in dict.fromkeys((model.run_key, model.a_key, model.b_key)):

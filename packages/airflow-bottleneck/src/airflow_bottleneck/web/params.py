@@ -6,13 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.core_api.security import (
+    GetUserDep,
     PermittedDagRunFilter,
     permitted_dag_filter_factory,
 )
 from fastapi import Depends, Path, Query
 
 from airflow_bottleneck.time_scale import TIME_SCALE_MAX, TIME_SCALE_MIN
-from airflow_bottleneck.web.access import DAG_ID_PATTERN, ID_MAX_LENGTH, RUN_ID_PATTERN
+from airflow_bottleneck.web.access import (
+    DAG_ID_PATTERN,
+    ID_MAX_LENGTH,
+    RUN_ID_PATTERN,
+    run_lists_of,
+)
 from airflow_bottleneck.web.api_models import Problem
 
 MAX_OFFSET = 2**31 - 1
@@ -49,10 +55,18 @@ TimeScaleQuery = Annotated[
         "between 1/3600 and 1",
     ),
 ]
-ReadableRunsDep = Annotated[
+ReadableDagsDep = Annotated[
     PermittedDagRunFilter,
     Depends(permitted_dag_filter_factory("GET", PermittedDagRunFilter)),
 ]
+
+
+def _readable_run_dags(readable: ReadableDagsDep, user: GetUserDep) -> set[str]:
+    return run_lists_of(user, readable.value)
+
+
+# The DAGs whose runs the user may list: DAG read and DAG-run read, as Airflow's run list.
+ReadableRunsDep = Annotated[set[str], Depends(_readable_run_dags)]
 RunKeyQuery = Annotated[str | None, Query(max_length=2 * ID_MAX_LENGTH + 1)]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -24,7 +24,7 @@ router = APIRouter()
     responses={401: ERROR_RESPONSES[401]},
 )
 def list_dags(session: SessionDep, readable: ReadableRunsDep) -> DagList:
-    return DagList(dag_ids=metadata_db.dags_with_runs(session, readable.value or set()))
+    return DagList(dag_ids=metadata_db.dags_with_runs(session, readable))
 
 
 @router.get(
@@ -46,7 +46,7 @@ def list_runs(
     matching runs in all pages."""
     rows, total = metadata_db.list_runs(
         session,
-        readable_dag_ids=readable.value or set(),
+        readable_dag_ids=readable,
         dag_id=dag_id,
         state=state,
         limit=limit,

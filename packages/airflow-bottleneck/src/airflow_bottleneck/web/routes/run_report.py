@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
-from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from airflow_bottleneck.analysis.model import Comparison, RunReport
 from airflow_bottleneck.render import render_comparison, render_report
 from airflow_bottleneck.web import reports
-from airflow_bottleneck.web.access import load_report
+from airflow_bottleneck.web.access import REPORT_ACCESS, load_report, require_report_access
 from airflow_bottleneck.web.params import (
     ERROR_RESPONSES,
     MARKDOWN,
@@ -30,11 +29,8 @@ router = APIRouter()
 
 
 def _require_other_dag(request: Request, other_dag_id: OtherDagIdPath, user: GetUserDep) -> None:
-    """The comparison's second DAG needs the same access as the one `requires_access_dag`
-    checks from `{dag_id}`."""
-    requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE, param_dag_id=other_dag_id)(
-        request, user
-    )
+    """The comparison's second DAG needs the same access as `{dag_id}`."""
+    require_report_access(request, user, other_dag_id)
 
 
 @router.get(
@@ -42,7 +38,7 @@ def _require_other_dag(request: Request, other_dag_id: OtherDagIdPath, user: Get
     response_model=RunReport,
     response_model_by_alias=True,
     summary="One run's bottleneck report",
-    dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))],
+    dependencies=REPORT_ACCESS,
     responses={200: MARKDOWN_RESPONSE, **ERROR_RESPONSES},
 )
 def run_report(
@@ -70,7 +66,7 @@ def run_report(
     "/api/dags/{dag_id}/runs/{run_id}/report.md",
     response_class=PlainTextResponse,
     summary="One run's bottleneck report as Markdown",
-    dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))],
+    dependencies=REPORT_ACCESS,
     responses={
         200: {"content": {"text/markdown": {"schema": {"type": "string"}}}},
         **ERROR_RESPONSES,
@@ -93,10 +89,7 @@ def run_report_markdown(
     response_model=Comparison,
     response_model_by_alias=True,
     summary="Run A (the path's first run, the reference) against run B",
-    dependencies=[
-        Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE)),
-        Depends(_require_other_dag),
-    ],
+    dependencies=[*REPORT_ACCESS, Depends(_require_other_dag)],
     responses={200: MARKDOWN_RESPONSE, **ERROR_RESPONSES},
 )
 def compare_runs(
