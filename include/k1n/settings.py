@@ -9,6 +9,7 @@ environment afresh on each call (a test or a task may change it), never at impor
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from airflow_bottleneck.time_scale import (
     TIME_SCALE_MIN,
     parse_time_scale,
 )
+from k1n.child_env import is_never_passed
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "K1N_"
@@ -71,6 +73,11 @@ class K1NSettings(BaseSettings):
     airflow_url: str = Field(DEFAULT_AIRFLOW_URL, description="the k1n CLI's api-server")
     airflow_user: str = Field(DEFAULT_AIRFLOW_USER, description="the k1n CLI's user")
     airflow_password: str | None = Field(None, description="the k1n CLI's password")
+    agent_env: str | None = Field(
+        None,
+        description="comma-separated names of worker variables agent commands also get "
+        "(e.g. an agent's API key); never Airflow's own",
+    )
 
     @field_validator(
         "storage_url",
@@ -84,6 +91,23 @@ class K1NSettings(BaseSettings):
     @classmethod
     def _optional(cls, value: Any) -> Any:
         return _blank(value)
+
+    @field_validator("agent_env", mode="before")
+    @classmethod
+    def _agent_env(cls, value: Any) -> str | None:
+        value = _blank(value)
+        if value is None:
+            return None
+        names = [name.strip() for name in str(value).split(",") if name.strip()]
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+                raise ValueError(f"{env_name('agent_env')}: {name[:40]!r} is not a variable name")
+            if is_never_passed(name):
+                raise ValueError(
+                    f"{env_name('agent_env')}: {name} is Airflow's or the CLI's own; "
+                    "task code never gets it"
+                )
+        return ",".join(names) or None
 
     @field_validator("time_scale", mode="before")
     @classmethod
@@ -199,6 +223,12 @@ def storage_url() -> str:
     """`K1N_STORAGE_URL`, else a folder under the Airflow home (one machine only)."""
     value = k1n_settings().storage_url
     return value or (airflow_home() / "k1n" / "storage").resolve().as_uri()
+
+
+def agent_env_names() -> list[str]:
+    """The worker variables `K1N_AGENT_ENV` passes on to agent commands."""
+    value = k1n_settings().agent_env
+    return value.split(",") if value else []
 
 
 def cache_dir() -> Path:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from k1n.checks.security import scan_tree
+from k1n.child_env import child_environment
 from k1n.codegen.errors import CodegenError
 from k1n.codegen.validation import find_ruff
 
@@ -86,13 +87,15 @@ def run_unit_tests(output_dir: Path) -> dict[str, Any]:
             "--assert=plain",
             str(output_dir),
         ]
-        env = {
-            **os.environ,
-            # No pytest pycs in the output's __pycache__ next to the published, hashed ones.
-            "PYTHONDONTWRITEBYTECODE": "1",
-            # Only pytest itself: plugins installed for the project have no business here.
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-        }
+        # Generated code runs here: the allow-listed environment, none of the worker's secrets.
+        env = child_environment(
+            {
+                # No pytest pycs in the output's __pycache__ next to the published, hashed ones.
+                "PYTHONDONTWRITEBYTECODE": "1",
+                # Only pytest itself: plugins installed for the project have no business here.
+                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            }
+        )
         try:
             completed = subprocess.run(
                 argv,
@@ -178,7 +181,9 @@ def run_static_analysis(output_dir: Path) -> dict[str, Any]:
         "--exit-zero",
         ".",
     ]
-    completed = subprocess.run(argv, cwd=output_dir, capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        argv, cwd=output_dir, capture_output=True, text=True, check=False, env=child_environment()
+    )
     if completed.returncode != 0:
         tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
         raise CodegenError(f"ruff failed with exit code {completed.returncode}: {tail}")

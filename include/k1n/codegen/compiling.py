@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from k1n.child_env import child_environment
 from k1n.codegen.errors import CodegenError
 
 COMPILER = Path(__file__).resolve().parent / "_compiler.py"
@@ -45,7 +46,8 @@ def run_scripts(script: Path, jobs: list[dict[str, Any]], what: str) -> list[dic
 
     Plain subprocesses rather than a multiprocessing pool: they work in a Celery worker's
     daemonic task processes, inherit no threads or locks, and keep generated code out of
-    this process. Output goes to files, not pipes: a chatty child cannot block on a pipe.
+    this process. Generated code runs in them, so they get the allow-listed environment.
+    Output goes to files, not pipes: a chatty child cannot block on a pipe.
     """
     with tempfile.TemporaryDirectory(prefix="k1n-batch-") as scratch:
         started = []
@@ -56,7 +58,9 @@ def run_scripts(script: Path, jobs: list[dict[str, Any]], what: str) -> list[dic
             job_file.write_text(json.dumps(job), encoding="utf-8")
             argv = [sys.executable, "-I", "-B", str(script), str(job_file), str(result)]
             with errors.open("w") as stderr:
-                process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+                process = subprocess.Popen(
+                    argv, stdout=subprocess.DEVNULL, stderr=stderr, env=child_environment()
+                )
             started.append((process, result, errors))
         results = []
         try:

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from k1n.child_env import child_environment
 from k1n.codegen.compiling import pattern_of, run_scripts, split
 from k1n.codegen.contracts import PatternValidation, TestCounts, TestRun, parse_document
 from k1n.codegen.errors import CodegenError
@@ -54,7 +55,9 @@ def ruff(root: Path, arguments: list[str]) -> subprocess.CompletedProcess[str]:
         TARGET_VERSION,
         ".",
     ]
-    completed = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        argv, cwd=root, capture_output=True, text=True, check=False, env=child_environment()
+    )
     if completed.returncode not in (0, 1):
         tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
         raise CodegenError(

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from k1n import settings
+from k1n.child_env import AGENT_INPUTS, child_environment
 from k1n.workflow.results import (
     HandlerError,
     ResultFileError,
@@ -97,9 +99,11 @@ def run_command(
     `{{` and `}}` for literal braces. A program path containing `/` is relative to `project_dir`;
     a bare name is looked up on `PATH`.
 
-    The command runs in `work_dir` (created if missing) with the parent's environment plus
-    `K1N_RUN_ID`, `K1N_TASK_ID`, `K1N_WORK_DIR`, `K1N_RESULT_FILE`, `K1N_PROJECT_DIR` and
-    `extra_env`. Its stdout and stderr are logged line by line as they arrive.
+    The command runs in `work_dir` (created if missing). It does not inherit the worker's
+    environment, which holds Airflow's secrets: it gets the allow-list of `k1n.child_env`
+    (with `K1N_AGENT_ENV`'s names), `extra_env`, and `K1N_RUN_ID`, `K1N_TASK_ID`,
+    `K1N_WORK_DIR`, `K1N_RESULT_FILE` and `K1N_PROJECT_DIR`. Its stdout and stderr are logged
+    line by line as they arrive.
 
     Raises:
         HandlerError: the template or program is unusable, or `extra_env` overrides a contract
@@ -264,7 +268,7 @@ def _command_env(
     result_file: Path,
     extra_env: Mapping[str, str] | None,
 ) -> dict[str, str]:
-    """The parent's environment plus the contract variables and `extra_env`."""
+    """The allow-listed environment (`k1n.child_env`), `extra_env` and the contract variables."""
     extra = dict(extra_env or {})
     clashing = sorted(CONTRACT_ENV_VARS.intersection(extra))
     if clashing:
@@ -273,15 +277,17 @@ def _command_env(
     not_strings = sorted(key for key, value in extra.items() if not isinstance(value, str))
     if not_strings:
         raise HandlerError(f"extra_env values must be strings: {', '.join(not_strings)}")
-    return {
-        **os.environ,
-        **extra,
-        "K1N_RUN_ID": run_id,
-        "K1N_TASK_ID": str(task_id),
-        "K1N_WORK_DIR": str(work_dir),
-        "K1N_RESULT_FILE": str(result_file),
-        "K1N_PROJECT_DIR": str(project_dir),
-    }
+    return child_environment(
+        {
+            **extra,
+            "K1N_RUN_ID": run_id,
+            "K1N_TASK_ID": str(task_id),
+            "K1N_WORK_DIR": str(work_dir),
+            "K1N_RESULT_FILE": str(result_file),
+            "K1N_PROJECT_DIR": str(project_dir),
+        },
+        pass_through=[*AGENT_INPUTS, *settings.agent_env_names()],
+    )
 
 
 def _resolve_program(program: str, *, project_dir: Path, search_path: str | None) -> str:

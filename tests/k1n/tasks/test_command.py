@@ -263,6 +263,8 @@ def test_bare_program_name_is_looked_up_on_path(tmp_path: Path) -> None:
 
 def test_environment_and_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("K1N_TEST_PARENT_VAR", "inherited")
+    monkeypatch.setenv("K1N_TEST_UNNAMED_VAR", "not passed on")
+    monkeypatch.setenv("K1N_AGENT_ENV", "K1N_TEST_PARENT_VAR")
     write_script(
         tmp_path,
         "env.sh",
@@ -292,7 +294,9 @@ def test_environment_and_working_directory(tmp_path: Path, monkeypatch: pytest.M
     assert env["K1N_RESULT_FILE"] == str(work_dir / "task-results" / "task-7.json")
     assert env["K1N_PROJECT_DIR"] == str(tmp_path.resolve())
     assert env["K1N_SCAN_DIR"] == "/src"
-    assert env["K1N_TEST_PARENT_VAR"] == "inherited"
+    assert env["K1N_TEST_PARENT_VAR"] == "inherited"  # named in K1N_AGENT_ENV
+    assert "K1N_TEST_UNNAMED_VAR" not in env
+    assert "K1N_AGENT_ENV" not in env
     assert env["PWD_P"] == str(work_dir)
 
 
