@@ -18,25 +18,43 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_YAML_NODES = 100_000
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Replace `path` with `data` so a concurrent reader sees the old file or the new one.
+def stage_file(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = False) -> Path:
+    """A new temporary file beside `path` holding `data`, for `os.replace` onto `path`.
 
-    The temporary file is hidden (leading dot) and ends in `.tmp`, so a writer that died half
-    way leaves debris that globs skip and `remove_temp_debris` recognises. `durable` adds an
-    fsync before the rename, for files whose loss after a crash would go unnoticed.
+    Its name is fresh (`mkstemp`: created exclusively, so a link planted under a name we
+    would use is never followed) and hidden with a `.tmp` end, so a writer that died half way
+    leaves debris that globs skip and `remove_temp_debris` recognises. It is created
+    owner-only and widened to `mode` only then. `durable` adds an fsync.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as tmp:
-            os.fchmod(tmp.fileno(), 0o644)  # mkstemp makes 0600; outputs are not secret
+            if mode != 0o600:
+                os.fchmod(tmp.fileno(), mode)
             tmp.write(data)
             if durable:
                 tmp.flush()
                 os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return Path(tmp_name)
+
+
+def write_bytes_atomic(
+    path: Path, data: bytes, *, durable: bool = False, mode: int = 0o644
+) -> None:
+    """Replace `path` with `data` so a concurrent reader sees the old file or the new one.
+
+    Through `stage_file`, then a rename: a symbolic link at `path` is replaced, not followed.
+    `mode` 0o600 keeps a secret owner-only from the first byte.
+    """
+    staged = stage_file(path, data, mode=mode, durable=durable)
+    try:
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
         raise
 
 

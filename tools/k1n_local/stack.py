@@ -36,6 +36,7 @@ from pathlib import Path
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from airflow_bottleneck.readers.rest_client import AirflowRestClient
+from k1n.io import write_bytes_atomic
 from k1n.settings import AIRFLOW_API_CONN_ID, PROJECT_DIR
 from k1n_local import processes
 from k1n_local.postgres import EmbeddedPostgres
@@ -126,15 +127,14 @@ class AirflowStack:
     def _persistent_secret(self, name: str) -> str:
         # Persisted so that tokens and sessions survive a restart of the same home.
         path = self.home / name
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
+        if not path.exists():  # owner-only from its first byte
+            write_bytes_atomic(path, secrets.token_urlsafe(32).encode(), mode=0o600)
         return path.read_text().strip()
 
     def admin_password(self) -> str:
         if not self.passwords_file.exists():
-            self.passwords_file.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
-            self.passwords_file.chmod(0o600)
+            document = json.dumps({ADMIN_USER: secrets.token_urlsafe(12)})
+            write_bytes_atomic(self.passwords_file, document.encode(), mode=0o600)
         return json.loads(self.passwords_file.read_text())[ADMIN_USER]
 
     def airflow_env(self) -> dict[str, str]:

@@ -24,7 +24,6 @@ each task as `{"task_id": <spec id>, "duration_ms", "percentage"}`.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -38,6 +37,7 @@ from airflow_bottleneck.analysis.errors import AnalysisInputError
 from airflow_bottleneck.analysis.graph import TaskGraph
 from airflow_bottleneck.analysis.model import RunReport, TaskTiming
 from k1n.errors import brief
+from k1n.io import write_bytes_atomic
 from k1n.readers.common import (
     MAX_DURATION_SECONDS,
     checked_time,
@@ -178,13 +178,11 @@ def _legacy_task(task: TaskTiming) -> dict[str, Any]:
 
 
 def write_legacy_summary(report: RunReport, path: Path | str) -> Path:
-    """Write `legacy_summary(report)` to `path` atomically (temp file, then rename)."""
+    """Write `legacy_summary(report)` to `path` atomically (fresh temp file, then rename)."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
+    text = json.dumps(legacy_summary(report), indent=2) + "\n"
     try:
-        temporary.write_text(json.dumps(legacy_summary(report), indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        write_bytes_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise AnalysisInputError(f"cannot write summary {path}: {exc.strerror or exc}") from None
     return path

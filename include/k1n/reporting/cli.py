@@ -31,6 +31,7 @@ from airflow_bottleneck.analysis.compare import compare_runs
 from airflow_bottleneck.analysis.errors import AnalysisInputError
 from airflow_bottleneck.analysis.model import RunReport
 from airflow_bottleneck.render import DEFAULT_TOP, FORMATS, render_comparison, render_report
+from k1n.io import stage_file
 from k1n.readers import (
     fetch_airflow_run,
     legacy_summary,
@@ -262,15 +263,15 @@ def _analyze(
 
 
 def _emit(text: str, output: Path | None, also: dict[Path, str] | None = None) -> None:
-    """Write every output, or none: each goes to a temporary file beside its target first,
-    and only when all of them are written are they renamed into place."""
+    """Write every output, or none: each goes to a fresh temporary file beside its target
+    first (never a fixed name a planted link could redirect), and only when all of them are
+    written are they renamed into place."""
     files = {**(also or {}), **({output: text} if output is not None else {})}
     staged: list[tuple[Path, Path]] = []
     try:
         for target, content in files.items():
-            temporary = target.with_name(f".{target.name}.k1n-tmp")
             try:
-                temporary.write_text(content, encoding="utf-8")
+                temporary = stage_file(target, content.encode("utf-8"))
             except OSError as exc:
                 raise AnalysisInputError(
                     f"cannot write {target}: {exc.strerror or exc}; nothing was written"

@@ -311,3 +311,26 @@ def test_compare_bad_input_is_one_line_and_exit_2(profiles: Path, tmp_path: Path
 def test_help_exits_0(capsys) -> None:
     assert report_main(["--help"]) == 0
     assert "profiles:DIR" in capsys.readouterr().out
+
+
+def test_links_planted_in_an_untrusted_profile_folder_are_never_followed(
+    profiles: Path, tmp_path: Path, capsys
+) -> None:
+    """A tarball or CI artifact may carry links where the CLI writes; none is followed."""
+    victims = {name: tmp_path / f"victim-{name}" for name in ("summary", "temp", "report-temp")}
+    for victim in victims.values():
+        victim.write_text("precious\n")
+    (profiles / "summary.json").symlink_to(victims["summary"])
+    (profiles / ".summary.json.tmp").symlink_to(victims["temp"])
+    report = profiles / "report.txt"
+    (profiles / ".report.txt.k1n-tmp").symlink_to(victims["report-temp"])
+
+    argv = [f"profiles:{profiles}", "--write-summary", "--output", str(report)]
+    assert report_main(argv) == 0
+
+    assert all(victim.read_text() == "precious\n" for victim in victims.values())
+    assert not (profiles / "summary.json").is_symlink()  # the link was replaced, not followed
+    assert json.loads((profiles / "summary.json").read_text())["total_duration_min"] == 130.0
+    assert "7800.0 s (130.0 min)" in report.read_text()
+    # No temporary file left beside the planted links.
+    assert {p.name for p in profiles.glob(".*")} == {".summary.json.tmp", ".report.txt.k1n-tmp"}
