@@ -81,7 +81,8 @@ def _notifiers() -> list[Any]:
             SmtpNotifier(
                 to=[address.strip() for address in email.split(",") if address.strip()],
                 subject="K1N nightly {{ dag.dag_id }} {{ run_id }}: FAILED",
-                html_content="<pre>{{ exception }}</pre>",
+                # The exception echoes run input (a target DAG id, a run id): escaped.
+                html_content="<pre>{{ exception | e }}</pre>",
             )
         )
     return notifiers

@@ -31,6 +31,23 @@ def test_mail_is_off_unless_configured(monkeypatch):
     assert [type(n).__name__ for n in nightly._notifiers()] == ["VerdictNotifier", "SmtpNotifier"]
 
 
+def test_the_failure_mail_escapes_what_the_exception_echoes(monkeypatch):
+    monkeypatch.setenv(nightly.EMAIL_ENV, "ops@example.org")
+    (mail,) = [n for n in nightly._notifiers() if type(n).__name__ == "SmtpNotifier"]
+    hostile = '<img src=x onerror="alert(1)">&'
+    from airflow.sdk import DAG
+
+    context = {
+        "dag": DAG(dag_id="k1n_nightly_test", schedule=None),
+        "exception": ValueError(f"target_dag_id {hostile}: no such DAG"),
+        "run_id": "r1",
+    }
+    mail.render_template_fields(context)
+    assert hostile not in mail.html_content
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;" in mail.html_content
+    assert mail.html_content.startswith("<pre>") and mail.html_content.endswith("</pre>")
+
+
 def test_timezone_defaults_to_utc(monkeypatch):
     monkeypatch.delenv(nightly.TIMEZONE_ENV, raising=False)
     assert nightly.nightly_timezone() == "UTC"
