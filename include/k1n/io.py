@@ -85,7 +85,11 @@ def read_text_file(path: Path, error: type[FileProblem], max_bytes: int = MAX_FI
         raise error(path, f"not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
-class _BoundedLoader(yaml.SafeLoader):
+# libyaml's loader where it is installed (the pattern library is 600 files), else PyYAML's.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _BoundedLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """PyYAML's safe loader that refuses a document whose aliases would expand to more than
     `MAX_YAML_NODES` nodes ("billion laughs"): it is checked on the composed node graph, where
     an alias is one shared node, before anything walks the expanded data."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +21,8 @@ from k1n.codegen.errors import CodegenError
 # Fast compression: the archives are moved once or twice, and the CPU is shared with tasks.
 COMPRESS_LEVEL = 1
 FILE_MODE = 0o644
+# A snapshot of the demo library unpacks to ~10 MB; a gzip bomb stops here, not at memory's end.
+MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
 
 
 def pack(files: Mapping[str, bytes]) -> bytes:
@@ -35,10 +38,22 @@ def pack(files: Mapping[str, bytes]) -> bytes:
     return gzip.compress(raw.getvalue(), compresslevel=COMPRESS_LEVEL, mtime=0)
 
 
-def unpack(data: bytes) -> dict[str, bytes]:
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    """`data` decompressed, refused once it would exceed `max_bytes` (a single gzip member:
+    the only thing `pack` writes)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    raw = inflater.decompress(data, max_bytes + 1)
+    if len(raw) > max_bytes or inflater.unconsumed_tail:
+        raise CodegenError(f"not a code archive: it unpacks to more than {max_bytes} bytes")
+    if not inflater.eof:
+        raise CodegenError("not a readable code archive: it is truncated")
+    return raw
+
+
+def unpack(data: bytes, max_bytes: int = MAX_UNPACKED_BYTES) -> dict[str, bytes]:
     """The files of an archive `pack` wrote; anything else raises `CodegenError`."""
     try:
-        raw = gzip.decompress(data)
+        raw = _gunzip(data, max_bytes)
         files: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
             for member in archive:
@@ -48,7 +63,7 @@ def unpack(data: bytes) -> dict[str, bytes]:
                 stream = archive.extractfile(member)
                 assert stream is not None  # a regular file always has a stream
                 files[member.name] = stream.read()
-    except (OSError, EOFError, tarfile.TarError) as exc:
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
         raise CodegenError(f"not a readable code archive: {exc}") from None
     return files
 

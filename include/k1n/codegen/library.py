@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from k1n import settings
 from k1n.codegen.errors import LibraryError
 from k1n.codegen.kinds import KINDS, Params
 from k1n.codegen.manifest import canonical_json, sha256_bytes
+from k1n.errors import FileProblem
+from k1n.io import read_yaml
 
 PATTERN_SUFFIX = ".yaml"
 # A pattern's name is a module name: lower case, at most 63 characters.
@@ -118,9 +119,10 @@ def load_pattern(path: Path, library_dir: Path) -> Pattern:
     """Read and validate one pattern file; raise `LibraryError` naming the file and the problem."""
     relative = path.relative_to(library_dir).as_posix()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LibraryError(f"{relative}: cannot read: {' '.join(str(exc).split())}") from exc
+        # Bounded like every YAML the project reads: size, aliases, one line per problem.
+        data = read_yaml(path, FileProblem)
+    except FileProblem as exc:
+        raise LibraryError(f"{relative}: cannot read: {exc.problem}") from None
     if not isinstance(data, dict):
         raise LibraryError(f"{relative}: a pattern file must be a mapping")
     try:

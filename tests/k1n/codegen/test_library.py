@@ -81,6 +81,14 @@ def test_invalid_pattern_is_named_with_its_problem(small_library: Path, tmp_path
         ("fsm/x.yaml", "name: x\nkind: gpio\ndescription: d\nparams: {}\n", "unknown kind"),
         ("fsm/x.yaml", "[1, 2]\n", "must be a mapping"),
         ("fsm/x.yaml", 'name: x\nkind: fsm\ndescription: \'"""\'\nparams: {}\n', '"""'),
+        # Billion laughs: nine levels of ten aliases each would be 10^9 nodes.
+        (
+            "fsm/x.yaml",
+            "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 9)),
+            r"fsm/x\.yaml: cannot read: invalid YAML: its aliases expand to more than",
+        ),
+        ("fsm/x.yaml", "key: [unclosed\n", r"fsm/x\.yaml: cannot read: invalid YAML: .*line 2"),
     ],
 )
 def test_pattern_file_rules(small_library: Path, path: str, text: str, problem: str) -> None:
