@@ -25,7 +25,7 @@ from pydantic import (
 
 from k1n.codegen.errors import CodegenError
 from k1n.codegen.library import PATTERN_NAME_PATTERN
-from k1n.codegen.manifest import SNAPSHOT_ID_LENGTH
+from k1n.codegen.manifest import SNAPSHOT_ID_PATTERN
 from k1n.workflow.results import QualityGates
 
 __all__ = [
@@ -54,11 +54,8 @@ __all__ = [
     "parse_document",
 ]
 
-# A snapshot id is a prefix of a sha256 (see `Manifest.snapshot_id`); anything else is refused
-# before it becomes part of an object-storage path.
-SnapshotId = Annotated[
-    str, StringConstraints(pattern=rf"^[0-9a-f]{{{SNAPSHOT_ID_LENGTH}}}$", strict=True)
-]
+# Anything but a snapshot id's shape is refused before it becomes part of a storage path.
+SnapshotId = Annotated[str, StringConstraints(pattern=SNAPSHOT_ID_PATTERN, strict=True)]
 PatternName = Annotated[str, StringConstraints(pattern=PATTERN_NAME_PATTERN)]
 DirtyReason = Literal["new", "changed", "failed checks", "full rebuild"]
 CLAIM_STATE = "reading the current snapshot"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the contracts import this module's constants
 
 MANIFEST_FORMAT = 2
 SNAPSHOT_ID_LENGTH = 20
+# A snapshot id is a prefix of a sha256 (see `Manifest.snapshot_id`).
+SNAPSHOT_ID_PATTERN = rf"^[0-9a-f]{{{SNAPSHOT_ID_LENGTH}}}$"
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -17,6 +17,7 @@ and each run keeps reading its own. No lock is needed, on a local disk or on S3.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from typing import Any
 from k1n import storage
 from k1n.codegen import archive
 from k1n.codegen.errors import CodegenError
-from k1n.codegen.manifest import Manifest, sha256_bytes
+from k1n.codegen.manifest import SNAPSHOT_ID_PATTERN, Manifest, sha256_bytes
+from k1n.errors import brief
 from k1n.storage import StoragePath
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ class CodegenStore:
         return f"CodegenStore({str(self.root)!r})"
 
     def _snapshot(self, snapshot_id: str) -> StoragePath:
+        # Ids arrive from documents (the pointer, XComs, staging): never a path of their own.
+        if not isinstance(snapshot_id, str) or not re.fullmatch(SNAPSHOT_ID_PATTERN, snapshot_id):
+            raise CodegenError(f"not a snapshot id: {brief(snapshot_id)}")
         return self.root / SNAPSHOTS / snapshot_id
 
     # -- reading --------------------------------------------------------------------------
@@ -57,7 +62,11 @@ class CodegenStore:
             log.warning("ignoring unreadable %s in %s (%s): full rebuild", POINTER, self, exc)
             return None
         snapshot = pointer.get("snapshot") if isinstance(pointer, dict) else None
-        return snapshot if isinstance(snapshot, str) and snapshot else None
+        if not isinstance(snapshot, str) or not re.fullmatch(SNAPSHOT_ID_PATTERN, snapshot):
+            if snapshot is not None:
+                log.warning("ignoring %s in %s: not a snapshot id: full rebuild", POINTER, self)
+            return None
+        return snapshot
 
     def manifest(self, snapshot_id: str) -> Manifest:
         """A snapshot's manifest; a missing or unreadable one raises `CodegenError`."""
@@ -155,6 +164,7 @@ class CodegenStore:
         self.point_at(snapshot_id)
 
     def point_at(self, snapshot_id: str) -> None:
+        self._snapshot(snapshot_id)  # checks the id
         pointer = {"snapshot": snapshot_id, "published_by": socket.gethostname()}
         storage.write_json(self.root / POINTER, pointer, atomic=True)
 

@@ -11,12 +11,6 @@ import pytest
 from k1n.codegen import CodegenError, archive
 
 
-def test_pack_is_reproducible_and_unpack_inverts_it() -> None:
-    files = {"crc/crc_000.py": b"X = 1\n", "fsm/test_fsm_000.py": b"def test(): pass\n"}
-    assert archive.pack(files) == archive.pack(dict(reversed(files.items())))
-    assert archive.unpack(archive.pack(files)) == files
-
-
 def test_a_gzip_bomb_is_refused_before_it_fills_memory() -> None:
     bomb = archive.pack({"big.py": b"\0" * 4_000_000})
     assert len(bomb) < 20_000
@@ -25,12 +19,10 @@ def test_a_gzip_bomb_is_refused_before_it_fills_memory() -> None:
     assert archive.unpack(bomb, max_bytes=5_000_000)["big.py"] == b"\0" * 4_000_000
 
 
-def test_a_truncated_or_foreign_archive_is_one_error() -> None:
+def test_a_truncated_archive_is_one_error() -> None:
     data = archive.pack({"a.py": b"A = 1\n" * 1000})
     with pytest.raises(CodegenError, match="truncated"):
         archive.unpack(data[: len(data) // 2])
-    with pytest.raises(CodegenError, match="not a readable code archive"):
-        archive.unpack(b"not gzip at all")
 
 
 def _tar(add) -> bytes:

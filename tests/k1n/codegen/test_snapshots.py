@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,19 @@ def test_prune_keeps_the_current_and_the_kept_snapshots(tmp_path: Path):
     assert removed == [second]
     assert sorted(store.snapshot_ids()) == sorted([first, third])
     assert store.current_id() == third
+
+
+@pytest.mark.parametrize("value", ["../../etc", "0" * 19, "G" * 20, "0" * 20 + "/x", 7])
+def test_anything_but_a_snapshot_id_is_refused_before_it_becomes_a_path(tmp_path: Path, value):
+    store = CodegenStore(tmp_path / "store")
+    publish(store, {"a.py": b"1"})
+    (tmp_path / "store" / "CURRENT").write_text(json.dumps({"snapshot": value}))
+    assert store.current_id() is None  # a full rebuild, never a read elsewhere
+    with pytest.raises(CodegenError, match="not a snapshot id"):
+        store.files(value)
+    with pytest.raises(CodegenError, match="not a snapshot id"):
+        store.point_at(value)
+    assert not (tmp_path / "etc").exists()
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../x", ""])

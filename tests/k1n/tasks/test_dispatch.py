@@ -102,7 +102,7 @@ def test_checks_read_the_snapshot_their_run_published_not_the_current_one(ctx, t
         CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir)
     )
     ours = codegen.snapshot
-    ctx.codegen_store.point_at("another-run-s-snapshot")
+    ctx.codegen_store.point_at("0" * 20)  # another run's snapshot
     checker = RunContext(**{**ctx.__dict__, "codegen_result": codegen.model_dump(mode="json")})
     result = dispatch.run_task(spec.task(12), checker)
     assert result["snapshot"] == ours
