@@ -18,15 +18,19 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_YAML_NODES = 100_000
 
 
-def stage_file(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = False) -> Path:
+def stage_file(
+    path: Path, data: bytes, *, mode: int = 0o644, durable: bool = False, make_parents: bool = True
+) -> Path:
     """A new temporary file beside `path` holding `data`, for `os.replace` onto `path`.
 
     Its name is fresh (`mkstemp`: created exclusively, so a link planted under a name we
     would use is never followed) and hidden with a `.tmp` end, so a writer that died half way
     leaves debris that globs skip and `remove_temp_debris` recognises. It is created
-    owner-only and widened to `mode` only then. `durable` adds an fsync.
+    owner-only and widened to `mode` only then. `durable` adds an fsync. `make_parents=False`
+    leaves a missing folder an error (a user's output path is not ours to create).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as tmp:
@@ -43,14 +47,14 @@ def stage_file(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = Fa
 
 
 def write_bytes_atomic(
-    path: Path, data: bytes, *, durable: bool = False, mode: int = 0o644
+    path: Path, data: bytes, *, durable: bool = False, mode: int = 0o644, make_parents: bool = True
 ) -> None:
     """Replace `path` with `data` so a concurrent reader sees the old file or the new one.
 
     Through `stage_file`, then a rename: a symbolic link at `path` is replaced, not followed.
     `mode` 0o600 keeps a secret owner-only from the first byte.
     """
-    staged = stage_file(path, data, mode=mode, durable=durable)
+    staged = stage_file(path, data, mode=mode, durable=durable, make_parents=make_parents)
     try:
         os.replace(staged, path)
     except BaseException:

@@ -182,7 +182,7 @@ def write_legacy_summary(report: RunReport, path: Path | str) -> Path:
     path = Path(path)
     text = json.dumps(legacy_summary(report), indent=2) + "\n"
     try:
-        write_bytes_atomic(path, text.encode("utf-8"))
+        write_bytes_atomic(path, text.encode("utf-8"), make_parents=False)
     except OSError as exc:
         raise AnalysisInputError(f"cannot write summary {path}: {exc.strerror or exc}") from None
     return path

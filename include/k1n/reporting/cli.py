@@ -271,7 +271,7 @@ def _emit(text: str, output: Path | None, also: dict[Path, str] | None = None) -
     try:
         for target, content in files.items():
             try:
-                temporary = stage_file(target, content.encode("utf-8"))
+                temporary = stage_file(target, content.encode("utf-8"), make_parents=False)
             except OSError as exc:
                 raise AnalysisInputError(
                     f"cannot write {target}: {exc.strerror or exc}; nothing was written"

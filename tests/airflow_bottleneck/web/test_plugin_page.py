@@ -211,3 +211,28 @@ def test_reading_the_history_leaves_the_schedulers_session_alone(seeded):
         assert run.state == "success"  # a detached instance would raise here
     finally:
         airflow_settings.Session.remove()
+
+
+def test_every_answer_carries_the_security_headers_and_only_our_script_may_run(
+    admin, anonymous, seeded
+):
+    import base64
+    import hashlib
+    import re
+
+    page = admin.get("/bottlenecks/", params={"run": seeded["optimized"].key})
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    scripts = re.findall(r"<script>(.*?)</script>", page.text, flags=re.S)
+    assert len(scripts) == 1  # the one script the policy allows, by its hash
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy
+    for answer in (
+        page,
+        admin.get("/bottlenecks/api/runs"),
+        admin.get("/bottlenecks/api/dags/x/runs/y/report"),  # an error too
+        anonymous.get("/bottlenecks/"),  # and the sign-in hint
+    ):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "same-origin"
+    assert "content-security-policy" in anonymous.get("/bottlenecks/").headers

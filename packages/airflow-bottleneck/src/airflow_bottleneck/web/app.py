@@ -27,6 +27,8 @@ session asking for the page gets a 401 page with a sign-in link instead of JSON.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.core_api.security import auth_manager_from_app, get_user
 from fastapi import Depends, FastAPI, Request, status
@@ -64,6 +66,7 @@ def create_app() -> FastAPI:
     # its state; `permitted_dag_filter_factory` reads it from there.
     app.dependency_overrides[auth_manager_from_app] = get_auth_manager
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.middleware("http")(_security_headers)
     for routes in (run_list, run_report, html_page):
         app.include_router(routes.router)
 
@@ -72,6 +75,18 @@ def create_app() -> FastAPI:
         return JSONResponse(app.openapi())
 
     return app
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """No content sniffing, no referrer beyond this origin, and the page's script policy."""
+    response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.headers.get("content-type", "").startswith("text/html"):
+        response.headers.setdefault("Content-Security-Policy", html.CONTENT_SECURITY_POLICY)
+    return response
 
 
 # -- errors ----------------------------------------------------------------------------------------
