@@ -94,6 +94,56 @@ def test_a_finished_run_is_analyzed_once_a_running_one_every_time(admin, seeded,
     assert calls == [seeded["optimized"].run_id] + [seeded["running"].run_id] * 2
 
 
+def test_time_scales_that_differ_only_in_noise_share_one_analysis(admin, seeded, monkeypatch):
+    from airflow_bottleneck.web import reports
+
+    reports.clear_cache()
+    calls: list[float | None] = []
+    original = reports._analyze
+
+    def counting(data, extension, time_scale, detail):
+        calls.append(time_scale)
+        return original(data, extension, time_scale, detail)
+
+    monkeypatch.setattr(reports, "_analyze", counting)
+    url = report_url(seeded["optimized"])
+    for typed in ("0.0166667", "0.01666670", "0.016666700001", "0.0166667000004"):
+        assert admin.get(url, params={"time_scale": typed}).status_code == 200
+    assert calls == [0.0166667]
+
+
+def test_a_burst_of_analyses_waits_for_a_slot_then_gets_a_503(admin, seeded, monkeypatch):
+    import threading
+
+    from airflow_bottleneck.web import reports
+
+    reports.clear_cache()
+    monkeypatch.setattr(reports, "_analysis_slots", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(reports, "ANALYSIS_WAIT_SECONDS", 0.2)
+    reports._analysis_slots.acquire()  # an analysis that takes its time
+    try:
+        busy = admin.get(report_url(seeded["optimized"]))
+    finally:
+        reports._analysis_slots.release()
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "0.2"
+    assert "every analysis slot is busy" in busy.json()["detail"]
+    assert admin.get(report_url(seeded["optimized"])).status_code == 200  # the slot is free
+
+
+def test_dag_graphs_are_cached_by_version_and_bounded(admin, seeded):
+    from airflow_bottleneck.readers import metadata_db
+    from airflow_bottleneck.web import reports
+
+    reports.clear_cache()
+    metadata_db._version_graph.cache_clear()
+    for name in ("optimized", "baseline", "optimized", "baseline"):
+        assert admin.get(report_url(seeded[name]), params={"detail": "true"}).status_code == 200
+    info = metadata_db._version_graph.cache_info()
+    assert info.maxsize == metadata_db.GRAPH_CACHE_SIZE
+    assert (info.misses, info.currsize) == (2, 2)  # one lookup per DAG version, then cached
+
+
 # -- bad input: never a 5xx --------------------------------------------------------------------
 
 

@@ -184,26 +184,34 @@ def load_run(
 
 def run_graph(session: Session, run: DagRun) -> TaskGraph | None:
     """The graph of the DAG version `run` was created with (the latest if it has none)."""
-    bag = _dag_bag()
-    dag = None
+    from airflow.models.dagbag import DBDagBag
+
     try:
         if run.created_dag_version_id:
-            dag = bag.get_dag(run.created_dag_version_id, session=session)
-        if dag is None:
-            dag = bag.get_dag_for_run(run, session=session)
+            return _version_graph(run.created_dag_version_id)
+        dag = DBDagBag(load_op_links=False).get_dag_for_run(run, session=session)
     except Exception:  # a version Airflow cannot deserialize: report without it, say why
         log.exception("cannot read the DAG version of %s/%s", run.dag_id, run.run_id)
         return None
-    if dag is None:
-        return None
-    return TaskGraph.from_dag(dag, "the DAG version this run was created with")
+    return None if dag is None else TaskGraph.from_dag(dag, GRAPH_SOURCE)
 
 
-@lru_cache(maxsize=1)
-def _dag_bag() -> Any:
+GRAPH_SOURCE = "the DAG version this run was created with"
+# A DAG version never changes, so its graph is cached by version id: only the graph (task ids
+# and edges), never the deserialized DAG, and at most this many (an unbounded DAG cache grows
+# with every version any reader asks about). A failed lookup raises, so it is not cached.
+GRAPH_CACHE_SIZE = 256
+
+
+@lru_cache(maxsize=GRAPH_CACHE_SIZE)
+def _version_graph(version_id: Any) -> TaskGraph | None:  # a UUID
     from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
 
-    return DBDagBag()
+    with create_session() as session:
+        # A fresh bag: it holds nothing once the graph is taken out.
+        dag = DBDagBag(load_op_links=False).get_dag(version_id, session=session)
+    return None if dag is None else TaskGraph.from_dag(dag, GRAPH_SOURCE)
 
 
 def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataFrame:

@@ -105,6 +105,9 @@ def load_report(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except reports.ReportUnavailable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except reports.ReportBusy as exc:
+        retry = {"Retry-After": f"{reports.ANALYSIS_WAIT_SECONDS:g}"}
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), retry) from None
     except ExtensionUnavailable as exc:
         log.error("report extension unavailable: %s", exc)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None

@@ -74,6 +74,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "not allowed to read this DAG's runs"},
     404: {"model": Problem, "description": "no such DAG run"},
     409: {"model": Problem, "description": "the run has nothing to analyze yet"},
+    503: {
+        "model": Problem,
+        "description": "every analysis slot is busy (see Retry-After), or a report extension "
+        "is unavailable",
+    },
 }
 MARKDOWN_RESPONSE: dict[str, Any] = {
     "content": {"text/markdown": {"schema": {"type": "string"}}},

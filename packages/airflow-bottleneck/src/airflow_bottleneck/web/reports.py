@@ -7,7 +7,10 @@ The analysis (`airflow_bottleneck.analysis`) is pure pandas/networkx; this modul
   the history), so a page that shows a run and a comparison with it analyzes each run once,
   and a finished run viewed again costs only its queries. A run that changed (a new try, a
   later end) has other input, so it is analyzed afresh: the cache never serves a stale report;
-- turns "nothing to analyze yet" into `ReportUnavailable`.
+- turns "nothing to analyze yet" into `ReportUnavailable`;
+- runs at most `ANALYSIS_SLOTS` analyses at once: the routes share the API server's thread
+  pool with Airflow's own, so a burst of report requests waits here (and gets a 503 after
+  `ANALYSIS_WAIT_SECONDS`) rather than taking every thread.
 """
 
 from __future__ import annotations
@@ -28,10 +31,22 @@ from airflow_bottleneck.analysis import (
 from airflow_bottleneck.extension import ReportExtension, extension_for
 
 REPORT_CACHE_SIZE = 32
+ANALYSIS_SLOTS = 2
+ANALYSIS_WAIT_SECONDS = 20.0
+# Time scales are compared at this many significant digits (1/60 typed as 0.0166667 or
+# 0.016666667 is one cache entry and one analysis).
+TIME_SCALE_DIGITS = 6
 
 
 class ReportUnavailable(Exception):
     """The run exists but cannot be analyzed (yet): e.g. no task instance has finished."""
+
+
+class ReportBusy(Exception):
+    """Every analysis slot stayed taken for `ANALYSIS_WAIT_SECONDS`: try again shortly."""
+
+
+_analysis_slots = threading.BoundedSemaphore(ANALYSIS_SLOTS)
 
 
 class _ReportCache:
@@ -83,6 +98,8 @@ def analyze(data: RunData, *, time_scale: float | None = None, detail: bool = Fa
     """The run's report, with what its DAG's extension adds; `time_scale` overrides the one
     recorded with the run. Raises `ExtensionUnavailable` when the extension cannot serve."""
     extension = extension_for(data.info.dag_id)
+    if time_scale is not None:
+        time_scale = float(f"{time_scale:.{TIME_SCALE_DIGITS}g}")
     if data.info.state not in ("success", "failed"):
         # A run still going changes from one request to the next: never cached.
         return _analyze(data, extension, time_scale, detail)
@@ -97,10 +114,14 @@ def analyze(data: RunData, *, time_scale: float | None = None, detail: bool = Fa
 def _analyze(
     data: RunData, extension: ReportExtension | None, time_scale: float | None, detail: bool
 ) -> RunReport:
+    if not _analysis_slots.acquire(timeout=ANALYSIS_WAIT_SECONDS):
+        raise ReportBusy(f"every analysis slot is busy; try again in {ANALYSIS_WAIT_SECONDS:g} s")
     try:
         return data.analyze(extension, time_scale=time_scale, detail=detail)
     except AnalysisInputError as exc:
         raise ReportUnavailable(str(exc)) from None
+    finally:
+        _analysis_slots.release()
 
 
 def compare(a: RunReport, b: RunReport) -> Comparison:
