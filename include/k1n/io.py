@@ -62,6 +62,25 @@ def write_bytes_atomic(
         raise
 
 
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only this user can write, created (0700) if missing; `PermissionError`
+    naming it if it is a link, not a folder, someone else's, or writable by others.
+
+    Caches hold code that is loaded back (Jinja's marshalled bytecode, the generated library):
+    on a shared machine a folder another user can write would let them choose that code.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"cache folder {path} is a link or not a folder: refusing to use it")
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(
+            f"cache folder {path} is someone else's or writable by others: refusing to load "
+            "code from it (use a folder of your own, e.g. K1N_CACHE_DIR)"
+        )
+    return path
+
+
 def read_text_file(path: Path, error: type[FileProblem], max_bytes: int = MAX_FILE_BYTES) -> str:
     """A regular file's UTF-8 text, at most `max_bytes`; anything else raises
     `error(path, problem)` on one line: a FIFO or a device (which would block or never end) is

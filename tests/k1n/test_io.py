@@ -92,3 +92,25 @@ def test_any_bytes_are_data_or_one_problem(tmp_path: Path, data: bytes) -> None:
         read_yaml(path, Problem)
     except Problem as problem:
         assert "\n" not in str(problem)
+
+
+def test_a_cache_folder_others_can_write_is_refused_before_code_is_loaded(tmp_path) -> None:
+    from k1n.codegen.rendering import CountingBytecodeCache
+    from k1n.io import private_dir
+
+    mine = private_dir(tmp_path / "new" / "cache")
+    assert mine.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # like /tmp/k1n made by another user
+    with pytest.raises(PermissionError, match="writable by others"):
+        CountingBytecodeCache(shared)
+    linked = tmp_path / "linked"
+    linked.symlink_to(mine)
+    with pytest.raises(PermissionError, match="is a link or not a folder"):
+        private_dir(linked)
+    if os.getuid() == 0:  # root can hand a folder to another user
+        theirs = private_dir(tmp_path / "theirs")
+        os.chown(theirs, 4321, 4321)
+        with pytest.raises(PermissionError, match="someone else's"):
+            private_dir(theirs)

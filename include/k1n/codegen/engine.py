@@ -26,7 +26,7 @@ from typing import Any, get_args
 
 import jinja2
 
-from k1n import storage
+from k1n import settings, storage
 from k1n.codegen import archive
 from k1n.codegen.compiling import compile_tree, pattern_of
 from k1n.codegen.contracts import (
@@ -99,7 +99,8 @@ class CodegenEngine:
         self.mode: Mode = mode
         self._library_dir = Path(library_dir) if library_dir is not None else None
         self.templates_dir = Path(templates_dir)
-        self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "k1n"
+        # No shared /tmp default: the cache holds code that is loaded back (see `private_dir`).
+        self.cache_dir = Path(cache_dir) if cache_dir else settings.cache_dir()
         self._env: CountingEnvironment | None = None
 
     @property

@@ -25,6 +25,8 @@ import jinja2
 from jinja2 import meta
 from jinja2.bccache import Bucket
 
+from k1n.io import private_dir
+
 Mode = Literal["baseline", "optimized"]
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ class CountingBytecodeCache(jinja2.FileSystemBytecodeCache):
     """
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)  # it loads marshalled code back: nobody else may write there
         super().__init__(str(directory), pattern="%s.jinja-bytecode")
         self.hits = 0
 
