@@ -10,6 +10,7 @@ Commands:
   execution-report  baseline vs optimized as Markdown and SVG charts (docs/EXECUTION_REPORT.md)
   settings    load airflow_settings.yaml (connections, pools, variables) into an Airflow home
   check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or the project's own)
+  check-secrets  refuse placeholder or short secrets in the environment (compose's airflow-init)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MODULE_COMMANDS: dict[str, str] = {
     "compare": "k1n.reporting.cli:compare_main",
     "execution-report": "k1n.reporting.execution_report:main",
     "settings": "k1n.airflow_settings.loader:main",
+    "check-secrets": "k1n.airflow_settings.secrets:main",
 }
 
 

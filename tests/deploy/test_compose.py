@@ -6,9 +6,12 @@ compose, installed by `make system-deps`) is the validator."""
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -25,34 +28,75 @@ LONG_RUNNING = [name for name in COMPOSE_SERVICES if name not in {"airflow-init"
 AIRFLOW_SERVICES = [name for name in COMPOSE_SERVICES if name.startswith("airflow-")]
 
 
-@pytest.fixture(scope="module")
-def config() -> dict:
+def compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
     compose = shutil.which("docker-compose")
     assert compose, "docker-compose is missing: `make system-deps` installs it"
-    result = subprocess.run(
-        [compose, "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE_FILE), "config"],
+    return subprocess.run(
+        [compose, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
         capture_output=True,
         text=True,
         check=False,
         cwd=PROJECT_DIR,
     )
+
+
+def real_values(path: Path) -> Path:
+    """.env.example with a value of one's own in every empty entry, as its comment asks."""
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.endswith("=") and not line.startswith("#"):
+            line += secrets.token_urlsafe(24)
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> dict:
+    result = compose_config(real_values(tmp_path_factory.mktemp("env") / ".env"))
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
 
 @NEEDS_COMPOSE
-def test_the_file_is_valid_and_refuses_to_start_without_its_secrets(tmp_path: Path):
-    empty_env = tmp_path / "empty.env"
-    empty_env.write_text("")
-    result = subprocess.run(
-        ["docker-compose", "--env-file", str(empty_env), "-f", str(COMPOSE_FILE), "config"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=PROJECT_DIR,
-    )
+@pytest.mark.parametrize("env", ["the example as it is", "an empty file"])
+def test_the_file_refuses_to_start_without_its_secrets_in_one_line(tmp_path: Path, env: str):
+    env_file = ENV_EXAMPLE if env == "the example as it is" else tmp_path / "empty.env"
+    if env == "an empty file":
+        env_file.write_text("")
+    result = compose_config(env_file)
     assert result.returncode != 0
-    assert "set it in .env" in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.strip().endswith("is empty - set it in .env")
+    assert re.search(r"[A-Z_]+ is empty - set it in \.env$", result.stderr.strip())
+
+
+@NEEDS_COMPOSE
+def test_published_ports_bind_this_machine_only_by_default(config):
+    published = {
+        name: service["ports"] for name, service in config["services"].items() if "ports" in service
+    }
+    assert set(published) == {"airflow-apiserver", "flower"}
+    for name, ports in published.items():
+        for port in ports:
+            # compose v1 prints "127.0.0.1:8080:8080"; v2 a mapping with host_ip.
+            host_ip = port["host_ip"] if isinstance(port, dict) else str(port).split(":")[0]
+            assert host_ip == "127.0.0.1", (name, port)
+
+
+@NEEDS_COMPOSE
+def test_flower_asks_for_a_password_and_the_metrics_role_is_its_own(config):
+    flower = config["services"]["flower"]["environment"]
+    user, _, password = flower["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"].partition(":")
+    assert user == "admin" and len(password) >= 16
+    metrics = urlsplit(
+        config["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_K1N_METRICS"]
+    )
+    metadata = urlsplit(
+        config["services"]["airflow-worker"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    )
+    assert metrics.username == "k1n_metrics" != metadata.username
+    assert metrics.password != metadata.password
 
 
 @NEEDS_COMPOSE
@@ -129,7 +173,7 @@ def test_the_cluster_runs_the_compose_environment(tmp_path: Path):
 
 def test_no_secret_is_committed():
     """Every secret in the compose file is a required variable from .env, and .env.example
-    holds only placeholders."""
+    leaves every secret empty."""
     raw = yaml.safe_load(COMPOSE_FILE.read_text())
     environments = [raw["x-airflow-common"]["environment"]] + [
         service.get("environment") or {} for service in raw["services"].values()
@@ -145,7 +189,7 @@ def test_no_secret_is_committed():
         if "=" in line and not line.startswith("#"):
             key, value = line.split("=", 1)
             if any(word in key for word in ("PASSWORD", "SECRET", "KEY")):
-                assert value.startswith("change-me"), key
+                assert value == "", key  # empty: compose refuses to start until it is set
 
 
 def test_the_image_is_airflow_s_plus_runtime_requirements_only():
