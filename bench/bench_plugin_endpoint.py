@@ -11,8 +11,8 @@ instances, an optimized run of ~30 with Task 8 mapped over shards):
 - `--stack`: a real local Airflow (`AirflowStack`: embedded PostgreSQL, api-server, scheduler,
   dag-processor) in a throwaway home; both K1N DAGs run through the scheduler at
   `--time-scale` (default 1/60, as `make demo`), then the endpoints are timed over HTTP;
-- `--url URL --password PW`: a running api-server (e.g. `make airflow` after `make demo`),
-  timed over HTTP on its newest successful baseline and optimized runs.
+- `--url URL` with `K1N_AIRFLOW_PASSWORD` set: a running api-server (e.g. `make airflow`
+  after `make demo`), timed over HTTP on its newest successful baseline and optimized runs.
 
 In-process, the runs list, the page and a report are then timed again with `--many` (10 000)
 more runs in the metadata DB: how each grows with the history.
@@ -25,8 +25,8 @@ as served (repeat views of a finished run hit the memo). Nothing here asserts a 
 
     PYTHONPATH=. .venv/bin/python bench/bench_plugin_endpoint.py [--repeat 50]
     PYTHONPATH=. .venv/bin/python bench/bench_plugin_endpoint.py --stack [--time-scale 1/200]
-    PYTHONPATH=. .venv/bin/python bench/bench_plugin_endpoint.py --url http://localhost:8080 \\
-        --password "$(jq -r .admin .airflow/simple_auth_manager_passwords.json)"
+    K1N_AIRFLOW_PASSWORD="$(jq -r .admin .airflow/simple_auth_manager_passwords.json)" \\
+        PYTHONPATH=. .venv/bin/python bench/bench_plugin_endpoint.py --url http://localhost:8080
 """
 
 from __future__ import annotations
@@ -285,12 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--stack", action="store_true", help="start a real local Airflow")
     where.add_argument("--url", help="a running api-server, e.g. http://localhost:8080")
     parser.add_argument("--username", default="admin")
-    parser.add_argument("--password", default=os.environ.get("K1N_AIRFLOW_PASSWORD", ""))
     parser.add_argument("--time-scale", default="1/60", help="with --stack (default 1/60)")
     parser.add_argument("--many", type=int, default=10_000, help="in-process: more runs")
     args = parser.parse_args(argv)
     if args.url:
-        over_http(args.url.rstrip("/"), args.username, args.password, args.repeat, "Running")
+        password = os.environ.get("K1N_AIRFLOW_PASSWORD", "")  # never an argument (`ps`)
+        over_http(args.url.rstrip("/"), args.username, password, args.repeat, "Running")
     elif args.stack:
         from k1n.settings import parse_time_scale
 

@@ -7,7 +7,9 @@ A SOURCE is one of
     airflow:DAG_ID/RUN_ID     a DAG run of a running Airflow (REST API v2)
 
 For `airflow:` sources: --airflow-url (or K1N_AIRFLOW_URL, default http://localhost:8080),
---username (or K1N_AIRFLOW_USER, default admin), --password (or K1N_AIRFLOW_PASSWORD).
+--username (or K1N_AIRFLOW_USER, default admin); the password from K1N_AIRFLOW_PASSWORD, or one
+line on stdin with --password-stdin, or a prompt on a terminal (never an argument: others
+see a command line in `ps`).
 
 Bad input (a missing directory, malformed JSON, a profile ending before it starts, an unknown
 run, an unreachable URL, a bad option) prints one `error: ...` line on stderr and exits 2.
@@ -16,6 +18,7 @@ run, an unreachable URL, a bad option) prints one `error: ...` line on stderr an
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import math
@@ -107,7 +110,9 @@ def load_source(source: Source, spec: WorkflowSpec, login: AirflowLogin) -> RunD
     if source.kind == "conductor":
         return load_conductor(Path(source.value), spec)
     if login.password is None:
-        raise AnalysisInputError(f"no Airflow password: pass --password or set {PASSWORD_ENV}")
+        raise AnalysisInputError(
+            f"no Airflow password: set {PASSWORD_ENV} or pass it on stdin with --password-stdin"
+        )
     dag_id, _, run_id = source.value.partition("/")
     return fetch_airflow_run(
         login.url,
@@ -153,7 +158,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         "--airflow-url", default=None, help=f"default ${URL_ENV} or {DEFAULT_AIRFLOW_URL}"
     )
     login.add_argument("--username", default=None, help=f"default ${USER_ENV} or admin")
-    login.add_argument("--password", default=None, help=f"default ${PASSWORD_ENV}")
+    login.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password from stdin (default ${PASSWORD_ENV}, else a prompt)",
+    )
     login.add_argument(
         "--timeout",
         type=_bounded(float, 0.1, MAX_TIMEOUT_SECONDS),
@@ -162,12 +171,21 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _password(from_stdin: bool, configured: str | None) -> str | None:
+    """--password-stdin's line, else the configured one, else a prompt on a terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n") or None
+    if configured is None and sys.stdin.isatty():
+        return getpass.getpass("Airflow password: ") or None
+    return configured
+
+
 def _login(args: argparse.Namespace) -> AirflowLogin:
     configured = k1n_settings()
     return AirflowLogin(
         url=args.airflow_url or configured.airflow_url,
         username=args.username or configured.airflow_user,
-        password=args.password if args.password is not None else configured.airflow_password,
+        password=_password(args.password_stdin, configured.airflow_password),
         timeout=args.timeout,
     )
 

@@ -188,15 +188,15 @@ def test_airflow_report_from_a_running_api(airflow_url: str, capsys, monkeypatch
 
 
 def test_compare_baseline_profile_with_optimized_run(
-    profiles: Path, airflow_url: str, capsys
+    profiles: Path, airflow_url: str, capsys, monkeypatch
 ) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret\n" * 8))  # one line per command
     args = [
         f"profiles:{profiles}",
         f"airflow:{OPTIMIZED}",
         "--airflow-url",
         airflow_url,
-        "--password",
-        "secret",
+        "--password-stdin",
     ]
     assert compare_main([*args, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -242,6 +242,10 @@ def _malformed_conductor(tmp_path: Path) -> str:
     return f"conductor:{tmp_path / 'run.json'}"
 
 
+# What --password-stdin reads in the bad-input cases: the fake Airflow's password but here.
+STDIN = {"HTTP 401": "x\n"}
+
+
 @pytest.mark.parametrize(
     ("build_args", "message"),
     [
@@ -255,8 +259,7 @@ def _malformed_conductor(tmp_path: Path) -> str:
                 "airflow:k1n_22task_optimized/nope",
                 "--airflow-url",
                 url,
-                "--password",
-                "secret",
+                "--password-stdin",
             ],
             "unknown run k1n_22task_optimized/nope",
         ),
@@ -265,13 +268,12 @@ def _malformed_conductor(tmp_path: Path) -> str:
                 f"airflow:{OPTIMIZED}",
                 "--airflow-url",
                 closed_port_url(),
-                "--password",
-                "secret",
+                "--password-stdin",
             ],
             "cannot reach Airflow",
         ),
         (
-            lambda tmp, url: [f"airflow:{OPTIMIZED}", "--airflow-url", url, "--password", "x"],
+            lambda tmp, url: [f"airflow:{OPTIMIZED}", "--airflow-url", url, "--password-stdin"],
             "HTTP 401",
         ),
         (lambda tmp, url: [f"airflow:{OPTIMIZED}", "--airflow-url", url], "no Airflow password"),
@@ -290,6 +292,7 @@ def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, airflow_url: str, capsys, monkeypatch, build_args, message
 ) -> None:
     monkeypatch.delenv("K1N_AIRFLOW_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(STDIN.get(message, "secret\n")))
     assert report_main(build_args(tmp_path, airflow_url)) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
