@@ -111,3 +111,17 @@ def test_the_cluster_registers_each_plugin_once(cluster):
     names = [plugin["name"] for plugin in listed]
     assert names.count("bottlenecks") == 1, names
     assert names.count("k1n_legacy_urls") == 1, names
+
+
+def test_the_broker_is_a_redis_of_its_own_with_a_password_nobody_sees(cluster, run):
+    import psutil
+    import redis
+
+    assert cluster.redis_port != 6379
+    broker = cluster.stack.airflow_env()["AIRFLOW__CELERY__BROKER_URL"]
+    assert broker.startswith(f"redis://:{cluster.redis_password}@127.0.0.1:{cluster.redis_port}/")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=cluster.redis_port).ping()  # no password, no broker
+    assert redis.Redis(port=cluster.redis_port, password=cluster.redis_password).ping()
+    command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+    assert not [line for line in command_lines if cluster.redis_password in line]

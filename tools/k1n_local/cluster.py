@@ -1,7 +1,8 @@
 """`make cluster`: the topology of docker-compose.yaml as local processes, no Docker needed.
 
-PostgreSQL (embedded), Redis (the one answering on 127.0.0.1:6379, else a `redis-server` of
-our own), an S3-compatible object store on loopback (moto's server), the api-server,
+PostgreSQL (embedded), Redis (a `redis-server` of our own on a free loopback port, with a
+password: never whatever else answers on 6379, where another user's Celery could read or
+inject our tasks), an S3-compatible object store on loopback (moto's server), the api-server,
 scheduler, dag-processor and triggerer, and two Celery workers, each with a local disk of
 its own (temp and cache folders) and a name of its own, which the task instances record. Task
 storage (`K1N_STORAGE_URL`) and task logs live in the object store, as they would in a
@@ -19,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -92,13 +94,6 @@ def compose_environment(
     }
 
 
-def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(16).startswith(b"+PONG")
-    return False
-
-
 def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
     def listening() -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
@@ -117,15 +112,15 @@ class LocalCluster:
 
     home: Path
     port: int = 0
-    redis_db: int = 5
     services: list[Component] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
         self.s3_port = free_port()
-        self.redis_port = 6379 if redis_answers() else free_port()
+        self.redis_port = free_port()
+        self.redis_password = secrets.token_urlsafe(24)
         env = compose_environment(
-            broker_url=f"redis://127.0.0.1:{self.redis_port}/{self.redis_db}",
+            broker_url=f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0",
             storage_endpoint=f"http://127.0.0.1:{self.s3_port}",
             storage_key="k1n-local",
             storage_secret="k1n-local-secret",  # moto accepts any key; nothing to protect
@@ -150,28 +145,26 @@ class LocalCluster:
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
                 env,
                 logs / "s3.out",
-            )
+            ),
+            Component(
+                "redis",
+                ["redis-server", "-"],  # the configuration on stdin: no password in `ps`
+                env,
+                logs / "redis.out",
+                stdin=self._redis_config(),
+            ),
         ]
-        if self.redis_port != 6379:
-            services.append(
-                Component(
-                    "redis",
-                    [
-                        "redis-server",
-                        "--bind",
-                        "127.0.0.1",
-                        "--port",
-                        str(self.redis_port),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                    env,
-                    logs / "redis.out",
-                )
-            )
         return services
+
+    def _redis_config(self) -> bytes:
+        lines = [
+            "bind 127.0.0.1",
+            f"port {self.redis_port}",
+            f"requirepass {self.redis_password}",
+            'save ""',
+            "appendonly no",
+        ]
+        return ("\n".join(lines) + "\n").encode()
 
     def _create_bucket(self) -> None:
         import boto3
@@ -189,8 +182,7 @@ class LocalCluster:
 
     def _services_ready(self) -> None:
         self._create_bucket()
-        if self.redis_port != 6379:
-            wait_for_port(self.redis_port, "redis")
+        wait_for_port(self.redis_port, "redis")
 
     def start(self) -> None:
         self.stack.start(services=self._services(), services_ready=self._services_ready)

@@ -134,6 +134,8 @@ class Component:
     argv: Sequence[str]
     env: Mapping[str, str]
     log_file: Path
+    # Fed to the process at each start and closed: settings that must not show in `ps`.
+    stdin: bytes | None = None
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -151,10 +153,14 @@ class Component:
                 env={**self.env, COMPONENT_ENV: self.generation},
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if self.stdin is None else subprocess.PIPE,
                 start_new_session=True,
                 preexec_fn=die_with_parent,  # only a prctl call: safe between fork and exec
             )
+        if self.stdin is not None:
+            assert self.process.stdin is not None
+            with self.process.stdin:
+                self.process.stdin.write(self.stdin)
         self.started_at = time.monotonic()
         log.info("started %s (pid %s)", self.name, self.process.pid)
 
