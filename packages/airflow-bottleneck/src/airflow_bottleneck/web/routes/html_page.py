@@ -21,7 +21,15 @@ router = APIRouter()
     "/",
     response_class=HTMLResponse,
     summary="The bottleneck page (HTML)",
-    responses={401: {"description": "no Airflow session: a page with a sign-in link"}},
+    responses={
+        401: {"description": "no Airflow session: a page with a sign-in link"},
+        # The page answers with the status of the first problem in what was asked for, and
+        # still shows everything else.
+        403: {"description": "a run asked for is not one you may read (or does not exist)"},
+        404: {"description": "a run asked for does not exist"},
+        409: {"description": "a run asked for has nothing to analyze yet"},
+        503: {"description": "every analysis slot is busy, or a report extension is unavailable"},
+    },
 )
 def bottleneck_page(
     request: Request,
