@@ -58,6 +58,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "io": (TOOLING, BUILDERS, CLI),
     "errors": (TOOLING, BUILDERS, CLI),
     "storage": (TOOLING, BUILDERS, CLI),
+    "child_env": (TOOLING, BUILDERS, CLI, TASKS),
 }
 # airflow-bottleneck layer -> what it must never import
 GENERIC_FORBIDDEN: dict[str, tuple[str, ...]] = {
