@@ -30,6 +30,8 @@ ENV_PREFIX = "K1N_"
 # Airflow connection (type http: host = api-server base URL, login, password) through which
 # tasks read a run over the REST API v2 (`k1n.dag_builders.nightly`); the stack sets it.
 AIRFLOW_API_CONN_ID = "k1n_airflow_api"
+# Airflow connection (postgres) to the nightly DAGs' metrics database (`k1n.metrics`).
+METRICS_CONN_ID = "k1n_metrics"
 
 # 1/60: one production minute becomes one demo second, so the 130-min baseline takes ~130 s.
 DEFAULT_TIME_SCALE = 1 / 60

@@ -39,7 +39,6 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from k1n import settings
 from k1n.dag_builders.alerts import VerdictNotifier
 from k1n.dag_builders.defaults import START_DATE, TAGS, default_args, time_scale_param
-from k1n.metrics.schema import METRICS_CONN_ID
 from k1n.workflow.names import (
     BASELINE_DAG_ID,
     NIGHTLY_DAG_ID,
@@ -125,7 +124,7 @@ REQUIRED_CONNECTIONS: dict[str, str] = {
         "http://k1n-service:PASSWORD@airflow-apiserver:8080` or the environment variable "
         "AIRFLOW_CONN_K1N_AIRFLOW_API"
     ),
-    METRICS_CONN_ID: (
+    settings.METRICS_CONN_ID: (
         "a postgres connection to the metrics database, e.g. `airflow connections add "
         "k1n_metrics --conn-uri postgresql://USER:PASSWORD@HOST:5432/k1n_metrics` or the "
         "environment variable AIRFLOW_CONN_K1N_METRICS"

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-METRICS_CONN_ID = "k1n_metrics"
+from k1n.settings import METRICS_CONN_ID
+
 SCHEMA_VERSION_TABLE = "k1n_schema_version"
 RUNS_TABLE = "k1n_run_metrics"
 TASKS_TABLE = "k1n_task_metrics"
