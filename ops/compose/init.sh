@@ -54,21 +54,8 @@ with psycopg2.connect(admin._replace(path="/postgres").geturl()) as conn:
         )
 PY
 
-echo "== users' passwords (simple auth manager)"
-python - <<'PY'
-import json
-import os
-from pathlib import Path
-
-path = Path(os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
-path.parent.mkdir(parents=True, exist_ok=True)
-passwords = {
-    "admin": os.environ["_AIRFLOW_WWW_USER_PASSWORD"],
-    "k1n-service": os.environ["K1N_API_PASSWORD"],
-}
-path.write_text(json.dumps(passwords))
-path.chmod(0o600)
-PY
+echo "== users (FAB auth manager: admin, and k1n-service for the nightly DAGs)"
+python -m k1n users
 
 echo "== airflow_settings.yaml (variables; connections as the environment sets them)"
 python -m k1n settings load airflow_settings.yaml \

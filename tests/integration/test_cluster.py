@@ -125,3 +125,11 @@ def test_the_broker_is_a_redis_of_its_own_with_a_password_nobody_sees(cluster, r
     assert redis.Redis(port=cluster.redis_port, password=cluster.redis_password).ping()
     command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
     assert not [line for line in command_lines if cluster.redis_password in line]
+
+
+def test_the_cluster_runs_the_fab_auth_manager_with_the_compose_users(cluster):
+    """As docker-compose.yaml: per-DAG permissions, users made by `k1n users`."""
+    env = cluster.stack.airflow_env()
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
+    users = json.loads(cluster.stack.airflow("users", "list", "--output", "json").stdout)
+    assert {(user["username"], user["roles"]) for user in users} >= {("admin", "Admin")}

@@ -29,6 +29,7 @@ from typing import Any
 
 from tenacity import RetryError
 
+from k1n.airflow_settings.users import FAB_AUTH_MANAGER
 from k1n.settings import PROJECT_DIR
 from k1n_local.processes import Component
 from k1n_local.serve import run_until_signal
@@ -84,6 +85,8 @@ def compose_environment(
     }
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        # Per-DAG permissions; the users come from `k1n users` after the migration.
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "K1N_STORAGE_URL": f"s3://{STORAGE_CONN_ID}@{BUCKET}/storage",
         f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}": json.dumps(storage_conn),

@@ -36,6 +36,7 @@ from pathlib import Path
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from airflow_bottleneck.readers.rest_client import AirflowRestClient
+from k1n.airflow_settings.users import FAB_AUTH_MANAGER
 from k1n.io import write_bytes_atomic
 from k1n.settings import AIRFLOW_API_CONN_ID, PROJECT_DIR
 from k1n_local import processes
@@ -226,6 +227,21 @@ class AirflowStack:
 
     def migrate(self) -> None:
         self.airflow("db", "migrate")
+        env = self.airflow_env()
+        if env.get("AIRFLOW__CORE__AUTH_MANAGER") == FAB_AUTH_MANAGER:
+            # The FAB auth manager keeps its users in the database: create them as the
+            # compose file's airflow-init does (`k1n users`), the password from the env.
+            env["_AIRFLOW_WWW_USER_PASSWORD"] = self.admin_password()
+            users = subprocess.run(
+                [sys.executable, "-m", "k1n", "users"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if users.returncode != 0:
+                raise StackError(f"k1n users exited {users.returncode}: {users.stderr[-2000:]}")
 
     def _component(self, name: str) -> Component:
         env = self.airflow_env()
