@@ -131,5 +131,6 @@ def test_the_cluster_runs_the_fab_auth_manager_with_the_compose_users(cluster):
     """As docker-compose.yaml: per-DAG permissions, users made by `k1n users`."""
     env = cluster.stack.airflow_env()
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
-    users = json.loads(cluster.stack.airflow("users", "list", "--output", "json").stdout)
-    assert {(user["username"], user["roles"]) for user in users} >= {("admin", "Admin")}
+    listed = cluster.stack.airflow("users", "list", "--output", "json").stdout
+    users = json.loads(listed.strip().splitlines()[-1])  # log lines may come first
+    assert {(user["username"], tuple(user["roles"])) for user in users} >= {("admin", ("Admin",))}

@@ -16,6 +16,17 @@ from k1n.tasks.context import RunContext
 from tests.k1n.conftest import engine_for
 
 
+def run_context(tmp_path: Path, **fields) -> RunContext:
+    return RunContext(
+        dag_id="k1n_test",
+        run_id="run",
+        time_scale=1,
+        storage=storage.open_root(tmp_path / "storage"),
+        cache_dir=tmp_path / "cache",
+        **fields,
+    )
+
+
 def staged_plan(engine, staging: Path) -> dict:
     engine.parse(staging)
     return json.loads((staging / "plan.json").read_text())
@@ -77,27 +88,15 @@ def test_a_damaged_publication_record_keeps_every_snapshot(tmp_path: Path) -> No
 def test_a_malformed_shard_xcom_fails_generate_before_any_work(
     tmp_path: Path, shard, message: str
 ) -> None:
-    ctx = RunContext(
-        dag_id="k1n_test",
-        run_id="run",
-        time_scale=1,
-        storage=storage.open_root(tmp_path / "storage"),
-        cache_dir=tmp_path / "cache",
-    )
+    ctx = run_context(tmp_path)
     with pytest.raises(CodegenError, match=f"the shard from parse_library: .*{message}"):
         dispatch.codegen_generate(ctx, shard)
     assert storage.children(ctx.codegen_staging) == []
 
 
 def test_a_task_8_result_naming_no_valid_snapshot_is_refused(tmp_path: Path) -> None:
-    ctx = RunContext(
-        dag_id="k1n_test",
-        run_id="run",
-        time_scale=1,
-        storage=storage.open_root(tmp_path / "storage"),
-        cache_dir=tmp_path / "cache",
-        codegen_result={"snapshot": "../../../etc", "quality_gates": {"passed": 1, "total": 1}},
-    )
+    result = {"snapshot": "../../../etc", "quality_gates": {"passed": 1, "total": 1}}
+    ctx = run_context(tmp_path, codegen_result=result)
     with pytest.raises(CodegenError, match=r"Task 8's result: snapshot: String should match"):
         ctx.codegen_snapshot  # noqa: B018 (the property is what is tested)
 
