@@ -18,6 +18,7 @@ import yaml
 
 from k1n_local.cluster import COMPOSE_SERVICES, STORAGE_CONN_ID, LocalCluster
 from k1n_local.cluster import compose_environment as cluster_environment
+from k1n_local.stack import withheld_from_workers
 from tests.conftest import PROJECT_DIR
 
 COMPOSE_FILE = PROJECT_DIR / "docker-compose.yaml"
@@ -125,6 +126,16 @@ def test_airflow_waits_for_what_it_needs(config):
 
 
 @NEEDS_COMPOSE
+def test_workers_hold_no_database_url_key_or_connection(config):
+    """As the cluster's workers: what a task needs of those comes through the API server."""
+    worker = config["services"]["airflow-worker"]["environment"]
+    assert [key for key in worker if withheld_from_workers(key)] == []
+    assert not [value for value in worker.values() if "postgres" in str(value)]
+    scheduler = config["services"]["airflow-scheduler"]["environment"]
+    assert [key for key in scheduler if withheld_from_workers(key)]  # the check can fail
+
+
+@NEEDS_COMPOSE
 def test_workers_scale(config):
     worker = config["services"]["airflow-worker"]
     assert "container_name" not in worker and "ports" not in worker
@@ -136,15 +147,21 @@ def test_the_environment_is_the_cluster_s(config):
     """Every key the local cluster sets for the compose topology, with the same meaning."""
     ours = cluster_environment(
         broker_url="redis://127.0.0.1:6379/5",
+        result_backend="redis://127.0.0.1:6379/6",
         storage_endpoint="http://127.0.0.1:9000",
         storage_key="key",
         storage_secret="secret",
     )
     for name in AIRFLOW_SERVICES:
         theirs = config["services"][name]["environment"]
-        assert set(ours) <= set(theirs), (name, set(ours) - set(theirs))
-        for key, value in ours.items():
-            if key == "AIRFLOW__CELERY__BROKER_URL":
+        expected = {
+            key: value
+            for key, value in ours.items()
+            if name != "airflow-worker" or not withheld_from_workers(key)
+        }
+        assert set(expected) <= set(theirs), (name, set(expected) - set(theirs))
+        for key, value in expected.items():
+            if key in ("AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND"):
                 assert theirs[key].startswith("redis://")
             elif key == f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}":
                 mine, compose = json.loads(value), json.loads(theirs[key])
@@ -160,6 +177,7 @@ def test_the_cluster_runs_the_compose_environment(tmp_path: Path):
     env = cluster.stack.airflow_env()
     for key, value in cluster_environment(
         broker_url=env["AIRFLOW__CELERY__BROKER_URL"],
+        result_backend=env["AIRFLOW__CELERY__RESULT_BACKEND"],
         storage_endpoint=json.loads(env[f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}"])["extra"][
             "endpoint_url"
         ],

@@ -5,6 +5,7 @@ its generated code once, consistently, where every worker reads it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -134,3 +135,24 @@ def test_the_cluster_runs_the_fab_auth_manager_with_the_compose_users(cluster):
     listed = cluster.stack.airflow("users", "list", "--output", "json").stdout
     users = json.loads(listed.strip().splitlines()[-1])  # log lines may come first
     assert {(user["username"], tuple(user["roles"])) for user in users} >= {("admin", ("Admin",))}
+
+
+def test_workers_run_without_database_url_keys_or_connections(cluster, run):
+    """As docker-compose.yaml's workers: the run succeeded with none of them in the env."""
+    import psutil
+
+    from k1n_local import processes
+    from k1n_local.stack import withheld_from_workers
+
+    workers = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "celery worker" in command:
+            with contextlib.suppress(psutil.Error):
+                environment = process.environ()
+                if environment.get(processes.STACK_ID_ENV) == cluster.stack.stack_id:
+                    workers.append(environment)
+    assert len(workers) >= len(WORKER_NAMES)
+    for environment in workers:
+        assert [key for key in environment if withheld_from_workers(key)] == []
+    assert withheld_from_workers("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")  # the check can fail

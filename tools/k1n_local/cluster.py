@@ -73,7 +73,12 @@ def worker_hostname() -> str:
 
 
 def compose_environment(
-    *, broker_url: str, storage_endpoint: str, storage_key: str, storage_secret: str
+    *,
+    broker_url: str,
+    result_backend: str,
+    storage_endpoint: str,
+    storage_key: str,
+    storage_secret: str,
 ) -> dict[str, str]:
     """What docker-compose.yaml's x-airflow-common environment sets for the K1N topology,
     with the given endpoints; everything else an AirflowStack sets itself."""
@@ -88,6 +93,8 @@ def compose_environment(
         # Per-DAG permissions; the users come from `k1n users` after the migration.
         "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        # Task states go back through Redis: a worker needs no metadata DB credentials.
+        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
         "K1N_STORAGE_URL": f"s3://{STORAGE_CONN_ID}@{BUCKET}/storage",
         f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}": json.dumps(storage_conn),
         # Task logs go to the object store: the api-server reads them there, from any worker.
@@ -124,6 +131,7 @@ class LocalCluster:
         self.redis_password = secrets.token_urlsafe(24)
         env = compose_environment(
             broker_url=f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0",
+            result_backend=f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/1",
             storage_endpoint=f"http://127.0.0.1:{self.s3_port}",
             storage_key="k1n-local",
             storage_secret="k1n-local-secret",  # moto accepts any key; nothing to protect

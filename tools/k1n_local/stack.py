@@ -68,6 +68,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float) -
     )(condition)
 
 
+def withheld_from_workers(key: str) -> bool:
+    """What a Celery worker does without: tasks reach the metadata DB, connections and
+    variables through the API server's Execution API, so a worker holds no database URL,
+    no signing or encryption key and no connection (docker-compose.yaml does the same)."""
+    return key in WORKER_WITHHELD or key.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+
+
+WORKER_WITHHELD = frozenset(
+    {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+    }
+)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -258,6 +275,8 @@ class AirflowStack:
                 K1N_WORKER_NAME=worker.name,
             )
             (worker.local_dir / "tmp").mkdir(exist_ok=True)
+            for key in [key for key in env if withheld_from_workers(key)]:
+                del env[key]
             argv = [
                 sys.executable,
                 "-m",
