@@ -91,10 +91,12 @@ def test_flower_asks_for_a_password_and_the_metrics_role_is_its_own(config):
     user, _, password = flower["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"].partition(":")
     assert user == "admin" and len(password) >= 16
     metrics = urlsplit(
-        config["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_K1N_METRICS"]
+        config["services"]["airflow-scheduler"]["environment"]["AIRFLOW_CONN_K1N_METRICS"]
     )
     metadata = urlsplit(
-        config["services"]["airflow-worker"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        config["services"]["airflow-scheduler"]["environment"][
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+        ]
     )
     assert metrics.username == "k1n_metrics" != metadata.username
     assert metrics.password != metadata.password
