@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import boto3
@@ -156,3 +157,93 @@ def test_workers_run_without_database_url_keys_or_connections(cluster, run):
     for environment in workers:
         assert [key for key in environment if withheld_from_workers(key)] == []
     assert withheld_from_workers("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")  # the check can fail
+
+
+# Two people with per-DAG roles on the cluster's real api-server (FAB auth manager).
+PROBE_PASSWORD = "probe-password-7d21e9"
+PROBE_USERS = {
+    "reads-optimized": [f"DAG:{OPTIMIZED_DAG_ID}"],
+    "reads-other-dag": ["DAG:k1n_weekly_baseline"],
+}
+
+
+@pytest.fixture(scope="module")
+def tokens(cluster) -> dict[str, str]:
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {
+        **cluster.stack.airflow_env(),
+        "PROBE_USERS": json.dumps(PROBE_USERS),
+        "PROBE_PASSWORD": PROBE_PASSWORD,
+    }
+    script = Path(__file__).with_name("cluster_users.py")
+    made = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    found = {}
+    for username in PROBE_USERS:
+        login = httpx.post(
+            f"{cluster.stack.base_url}/auth/token",
+            json={"username": username, "password": PROBE_PASSWORD},
+            timeout=30,
+        )
+        assert login.status_code in (200, 201), login.text[:200]
+        found[username] = login.json()["access_token"]
+    return found
+
+
+def test_per_dag_roles_on_the_real_api_server_show_only_their_runs(cluster, run, tokens):
+    """Every route and page state of the plugin, asked over HTTP by two people: the one whose
+    role may not read the optimized DAG gets 403 (or lists without it) and no trace of its run;
+    the one who may read it sees it."""
+    from types import SimpleNamespace
+
+    import httpx
+
+    from tests.airflow_bottleneck.web.access_cases import CASES, traces
+
+    with cluster.stack.client() as client:
+        record = client.dag_run(OPTIMIZED_DAG_ID, run.run_id)
+    the_run = SimpleNamespace(
+        dag_id=OPTIMIZED_DAG_ID,
+        run_id=run.run_id,
+        key=f"{OPTIMIZED_DAG_ID}/{run.run_id}",
+        start=datetime.fromisoformat(record["start_date"]),
+        end=datetime.fromisoformat(record["end_date"]),
+    )
+    for case, (make_path, refused_status) in CASES.items():
+        url = cluster.stack.base_url + make_path(the_run, the_run)
+        for username, token in tokens.items():
+            answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            found = [trace for trace in traces(the_run) if trace in answer.text]
+            if username == "reads-other-dag":
+                assert answer.status_code == refused_status, (case, answer.text[:200])
+                assert found == [], (case, found)
+            else:
+                assert answer.status_code == 200, (case, answer.text[:200])
+                if case not in ("schema", "DAG list", "compare markdown"):
+                    assert found, case
+
+
+def test_the_metrics_connection_is_a_role_that_owns_only_its_database(cluster):
+    """As docker-compose.yaml's airflow-init: the nightly DAGs' metrics connection can build
+    its schema in its own database and cannot even connect to the metadata database."""
+    import psycopg2
+
+    from k1n.metrics.schema import ensure_schema
+
+    listed = cluster.stack.airflow("connections", "get", "k1n_metrics", "-o", "json").stdout
+    (conn,) = json.loads(listed.strip().splitlines()[-1])
+    assert conn["login"] == "k1n_metrics"
+    uri = cluster.stack.database.ensure_owner_role(
+        "k1n_metrics", cluster.stack._persistent_secret("metrics_password"), "k1n_metrics"
+    )
+    with contextlib.closing(psycopg2.connect(uri)) as metrics:
+        assert ensure_schema(metrics) >= 1
+    metadata = uri.replace("/k1n_metrics?", "/airflow?")
+    with pytest.raises(psycopg2.OperationalError, match="CONNECT privilege"):
+        psycopg2.connect(metadata)

