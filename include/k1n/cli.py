@@ -11,6 +11,7 @@ Commands:
   settings    load airflow_settings.yaml (connections, pools, variables) into an Airflow home
   check-spec  validate a workflow spec (default: K1N_WORKFLOW_SPEC or the project's own)
   check-secrets  refuse placeholder or short secrets in the environment (compose's airflow-init)
+  metrics-role  the metrics database and its own role (compose's airflow-init)
   users       create or update the FAB auth manager's admin and service account (from the env)
 """
 
@@ -36,6 +37,7 @@ MODULE_COMMANDS: dict[str, str] = {
     "settings": "k1n.airflow_settings.loader:main",
     "check-secrets": "k1n.airflow_settings.secrets:main",
     "users": "k1n.airflow_settings.users:main",
+    "metrics-role": "k1n.airflow_settings.metrics_role:main",
 }
 
 

@@ -52,35 +52,11 @@ class EmbeddedPostgres:
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     def ensure_owner_role(self, role: str, password: str, database: str) -> str:
-        """A login role that owns `database` and nothing else (no superuser, no other
-        database: CONNECT is revoked from PUBLIC on every database); its URI."""
-        import psycopg2
-        from psycopg2 import sql
+        """A login role that owns `database` and nothing else, as compose's airflow-init
+        makes it (`k1n.airflow_settings.metrics_role`); its URI."""
+        from k1n.airflow_settings.metrics_role import ensure_owner_role
 
-        with contextlib.closing(psycopg2.connect(self.uri(driver=None))) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-                verb = "ALTER" if cur.fetchone() else "CREATE"
-                statement = verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s"
-                cur.execute(sql.SQL(statement).format(sql.Identifier(role)), (password,))
-                cur.execute(
-                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-                        sql.Identifier(database), sql.Identifier(role)
-                    )
-                )
-                cur.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")
-                for (name,) in cur.fetchall():
-                    cur.execute(
-                        sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
-                            sql.Identifier(name)
-                        )
-                    )
-                cur.execute(
-                    sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                        sql.Identifier(database), sql.Identifier(role)
-                    )
-                )
+        ensure_owner_role(self.uri(driver=None), role, password, database)
         superuser = urlsplit(self.uri(database, driver=None))
         credentials = f"{quote(role, safe='')}:{quote(password, safe='')}"
         return superuser._replace(netloc=f"{credentials}@{superuser.hostname or ''}").geturl()
