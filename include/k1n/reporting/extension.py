@@ -98,6 +98,10 @@ class K1NExtension(ReportExtension):
         notes.append(f"time_scale not in the run's conf: taken as the DAG default {scale:g}")
         return scale
 
+    def run_deadline_seconds(self, time_scale: float) -> float | None:
+        """The spec's `workflow_minutes_max` at the run's time scale."""
+        return self.spec.targets.workflow_minutes_max * 60 * time_scale
+
     def pass_rate(self, value: Any, notes: list[str]) -> float | None:
         """`pass_rate` from `check_quality_gates`' XCom (entry, value, or JSON text)."""
         if value is None:

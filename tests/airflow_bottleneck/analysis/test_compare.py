@@ -4,6 +4,8 @@ work against orchestration, per-task deltas, the prediction, titles that name th
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_bottleneck.analysis import compare_runs
 from airflow_bottleneck.render import render_comparison
@@ -132,3 +134,80 @@ def test_targets_of_both_runs_and_renderings(comparison) -> None:
     text = render_comparison(comparison, "text")
     assert "1.44\u00d7 faster" in text
     assert render_comparison(comparison, "json").startswith("{")
+
+
+# -- the difference explained -----------------------------------------------------------------
+
+
+def test_the_difference_is_attributed_to_parts_that_sum_to_it(comparison) -> None:
+    attribution = comparison.attribution
+    total = sum(part.delta_seconds for part in attribution.parts)
+    assert total == pytest.approx(attribution.delta_seconds, abs=0.1)
+    assert attribution.delta_seconds == pytest.approx(
+        comparison.b.wall_seconds - comparison.a.wall_seconds, abs=ABS
+    )
+    assert attribution.headline.startswith("-20.0 s:")
+
+
+def test_a_task_that_joined_the_critical_path_is_named_in_the_headline() -> None:
+    slow_c = [instance(A, 0, 10), instance(B, 11, 41), instance(C, 11, 71), instance(D, 72, 77)]
+    fast_c = [instance(A, 0, 10), instance(B, 11, 41), instance(C, 11, 31), instance(D, 42, 47)]
+    graph = dag_graph((A, B), (A, C), (B, D), (C, D))
+    kwargs = {"time_scale": 1, "dag_id": "dag", "state": "success", "start": at(0)}
+    before = analyze(fast_c, diamond_spec(), graph, run_id="before", uses_spec=False, **kwargs)
+    after = analyze(slow_c, diamond_spec(), graph, run_id="after", uses_spec=False, **kwargs)
+    attribution = compare_runs(before, after).attribution
+    c = next(part for part in attribution.parts if part.key == C)
+    assert c.path_change == "joined" and c.delta_seconds == pytest.approx(60.0)
+    b = next(part for part in attribution.parts if part.key == B)
+    assert b.path_change == "left" and b.delta_seconds == pytest.approx(-30.0)
+    assert attribution.headline == (
+        f"+30.0 s: {C} +60.0 s (now on the critical path), "
+        f"{B} -30.0 s (no longer on the critical path)"
+    )
+    assert attribution.parts[0].key == C
+
+
+@st.composite
+def run_pair(draw):
+    def run(run_id: str):
+        seconds = [draw(st.floats(0.0, 5000.0)) for _ in range(4)]
+        gaps = [draw(st.floats(0.0, 300.0)) for _ in range(5)]
+        a_end = gaps[0] + seconds[0]
+        b_start, c_start = a_end + gaps[1], a_end + gaps[2]
+        b_end, c_end = b_start + seconds[1], c_start + seconds[2]
+        d_start = max(b_end, c_end) + gaps[3]
+        rows = [
+            instance(A, gaps[0], a_end),
+            instance(B, b_start, b_end),
+            instance(C, c_start, c_end),
+            instance(D, d_start, d_start + seconds[3]),
+        ]
+        scale = draw(st.sampled_from([1.0, 1 / 60, 1 / 3600]))
+        return analyze(
+            rows,
+            diamond_spec(),
+            dag_graph((A, B), (A, C), (B, D), (C, D)),
+            time_scale=scale,
+            dag_id="dag",
+            run_id=run_id,
+            state="success",
+            start=at(0),
+            end=at(d_start + seconds[3] + gaps[4]),
+            uses_spec=draw(st.booleans()),
+        )
+
+    return run("a"), run("b")
+
+
+@settings(max_examples=200, deadline=None)
+@given(run_pair())
+def test_attribution_parts_always_sum_to_the_difference(pair) -> None:
+    a, b = pair
+    attribution = compare_runs(a, b).attribution
+    assert sum(p.delta_seconds for p in attribution.parts) == pytest.approx(
+        attribution.delta_seconds, abs=0.1
+    )
+    assert attribution.headline.split(":")[0] in {
+        f"{attribution.delta_seconds / unit:+.1f} {name}" for unit, name in ((1, "s"), (60, "min"))
+    }

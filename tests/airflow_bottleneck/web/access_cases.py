@@ -29,6 +29,8 @@ CASES: dict[str, tuple[Callable[[SeededRun, SeededRun], str], int]] = {
     "compare, baseline first": (lambda base, opt: compare_url(base, opt), 403),
     "compare, baseline second": (lambda base, opt: compare_url(opt, base), 403),
     "compare markdown": (lambda base, opt: compare_url(opt, base) + "?format=markdown", 403),
+    "forecast": (lambda base, opt: report_url(base, "forecast"), 403),
+    "criticality": (lambda base, opt: f"/bottlenecks/api/dags/{base.dag_id}/criticality", 403),
     "run list": (lambda base, opt: "/bottlenecks/api/runs?limit=500", 200),
     "run list of the DAG": (lambda base, opt: f"/bottlenecks/api/runs?dag_id={base.dag_id}", 200),
     "DAG list": (lambda base, opt: "/bottlenecks/api/dags", 200),

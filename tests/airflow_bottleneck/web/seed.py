@@ -11,7 +11,8 @@ DAG version it was created with. `seed_demo_runs()` then writes:
   parse -> generate (mapped over 4 shards) -> compile -> validate -> write, one task retried
   (its first, failed try in `task_instance_history`), and the quality-gate XCom;
 - a queued optimized run with no task instance yet, and a running one (partial);
-- two runs of the fan-out test DAG (`FAN_OUT_DAG_ID`), the second one slower.
+- five runs of the fan-out test DAG (`FAN_OUT_DAG_ID`; `fan_out_slow`, the last, the
+  slowest) and a running one two seconds in (the history and the run of its ETA).
 
 Every K1N task instance records its code start `STARTUP` seconds after its start, as the
 real tasks do (an XCom).
@@ -404,7 +405,14 @@ def seed_demo_runs(
         state="running",
         rows=_running(optimized_rows(spec, running_start), now),
     )
-    for name, stretch, offset in (("fan_out_fast", 1.0, 40), ("fan_out_slow", 1.5, 30)):
+    fan_outs = (
+        ("fan_out_history_0", 1.0, 70),
+        ("fan_out_history_1", 1.1, 60),
+        ("fan_out_history_2", 1.2, 50),
+        ("fan_out_fast", 1.0, 40),
+        ("fan_out_slow", 1.5, 30),
+    )
+    for name, stretch, offset in fan_outs:
         start = now - timedelta(minutes=offset)
         rows = fan_out_rows(start, stretch)
         runs[name] = SeededRun(
@@ -416,6 +424,16 @@ def seed_demo_runs(
             state="success",
             rows=rows,
         )
+    fan_out_start = now - timedelta(seconds=2)
+    runs["fan_out_running"] = SeededRun(
+        dag_id=FAN_OUT_DAG_ID,
+        run_id=f"manual__seed_fan_out_running_{tag}",
+        time_scale=1.0,
+        start=fan_out_start,
+        end=None,
+        state="running",
+        rows=_running(fan_out_rows(fan_out_start), now),
+    )
     sync_dags()
     with create_session() as session:
         for run in runs.values():

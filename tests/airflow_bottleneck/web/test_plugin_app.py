@@ -265,7 +265,7 @@ def test_runs_list_newest_first_paginated_with_links(admin, seeded):
     body = admin.get("/bottlenecks/api/runs", params={"limit": 500}).json()
     assert body["total"] >= len(seeded)
     mine = [r for r in body["runs"] if r["run_id"] in {s.run_id for s in seeded.values()}]
-    created = ["baseline", "optimized", "queued", "running", "fan_out_fast", "fan_out_slow"]
+    created = list(seeded)  # in the order they were written
     assert [r["run_id"] for r in mine] == [seeded[name].run_id for name in reversed(created)]
     optimized = next(r for r in mine if r["run_id"] == seeded["optimized"].run_id)
     assert optimized["label"] == "optimized"
@@ -288,7 +288,7 @@ def test_runs_list_newest_first_paginated_with_links(admin, seeded):
     assert {r["state"] for r in only_queued["runs"]} == {"queued"}
     fan_out = admin.get("/bottlenecks/api/runs", params={"dag_id": FAN_OUT_DAG_ID}).json()
     assert {r["dag_id"] for r in fan_out["runs"]} == {FAN_OUT_DAG_ID}
-    assert fan_out["total"] == 2
+    assert fan_out["total"] == sum(run.dag_id == FAN_OUT_DAG_ID for run in seeded.values())
 
 
 def test_report_of_the_optimized_run_is_true_to_its_dag(admin, seeded):
@@ -351,8 +351,8 @@ def test_a_dag_outside_the_workflow_gets_a_report_and_a_comparison(admin, seeded
     assert transform["count"] == 3
     # The same DAG's last runs, per task: the sparkline's data.
     history = report["history"]
-    assert [r["run_id"] for r in history["runs"]] == [fast.run_id, slow.run_id]
-    assert history["tasks"]["load_rows"] == [pytest.approx(0.5), pytest.approx(0.75)]
+    assert [r["run_id"] for r in history["runs"]][-2:] == [fast.run_id, slow.run_id]
+    assert history["tasks"]["load_rows"][-2:] == [pytest.approx(0.5), pytest.approx(0.75)]
 
     comparison = admin.get(compare_url(fast, slow)).json()
     assert comparison["verdict"] == "slower"

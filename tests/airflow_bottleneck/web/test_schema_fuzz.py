@@ -11,8 +11,8 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 
 EXAMPLES_PER_OPERATION = 40
 # Every route of the plugin app: the two lists, a report (JSON or Markdown, and .md), a
-# comparison, and the page.
-OPERATIONS = 6
+# comparison, a run's forecast, a DAG's criticality, and the page.
+OPERATIONS = 8
 
 
 def test_no_input_gives_a_server_error(api_app, token, seeded) -> None:

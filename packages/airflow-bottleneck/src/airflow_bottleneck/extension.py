@@ -100,6 +100,11 @@ class ReportExtension:
         None: the run's seconds are production seconds."""
         return None
 
+    def run_deadline_seconds(self, time_scale: float) -> float | None:
+        """Seconds from a run's start by which it must end, at the run's time scale; None:
+        no deadline (a DAG's Deadline Alert and `[bottlenecks] deadlines` come first)."""
+        return None
+
     def pass_rate(self, value: Any, notes: list[str]) -> float | None:
         """The pass rate (0..1) from `pass_rate_task_id`'s return value; None when unknown."""
         return None

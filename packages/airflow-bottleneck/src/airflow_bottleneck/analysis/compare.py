@@ -12,6 +12,8 @@ group's members together, like a single task elsewhere), else per Airflow task i
 from __future__ import annotations
 
 from airflow_bottleneck.analysis.model import (
+    Attribution,
+    AttributionPart,
     ComparedRun,
     Comparison,
     Prediction,
@@ -21,6 +23,15 @@ from airflow_bottleneck.analysis.model import (
 
 # Wall times within this share of each other are "the same".
 SAME_WITHIN = 0.005
+# The headline names at most this many parts, each at least this share of the difference.
+HEADLINE_PARTS = 3
+HEADLINE_MIN_SHARE = 0.05
+ORCHESTRATION_PARTS = {
+    "startup": "start-ups",
+    "handoff": "hand-offs",
+    "waiting": "waiting on other branches",
+    "other": "other (rounding, clock skew)",
+}
 
 
 def compare_runs(a: RunReport, b: RunReport) -> Comparison:
@@ -60,6 +71,7 @@ def compare_runs(a: RunReport, b: RunReport) -> Comparison:
             b_run.orchestration_seconds - a_run.orchestration_seconds, 3
         ),
         prediction=prediction,
+        attribution=attribute(a, b),
         tasks=_task_deltas(a, b),
         targets_a=a.targets,
         targets_b=b.targets,
@@ -158,3 +170,90 @@ def _task_deltas(a: RunReport, b: RunReport) -> list[TaskDelta]:
             )
         )
     return deltas
+
+
+def attribute(a: RunReport, b: RunReport) -> Attribution:
+    """B's wall time minus A's (production seconds), split along each run's critical path:
+    each task's work on the path (a task on one path only counts in full), start-ups,
+    hand-offs, waiting on other branches, and what rounding leaves. The parts add up to the
+    difference because each run's parts add up to its wall time."""
+    by_spec = by_spec_task(a, b)
+    a_parts, a_labels = _path_parts(a, by_spec)
+    b_parts, b_labels = _path_parts(b, by_spec)
+    labels = {**b_labels, **a_labels}
+    on_a, on_b = set(a_labels), set(b_labels)
+    parts = []
+    for key in dict.fromkeys([*a_parts, *b_parts]):
+        a_seconds, b_seconds = a_parts.get(key, 0.0), b_parts.get(key, 0.0)
+        kind = "orchestration" if key in ORCHESTRATION_PARTS else "task"
+        if kind == "task":
+            change = {
+                (True, True): "stayed",
+                (False, True): "joined",
+                (True, False): "left",
+            }[(key in on_a, key in on_b)]
+        else:
+            change = "none"
+        parts.append(
+            AttributionPart(
+                key=key,
+                label=ORCHESTRATION_PARTS.get(key) or labels[key],
+                kind=kind,  # type: ignore[arg-type]
+                delta_seconds=round(b_seconds - a_seconds, 3),
+                a_seconds=round(a_seconds, 3),
+                b_seconds=round(b_seconds, 3),
+                path_change=change,  # type: ignore[arg-type]
+            )
+        )
+    parts.sort(key=lambda part: (-abs(part.delta_seconds), part.key))
+    delta = round(b.production_seconds(b.wall_seconds) - a.production_seconds(a.wall_seconds), 3)
+    return Attribution(delta_seconds=round(delta, 3), headline=_headline(delta, parts), parts=parts)
+
+
+def _path_parts(report: RunReport, by_spec: bool) -> tuple[dict[str, float], dict[str, str]]:
+    """Production seconds per part of one run's wall (task keys: work on its critical path),
+    and the labels of the task keys on the path."""
+    numbers = {task.task: task.spec_id for task in report.tasks}
+    names = {task.task: task.label for task in report.tasks}
+    parts = dict.fromkeys(ORCHESTRATION_PARTS, 0.0)
+    labels: dict[str, str] = {}
+    for step in report.critical_path.steps:
+        number = numbers.get(step.task)
+        if by_spec and number is not None:
+            key, label = f"spec {number}", names.get(step.task, step.label).split(" · ")[0]
+        else:
+            key, label = step.task, step.label
+        labels[key] = label
+        parts[key] = parts.get(key, 0.0) + step.work_seconds
+        parts["startup"] += step.startup_seconds
+        parts["handoff"] += step.handoff_seconds
+        parts["waiting"] += step.waiting_seconds
+    parts["handoff"] += report.critical_path.tail_seconds
+    parts["other"] = report.wall_seconds - sum(parts.values())
+    return {key: report.production_seconds(value) for key, value in parts.items()}, labels
+
+
+def _headline(delta: float, parts: list[AttributionPart]) -> str:
+    """ "+14.0 min: Task 13 +11.2 min (now on the critical path), hand-offs +2.1 min"."""
+    unit = 60.0 if abs(delta) >= 120 else 1.0
+    named = [
+        part
+        for part in parts
+        if abs(part.delta_seconds) >= max(HEADLINE_MIN_SHARE * abs(delta), 0.05)
+        and part.key != "other"
+    ][:HEADLINE_PARTS]
+    if abs(delta) < 0.05 or not named:
+        return f"{_signed(delta, unit)}: no part of the critical path changed noticeably"
+    words = []
+    for part in named:
+        text = f"{part.label} {_signed(part.delta_seconds, unit)}"
+        if part.path_change == "joined":
+            text += " (now on the critical path)"
+        elif part.path_change == "left":
+            text += " (no longer on the critical path)"
+        words.append(text)
+    return f"{_signed(delta, unit)}: " + ", ".join(words)
+
+
+def _signed(seconds: float, unit: float) -> str:
+    return f"{seconds / unit:+.1f} {'min' if unit == 60.0 else 's'}"

@@ -45,6 +45,7 @@ class TaskNode:
     group: str | None = None
     mapped: bool = False
     teardown: bool = False
+    max_active: int | None = None  # its max_active_tis_per_dag: how many indexes run at once
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class TaskGraph:
     edges: tuple[tuple[str, str], ...]
     source: str
     description: str = ""
+    max_active_tasks: int | None = None  # the DAG's limit on task instances running at once
     _digraph: nx.DiGraph = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property
@@ -80,9 +82,11 @@ class TaskGraph:
                 group=group or None,
                 mapped=bool(getattr(task, "is_mapped", False)),
                 teardown=bool(getattr(task, "is_teardown", False)),
+                max_active=_positive(getattr(task, "max_active_tis_per_dag", None)),
             )
             edges.extend((task.task_id, down) for down in sorted(task.downstream_task_ids))
-        return cls(nodes, tuple(edges), "dag", description)
+        limit = _positive(getattr(dag, "max_active_tasks", None))
+        return cls(nodes, tuple(edges), "dag", description, limit)
 
     @classmethod
     def from_rest(cls, tasks: Iterable[Mapping[str, Any]], description: str = "") -> TaskGraph:
@@ -121,7 +125,11 @@ class TaskGraph:
         if not missing:
             return self
         nodes = {**self.nodes, **{t: TaskNode(t, t) for t in missing}}
-        return TaskGraph(nodes, self.edges, self.source, self.description)
+        return TaskGraph(nodes, self.edges, self.source, self.description, self.max_active_tasks)
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 # -- CPM ----------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 REPORT_SCHEMA = "airflow-bottleneck.run-report/2"
-COMPARISON_SCHEMA = "airflow-bottleneck.comparison/2"
+COMPARISON_SCHEMA = "airflow-bottleneck.comparison/3"
+FORECAST_SCHEMA = "airflow-bottleneck.forecast/1"
+CRITICALITY_SCHEMA = "airflow-bottleneck.criticality/1"
 OVER_SHARE_THRESHOLD = 0.10
 
 TaskStatus = Literal["ran", "running", "skipped", "failed", "not run"]
@@ -301,6 +303,29 @@ class Prediction(StrictModel):
     error_percent: float
 
 
+class AttributionPart(StrictModel):
+    """One part of the wall-time difference B - A (production seconds): a task's work along
+    the runs' critical paths, or one kind of orchestration along them."""
+
+    key: str = Field(description="a task key (as in `tasks`), or startup/handoff/waiting/other")
+    label: str
+    kind: Literal["task", "orchestration"]
+    delta_seconds: float = Field(description="B - A; the parts sum to the wall difference")
+    a_seconds: float
+    b_seconds: float
+    path_change: Literal["joined", "left", "stayed", "none"] = Field(
+        description="joined: on B's critical path only; left: on A's only"
+    )
+
+
+class Attribution(StrictModel):
+    """The wall-time difference B - A split into parts that add up to it, and one sentence."""
+
+    delta_seconds: float
+    headline: str
+    parts: list[AttributionPart] = Field(description="largest |delta| first")
+
+
 class Comparison(StrictModel):
     """Run A (the reference) against run B, in production seconds (each run's seconds / its
     own time scale), so runs at different scales compare."""
@@ -317,9 +342,127 @@ class Comparison(StrictModel):
         description="B - A: start-ups, hand-offs and waiting along the critical path"
     )
     prediction: Prediction | None
+    attribution: Attribution
     tasks: list[TaskDelta]
     targets_a: list[TargetCheck]
     targets_b: list[TargetCheck]
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_inf_nan="null", populate_by_name=True
+    )
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# -- what is ahead: one running run ----------------------------------------------------------
+
+ForecastStatus = Literal["done", "running", "pending", "skipped"]
+
+
+class ForecastTask(StrictModel):
+    """One task's expected timing (seconds from the run's start); finished tasks as measured."""
+
+    task: str
+    label: str
+    status: ForecastStatus
+    expected_seconds: float | None = Field(description="its expected span (median of history)")
+    elapsed_seconds: float | None = Field(description="running: how long it has run so far")
+    expected_start_offset: float | None
+    expected_end_offset: float | None
+    low_end_offset: float | None = Field(description="with p10 durations")
+    high_end_offset: float | None = Field(description="with p90 durations")
+    on_path: bool = Field(description="on the remaining critical path")
+    overrunning: bool = Field(description="running longer than its p90 in history")
+    history_runs: int = Field(description="successful runs of it in the history")
+
+
+class Deadline(StrictModel):
+    """When the run must end by, and whether the forecast says it will not."""
+
+    offset_seconds: float = Field(description="seconds from the run's start")
+    at: str
+    source: str = Field(description="where the deadline comes from")
+    miss_predicted: bool | None = Field(
+        description="the band's lower edge is past the deadline; None: no forecast"
+    )
+    missed: bool | None = Field(description="a finished run: did it end after the deadline")
+
+
+class Forecast(StrictModel):
+    """A live ETA: now + the remaining critical path, durations from the DAG's history."""
+
+    schema_: str = Field(default=FORECAST_SCHEMA, alias="schema")
+    dag_id: str
+    run_id: str
+    state: str | None
+    available: bool = Field(description="False: too little history to forecast (see reason)")
+    reason: str | None
+    start: str
+    observed_at: str
+    elapsed_seconds: float
+    history_runs: int = Field(description="successful runs the statistics come from")
+    expected_end: str | None
+    expected_end_offset: float | None
+    low_end_offset: float | None = Field(description="the band: p10 durations")
+    high_end_offset: float | None = Field(description="the band: p90 durations")
+    remaining_seconds: float | None
+    progress: float | None = Field(description="elapsed / expected wall, 0..1")
+    naive_end_offset: float | None = Field(
+        description="start + the median wall of the history (what run statistics alone give)"
+    )
+    handoff_seconds: float = Field(description="median hand-off per hop in the history")
+    path: list[str] = Field(description="the remaining critical path, finished tasks left out")
+    overrunning: list[str]
+    deadline: Deadline | None
+    tasks: list[ForecastTask]
+    notes: list[str]
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_inf_nan="null", populate_by_name=True
+    )
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# -- many runs of one DAG ---------------------------------------------------------------------
+
+
+class BoxStats(StrictModel):
+    """Five numbers of a task's duration over runs (seconds)."""
+
+    minimum: float
+    q1: float
+    median: float
+    q3: float
+    maximum: float
+    p90: float
+
+
+class TaskCriticality(StrictModel):
+    task: str
+    label: str
+    runs: int = Field(description="runs in which it ran")
+    critical_runs: int = Field(description="runs in which it was on the critical path")
+    criticality: float = Field(description="critical_runs / runs analysed, 0..1")
+    decided_seconds: float = Field(
+        description="mean seconds of wall time it decided per run (its span when critical)"
+    )
+    decided_share: float = Field(description="decided_seconds / the runs' mean wall")
+    median_slack_seconds: float | None
+    durations: BoxStats
+
+
+class Criticality(StrictModel):
+    """Which tasks decide the wall time across a DAG's last runs, most deciding first."""
+
+    schema_: str = Field(default=CRITICALITY_SCHEMA, alias="schema")
+    dag_id: str
+    runs: list[HistoryRun]
+    mean_wall_seconds: float
+    tasks: list[TaskCriticality]
+    notes: list[str]
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_inf_nan="null", populate_by_name=True

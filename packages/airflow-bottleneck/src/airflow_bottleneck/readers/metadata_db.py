@@ -115,12 +115,12 @@ def _run_row(row: Any) -> RunRow:
     return RunRow(
         dag_id=row.dag_id,
         run_id=row.run_id,
-        state=_text(row.state),
-        run_type=_text(row.run_type),
+        state=text(row.state),
+        run_type=text(row.run_type),
         queued_at=row.queued_at,
         start=row.start_date,
         end=row.end_date,
-        time_scale=_run_time_scale(extension_for(row.dag_id), row.conf, []),
+        time_scale=run_time_scale(extension_for(row.dag_id), row.conf, []),
     )
 
 
@@ -150,7 +150,7 @@ def load_run(
         raise RunNotFound(f"DAG {dag_id} has no run {run_id!r}")
     extension = extension_for(dag_id)
     notes: list[str] = []
-    time_scale = _run_time_scale(extension, run.conf, notes)
+    time_scale = run_time_scale(extension, run.conf, notes)
     instances = _task_instance_table(session, dag_id, run_id)
     code_starts, quality, pass_rate = {}, None, None
     if extension is not None and read_xcom:
@@ -163,7 +163,7 @@ def load_run(
     info = RunInfo(
         dag_id=dag_id,
         run_id=run_id,
-        state=_text(run.state),
+        state=text(run.state),
         start=_timestamp(run.start_date),
         end=_timestamp(run.end_date),
         time_scale=time_scale,
@@ -172,7 +172,7 @@ def load_run(
         label=short_label(dag_id),
         notes=tuple(notes),
         # The end of a run still going; a finished run's report must not depend on it (cache).
-        observed_at=None if _text(run.state) in FINISHED else time.time(),
+        observed_at=None if text(run.state) in FINISHED else time.time(),
     )
     return RunData(
         info=info,
@@ -244,7 +244,7 @@ def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataF
                 row.task_id,
                 row.map_index,
                 row.try_number,
-                _text(row.state),
+                text(row.state),
                 row.queued_dttm,
                 row.start_date,
                 row.end_date,
@@ -345,14 +345,84 @@ def _history(session: Session, dag_id: str, run: DagRun) -> History | None:
     )
 
 
-def _run_time_scale(extension: ReportExtension | None, conf: Any, notes: list[str]) -> float:
+def recent_runs(
+    session: Session, dag_id: str, *, before: int | None = None, limit: int = HISTORY_RUNS
+) -> pd.DataFrame:
+    """The DAG's last `limit` successful runs (before the run with primary key `before`, if
+    given), oldest first: columns id, run_id, start, end."""
+    where = [DagRun.dag_id == dag_id, DagRun.state == "success", DagRun.start_date.isnot(None)]
+    if before is not None:
+        where.append(DagRun.id < before)
+    rows = session.execute(
+        select(DagRun.id, DagRun.run_id, DagRun.start_date, DagRun.end_date)
+        .where(*where)
+        .order_by(DagRun.id.desc())
+        .limit(limit)
+    ).all()
+    frame = pd.DataFrame.from_records(
+        [(row.id, row.run_id, row.start_date, row.end_date) for row in reversed(rows)],
+        columns=["id", "run_id", "start", "end"],
+    )
+    for column in ("start", "end"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def runs_instances(session: Session, dag_id: str, run_ids: Collection[str]) -> pd.DataFrame:
+    """The current (final) tries of every task instance of `run_ids`, in ONE query."""
+    columns = [c for c in INSTANCE_COLUMNS if c != "code_start"]
+    if not run_ids:
+        return pd.DataFrame(columns=columns)
+    rows = session.execute(
+        select(
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.try_number,
+            TaskInstance.state,
+            TaskInstance.queued_dttm,
+            TaskInstance.start_date,
+            TaskInstance.end_date,
+            TaskInstance.duration,
+        ).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(list(run_ids)))
+    ).all()
+    return pd.DataFrame.from_records(
+        [
+            (
+                dag_id,
+                row.run_id,
+                row.task_id,
+                row.map_index,
+                row.try_number,
+                text(row.state),
+                row.queued_dttm,
+                row.start_date,
+                row.end_date,
+                row.duration,
+            )
+            for row in rows
+        ],
+        columns=columns,
+    )
+
+
+def deadline_of(session: Session, dag_run_pk: int) -> datetime | None:
+    """The earliest deadline Airflow's Deadline Alerts set on the run, if any."""
+    from airflow.models.deadline import Deadline
+
+    return session.scalar(
+        select(func.min(Deadline.deadline_time)).where(Deadline.dagrun_id == dag_run_pk)
+    )
+
+
+def run_time_scale(extension: ReportExtension | None, conf: Any, notes: list[str]) -> float:
     """The run's time scale as its DAG's extension reads it; 1 for a DAG of someone else's
     (its seconds are its seconds)."""
     scale = None if extension is None else extension.run_time_scale(conf, notes)
     return 1.0 if scale is None else scale
 
 
-def _text(value: Any) -> str | None:
+def text(value: Any) -> str | None:
     """Airflow's state enums (str subclasses) and plain strings as plain `str`."""
     return None if value is None else str(getattr(value, "value", value))
 

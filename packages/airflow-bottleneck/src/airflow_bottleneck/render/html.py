@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 
 from airflow_bottleneck.analysis.analyze import NEAR_CRITICAL_SHARE
-from airflow_bottleneck.analysis.model import Comparison, RunReport
+from airflow_bottleneck.analysis.model import Comparison, Criticality, Forecast, RunReport
 from airflow_bottleneck.render.svg import (
     comparison_view,
     durations_view,
@@ -78,6 +78,8 @@ class PageModel:
     comparison: Comparison | None = None
     report_error: str | None = None
     compare_error: str | None = None
+    forecast: Forecast | None = None  # the reported run's ETA, while it runs
+    criticality: Criticality | None = None  # of the filtered DAG, over its last runs
     messages: list[str] = field(default_factory=list)
 
     def state(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from airflow_bottleneck.render import html
 from airflow_bottleneck.web import APP_NAME
 from airflow_bottleneck.web.access import root
-from airflow_bottleneck.web.routes import html_page, run_list, run_report
+from airflow_bottleneck.web.routes import html_page, look_ahead, run_list, run_report
 
 
 def create_app() -> FastAPI:
@@ -67,7 +67,7 @@ def create_app() -> FastAPI:
     app.dependency_overrides[auth_manager_from_app] = get_auth_manager
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.middleware("http")(_security_headers)
-    for routes in (run_list, run_report, html_page):
+    for routes in (run_list, run_report, look_ahead, html_page):
         app.include_router(routes.router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from fastapi import HTTPException, Request
 
+from airflow_bottleneck import look_ahead
 from airflow_bottleneck.analysis.model import RunReport
 from airflow_bottleneck.extension import featured_dag_ids
 from airflow_bottleneck.readers import metadata_db
@@ -160,7 +161,24 @@ def build_page_model(
         if (key := getattr(model, field)) and not _may_show(key, readable):
             setattr(model, field, None)
     model.choices = _choices(session, runs, model)
+    _look_ahead(session, user, model)
     return model, statuses[0] if statuses else 200
+
+
+def _look_ahead(session: Session, user: BaseUser, model: html.PageModel) -> None:
+    """The reported run's ETA while it runs, the filtered DAG's criticality; what cannot be
+    shown is a message, never the page's status."""
+    try:
+        if model.report is not None and model.report.partial:
+            run = look_ahead.find_run(session, model.report.dag_id, model.report.run_id)
+            model.forecast = reports.in_slot(lambda: look_ahead.forecast_for(session, run))
+        if model.dag_filter and may_read_reports(user, model.dag_filter):
+            dag_id = model.dag_filter
+            model.criticality = reports.in_slot(lambda: look_ahead.criticality_for(session, dag_id))
+    except metadata_db.RunNotFound:
+        return  # no successful run of the DAG yet: nothing to rank
+    except (reports.ReportBusy, look_ahead.DeadlineSettingError) as exc:
+        model.messages.append(str(exc))
 
 
 def _may_show(key: str, readable: set[str]) -> bool:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import pandas as pd
 
@@ -46,6 +48,7 @@ class ReportBusy(Exception):
     """Every analysis slot stayed taken for `ANALYSIS_WAIT_SECONDS`: try again shortly."""
 
 
+Result = TypeVar("Result")
 _analysis_slots = threading.BoundedSemaphore(ANALYSIS_SLOTS)
 
 
@@ -111,17 +114,23 @@ def analyze(data: RunData, *, time_scale: float | None = None, detail: bool = Fa
     return report
 
 
-def _analyze(
-    data: RunData, extension: ReportExtension | None, time_scale: float | None, detail: bool
-) -> RunReport:
+def in_slot(compute: Callable[[], Result]) -> Result:
+    """`compute()` in one of the `ANALYSIS_SLOTS`; `ReportBusy` when none frees up in time."""
     if not _analysis_slots.acquire(timeout=ANALYSIS_WAIT_SECONDS):
         raise ReportBusy(f"every analysis slot is busy; try again in {ANALYSIS_WAIT_SECONDS:g} s")
     try:
-        return data.analyze(extension, time_scale=time_scale, detail=detail)
-    except AnalysisInputError as exc:
-        raise ReportUnavailable(str(exc)) from None
+        return compute()
     finally:
         _analysis_slots.release()
+
+
+def _analyze(
+    data: RunData, extension: ReportExtension | None, time_scale: float | None, detail: bool
+) -> RunReport:
+    try:
+        return in_slot(lambda: data.analyze(extension, time_scale=time_scale, detail=detail))
+    except AnalysisInputError as exc:
+        raise ReportUnavailable(str(exc)) from None
 
 
 def compare(a: RunReport, b: RunReport) -> Comparison:
