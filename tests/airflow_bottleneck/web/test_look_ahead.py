@@ -3,8 +3,14 @@ a DAG's criticality, the comparison's attribution, and the page's progress bar a
 
 from __future__ import annotations
 
-import pytest
+import json
+import time
 
+import pytest
+from airflow.sdk import BaseNotifier
+
+from airflow_bottleneck import listener
+from airflow_bottleneck.deadline_watch import OUTCOME_EVENT, PREDICTED_EVENT, DeadlineWatcher
 from airflow_bottleneck.web import reports
 from tests.airflow_bottleneck.web.plugin_helpers import compare_url, report_url
 from tests.airflow_bottleneck.web.seed import FAN_OUT_DAG_ID
@@ -112,3 +118,87 @@ def test_the_look_ahead_routes_share_the_analysis_slots(admin, seeded, monkeypat
         for _ in taken:
             reports._analysis_slots.release()
     assert response.status_code == 503 and response.headers["Retry-After"]
+
+
+# -- the deadline watcher (the scheduler's side, on the same metadata DB) ---------------------
+
+ALERTS: list[dict] = []
+
+
+class RecordingNotifier(BaseNotifier):
+    """A real notifier whose template field sees the alert's context."""
+
+    template_fields = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def notify(self, context) -> None:
+        ALERTS.append({"text": self.text, "task": context["task"]})
+
+
+def audit_log(dag_id: str, run_id: str) -> list[tuple[str, dict]]:
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(Log.event, Log.extra)
+            .where(Log.dag_id == dag_id, Log.run_id == run_id, Log.event.like("bottleneck.%"))
+            .order_by(Log.id)
+        ).all()
+    return [(event, json.loads(extra)) for event, extra in rows]
+
+
+def test_the_plugin_registers_its_listener():
+    from airflow import plugins_manager
+    from airflow.listeners.listener import get_listener_manager
+
+    plugins_manager.integrate_listener_plugins(get_listener_manager())
+    registered = get_listener_manager().pm.get_plugins()
+    assert listener in registered
+
+
+def test_a_predicted_miss_alerts_once_through_the_notifier_and_is_recorded(seeded, monkeypatch):
+    running = seeded["fan_out_running"]
+    monkeypatch.setenv("AIRFLOW__BOTTLENECKS__DEADLINES", f'{{"{FAN_OUT_DAG_ID}": 0.001}}')
+    monkeypatch.setenv(
+        "AIRFLOW__BOTTLENECKS__DEADLINE_NOTIFIER",
+        "tests.airflow_bottleneck.web.test_look_ahead.RecordingNotifier",
+    )
+    monkeypatch.setenv(
+        "AIRFLOW__BOTTLENECKS__DEADLINE_NOTIFIER_KWARGS", '{"text": "{{ message }}"}'
+    )
+    ALERTS.clear()
+    watch = DeadlineWatcher(poll_seconds=3600)  # polled by hand here, not by its thread
+    watch.watch(running.dag_id, running.run_id)
+    first = watch.check()
+    assert len(first) == 1 and watch.check() == []  # once per run
+    assert len(ALERTS) == 1
+    assert ALERTS[0]["text"].startswith(f"DAG {FAN_OUT_DAG_ID} run {running.run_id} is predicted")
+    end = time.time()
+    watch.finish(running.dag_id, running.run_id, "success", end)
+    events = audit_log(running.dag_id, running.run_id)
+    assert [event for event, _ in events][-2:] == [PREDICTED_EVENT, OUTCOME_EVENT]
+    outcome = events[-1][1]
+    assert outcome["missed"] is True and outcome["predicted_end"] == first[0]["predicted_end"]
+
+
+def test_no_alert_for_a_run_within_its_deadline(seeded, monkeypatch):
+    running = seeded["fan_out_running"]
+    monkeypatch.setenv("AIRFLOW__BOTTLENECKS__DEADLINES", f'{{"{FAN_OUT_DAG_ID}": 600}}')
+    watch = DeadlineWatcher(poll_seconds=3600)
+    watch.watch(running.dag_id, running.run_id)
+    assert watch.check() == []
+    before = audit_log(running.dag_id, running.run_id)
+    watch.finish(running.dag_id, running.run_id, "success", time.time())
+    assert audit_log(running.dag_id, running.run_id) == before  # nothing predicted: no record
+
+
+def test_a_run_without_a_deadline_leaves_the_watch(seeded):
+    running = seeded["fan_out_running"]
+    watch = DeadlineWatcher(poll_seconds=3600)
+    watch.watch(running.dag_id, running.run_id)
+    assert watch.check() == [] and not watch._runs

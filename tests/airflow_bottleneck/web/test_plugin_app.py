@@ -73,7 +73,7 @@ def test_plugin_module_imports_nothing_heavy():
         "import json, sys\n"
         "import airflow_bottleneck.plugin as module\n"
         "heavy = ['pandas', 'networkx', 'airflow_bottleneck.analysis',\n"
-        "         'airflow_bottleneck.web.app',\n"
+        "         'airflow_bottleneck.web.app', 'airflow_bottleneck.deadline_watch',\n"
         "         'airflow.api_fastapi.core_api.security']\n"
         "print(json.dumps({'loaded': [m for m in heavy if m in sys.modules],\n"
         "    'built': module.BottleneckPlugin.fastapi_apps[0]['app'].built}))\n"

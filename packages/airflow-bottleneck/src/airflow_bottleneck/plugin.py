@@ -1,5 +1,5 @@
-"""The Airflow plugin: the bottleneck report in the API server and the UI, and the
-critical-path priority weight strategy.
+"""The Airflow plugin: the bottleneck report in the API server and the UI, the
+critical-path priority weight strategy, and the listener that predicts deadline misses.
 
 Airflow finds it through this distribution's `airflow.plugins` entry point. Airflow imports
 this module in every process that loads plugins (each task's process too), so it imports
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_bottleneck import listener
 from airflow_bottleneck.priority import CriticalPathPriority
 from airflow_bottleneck.web import external_views, fastapi_app_entry
 
@@ -23,3 +24,5 @@ class BottleneckPlugin(AirflowPlugin):
     external_views = external_views()
     # Airflow serializes only registered strategies: DAGs may name this one.
     priority_weight_strategies = [CriticalPathPriority]
+    # In the scheduler: a deadline miss predicted before it happens (`deadline_watch`).
+    listeners = [listener]
