@@ -76,6 +76,10 @@ GENERIC_FORBIDDEN: dict[str, tuple[str, ...]] = {
     "readers": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render"),
     "priority": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.readers"),
     "web": (f"{GENERIC}.plugin", f"{GENERIC}.priority"),
+    # What is ahead: the metadata DB and the analyses, for the routes and the scheduler.
+    "look_ahead": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render"),
+    "deadline_watch": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render"),
+    "listener": (f"{GENERIC}.web", f"{GENERIC}.plugin", f"{GENERIC}.render", "pandas"),
 }
 
 
@@ -151,6 +155,7 @@ def test_the_generic_plugin_module_imports_only_the_web_root_and_the_strategy() 
         f"{GENERIC}.web.fastapi_app_entry",
     }
     allowed |= {f"{GENERIC}.priority", f"{GENERIC}.priority.CriticalPathPriority"}
+    allowed |= {f"{GENERIC}.listener", f"{GENERIC}.listener.deadline_listener"}
     assert ours <= allowed, ours
 
 

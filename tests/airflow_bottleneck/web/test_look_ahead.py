@@ -9,8 +9,8 @@ import time
 import pytest
 from airflow.sdk import BaseNotifier
 
-from airflow_bottleneck import listener
 from airflow_bottleneck.deadline_watch import OUTCOME_EVENT, PREDICTED_EVENT, DeadlineWatcher
+from airflow_bottleneck.listener import deadline_listener
 from airflow_bottleneck.web import reports
 from tests.airflow_bottleneck.web.plugin_helpers import compare_url, report_url
 from tests.airflow_bottleneck.web.seed import FAN_OUT_DAG_ID
@@ -158,7 +158,7 @@ def test_the_plugin_registers_its_listener():
 
     plugins_manager.integrate_listener_plugins(get_listener_manager())
     registered = get_listener_manager().pm.get_plugins()
-    assert listener in registered
+    assert deadline_listener in registered
 
 
 def test_a_predicted_miss_alerts_once_through_the_notifier_and_is_recorded(seeded, monkeypatch):

@@ -9,21 +9,22 @@ from typing import Any
 from airflow.listeners import hookimpl
 
 
-@hookimpl
-def on_dag_run_running(dag_run: Any, msg: str) -> None:
-    from airflow_bottleneck.deadline_watch import watcher
+class DeadlineListener:
+    """`on_dag_run_*` hooks: runs start and end under the deadline watch."""
 
-    watcher().watch(dag_run.dag_id, dag_run.run_id)
+    @hookimpl
+    def on_dag_run_running(self, dag_run: Any, msg: str) -> None:
+        from airflow_bottleneck.deadline_watch import watcher
 
+        watcher().watch(dag_run.dag_id, dag_run.run_id)
 
-@hookimpl
-def on_dag_run_success(dag_run: Any, msg: str) -> None:
-    _finish(dag_run, "success")
+    @hookimpl
+    def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
+        _finish(dag_run, "success")
 
-
-@hookimpl
-def on_dag_run_failed(dag_run: Any, msg: str) -> None:
-    _finish(dag_run, "failed")
+    @hookimpl
+    def on_dag_run_failed(self, dag_run: Any, msg: str) -> None:
+        _finish(dag_run, "failed")
 
 
 def _finish(dag_run: Any, state: str) -> None:
@@ -31,3 +32,6 @@ def _finish(dag_run: Any, state: str) -> None:
 
     end = dag_run.end_date.timestamp() if dag_run.end_date is not None else None
     watcher().finish(dag_run.dag_id, dag_run.run_id, state, end)
+
+
+deadline_listener = DeadlineListener()

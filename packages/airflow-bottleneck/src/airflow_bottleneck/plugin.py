@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_bottleneck import listener
+from airflow_bottleneck.listener import deadline_listener
 from airflow_bottleneck.priority import CriticalPathPriority
 from airflow_bottleneck.web import external_views, fastapi_app_entry
 
@@ -25,4 +25,4 @@ class BottleneckPlugin(AirflowPlugin):
     # Airflow serializes only registered strategies: DAGs may name this one.
     priority_weight_strategies = [CriticalPathPriority]
     # In the scheduler: a deadline miss predicted before it happens (`deadline_watch`).
-    listeners = [listener]
+    listeners = [deadline_listener]

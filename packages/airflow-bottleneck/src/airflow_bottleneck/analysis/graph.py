@@ -45,7 +45,7 @@ class TaskNode:
     group: str | None = None
     mapped: bool = False
     teardown: bool = False
-    max_active: int | None = None  # its max_active_tis_per_dag: how many indexes run at once
+    max_active: int | None = None  # max_active_tis_per_dag(run): how many indexes run at once
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,10 @@ class TaskGraph:
                 group=group or None,
                 mapped=bool(getattr(task, "is_mapped", False)),
                 teardown=bool(getattr(task, "is_teardown", False)),
-                max_active=_positive(getattr(task, "max_active_tis_per_dag", None)),
+                max_active=_smallest(
+                    getattr(task, "max_active_tis_per_dag", None),
+                    getattr(task, "max_active_tis_per_dagrun", None),
+                ),
             )
             edges.extend((task.task_id, down) for down in sorted(task.downstream_task_ids))
         limit = _positive(getattr(dag, "max_active_tasks", None))
@@ -101,6 +104,9 @@ class TaskGraph:
                 label=str(task.get("task_display_name") or task_id),
                 group=group or None,
                 mapped=bool(task.get("is_mapped")),
+                max_active=_smallest(
+                    task.get("max_active_tis_per_dag"), task.get("max_active_tis_per_dagrun")
+                ),
             )
             edges.extend((task_id, str(down)) for down in task.get("downstream_task_ids") or ())
         return cls(nodes, tuple(edges), "dag", description)
@@ -126,6 +132,11 @@ class TaskGraph:
             return self
         nodes = {**self.nodes, **{t: TaskNode(t, t) for t in missing}}
         return TaskGraph(nodes, self.edges, self.source, self.description, self.max_active_tasks)
+
+
+def _smallest(*values: Any) -> int | None:
+    limits = [limit for value in values if (limit := _positive(value)) is not None]
+    return min(limits) if limits else None
 
 
 def _positive(value: Any) -> int | None:
