@@ -180,6 +180,8 @@ def test_a_predicted_miss_alerts_once_through_the_notifier_and_is_recorded(seede
     assert ALERTS[0]["text"].startswith(f"DAG {FAN_OUT_DAG_ID} run {running.run_id} is predicted")
     end = time.time()
     watch.finish(running.dag_id, running.run_id, "success", end)
+    assert audit_log(running.dag_id, running.run_id)[-1][0] == PREDICTED_EVENT  # not yet:
+    assert watch.check() == []  # the watch thread records the outcome, never the listener
     events = audit_log(running.dag_id, running.run_id)
     assert [event for event, _ in events][-2:] == [PREDICTED_EVENT, OUTCOME_EVENT]
     outcome = events[-1][1]
@@ -194,6 +196,7 @@ def test_no_alert_for_a_run_within_its_deadline(seeded, monkeypatch):
     assert watch.check() == []
     before = audit_log(running.dag_id, running.run_id)
     watch.finish(running.dag_id, running.run_id, "success", time.time())
+    assert watch.check() == []
     assert audit_log(running.dag_id, running.run_id) == before  # nothing predicted: no record
 
 
@@ -202,3 +205,25 @@ def test_a_run_without_a_deadline_leaves_the_watch(seeded):
     watch = DeadlineWatcher(poll_seconds=3600)
     watch.watch(running.dag_id, running.run_id)
     assert watch.check() == [] and not watch._runs
+
+
+def test_the_listener_never_touches_the_database_in_the_schedulers_loop(monkeypatch):
+    """The scheduler forbids commits in its loop (HA locks) and shares its session with the
+    thread: the hooks only note the run for the watch thread."""
+    from types import SimpleNamespace
+
+    from airflow.utils import session as airflow_session
+
+    from airflow_bottleneck import deadline_watch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the listener opened a session")
+
+    monkeypatch.setattr(airflow_session, "create_session", refuse)
+    watch = DeadlineWatcher(poll_seconds=3600)
+    monkeypatch.setattr(deadline_watch, "_watcher", watch)
+    run = SimpleNamespace(dag_id="any_dag", run_id="r1", end_date=None)
+    deadline_listener.on_dag_run_running(dag_run=run, msg="started")
+    deadline_listener.on_dag_run_failed(dag_run=run, msg="task_failure")
+    assert ("any_dag", "r1") in watch._runs
+    assert watch._ended == [("any_dag", "r1", "failed", None)]

@@ -45,29 +45,36 @@ OUTCOME_EVENT = "bottleneck.deadline_outcome"
 class DeadlineLogNotifier(BaseNotifier):
     """The default: the predicted miss as a warning in the scheduler's log."""
 
-    template_fields = ("message",)
+    template_fields = ("text",)
 
-    def __init__(self, message: str = "{{ message }}") -> None:
+    def __init__(self, text: str = "{{ message }}") -> None:
         super().__init__()
-        self.message = message
+        self.text = text
 
     def notify(self, context: Any) -> None:
-        log.warning("%s", self.message)
+        log.warning("%s", self.text)
 
 
 @dataclass
 class _Watched:
     dag_id: str
     run_id: str
+    context: Any = None  # look_ahead.RunContext, computed on the first poll
     alerted: dict[str, Any] | None = None  # what the alert said
 
 
 @dataclass
 class DeadlineWatcher:
-    """Running runs under watch, polled by one daemon thread (started on the first run)."""
+    """Running runs under watch, polled by one daemon thread (started on the first run).
+
+    `watch` and `finish` are called by the listener in the scheduler's loop: they only note
+    the event (the scheduler's own session and transaction must never be touched there);
+    every query, forecast, notification and audit-log row happens in the watch thread, on a
+    session of its own."""
 
     poll_seconds: float = DEFAULT_POLL_SECONDS
     _runs: dict[tuple[str, str], _Watched] = field(default_factory=dict)
+    _ended: list[tuple[str, str, str, float | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -84,69 +91,76 @@ class DeadlineWatcher:
                 self._thread.start()
 
     def finish(self, dag_id: str, run_id: str, state: str, end: float | None) -> None:
-        """The run ended: record how an alerted run's prediction compared with its end."""
+        """The run ended: its outcome is recorded by the watch thread."""
         with self._lock:
-            watched = self._runs.pop((dag_id, run_id), None)
-        if watched is None or watched.alerted is None or end is None:
-            return
-        deadline_at = watched.alerted["deadline_epoch"]
-        outcome = {
-            **watched.alerted,
-            "state": state,
-            "actual_end": _iso(end),
-            "missed": end > deadline_at,
-        }
-        _record(OUTCOME_EVENT, dag_id, run_id, outcome)
+            if (dag_id, run_id) in self._runs:
+                self._ended.append((dag_id, run_id, state, end))
+        self._wake.set()
 
     def check(self, now: float | None = None) -> list[dict[str, Any]]:
-        """One poll over the watched runs; returns the alerts it raised."""
+        """One round: record the outcomes of runs that ended, then poll the others; returns
+        the alerts it raised."""
+        with self._lock:
+            ended, self._ended = self._ended, []
+            finished = [(self._runs.pop((d, r), None), state, end) for d, r, state, end in ended]
+            watched = [w for w in self._runs.values() if w.alerted is None]
+        for run, state, end in finished:
+            if run is not None and run.alerted is not None and end is not None:
+                _record(OUTCOME_EVENT, run.dag_id, run.run_id, _outcome(run.alerted, state, end))
+        return [alert for run in watched if (alert := self._poll(run, now)) is not None]
+
+    def _poll(self, run: _Watched, now: float | None) -> dict[str, Any] | None:
         from airflow.utils.session import create_session
 
         from airflow_bottleneck import look_ahead
-        from airflow_bottleneck.extension import extension_for
         from airflow_bottleneck.readers import metadata_db
 
-        with self._lock:
-            watched = [w for w in self._runs.values() if w.alerted is None]
-        raised = []
-        for run in watched:
-            try:
-                with create_session() as session:
-                    dag_run = look_ahead.find_run(session, run.dag_id, run.run_id)
-                    if metadata_db.text(dag_run.state) != "running":
-                        continue  # its end arrives through the listener
-                    scale = metadata_db.run_time_scale(extension_for(run.dag_id), dag_run.conf, [])
-                    if look_ahead.run_deadline(session, dag_run, scale) is None:
-                        with self._lock:
-                            self._runs.pop((run.dag_id, run.run_id), None)
-                        continue
-                    forecast = look_ahead.forecast_for(session, dag_run, now=now)
-            except Exception:
-                # One run that cannot be forecast must not stop the watch of the others.
-                log.exception("deadline watch: cannot forecast %s/%s", run.dag_id, run.run_id)
-                continue
-            deadline = forecast.deadline
-            if deadline is None or not deadline.miss_predicted:
-                continue
-            alert = _alert(forecast)
-            run.alerted = alert
-            _record(PREDICTED_EVENT, run.dag_id, run.run_id, alert)
-            _notify(alert)
-            raised.append(alert)
-        return raised
+        try:
+            with create_session() as session:
+                dag_run = look_ahead.find_run(session, run.dag_id, run.run_id)
+                if metadata_db.text(dag_run.state) != "running":
+                    return None  # its end arrives through the listener
+                if run.context is None:
+                    run.context = look_ahead.run_context(session, dag_run)
+                if run.context.deadline is None:
+                    with self._lock:
+                        self._runs.pop((run.dag_id, run.run_id), None)
+                    return None
+                forecast = look_ahead.forecast_for(session, dag_run, now=now, context=run.context)
+        except Exception:
+            # One run that cannot be forecast must not stop the watch of the others.
+            log.exception("deadline watch: cannot forecast %s/%s", run.dag_id, run.run_id)
+            return None
+        deadline = forecast.deadline
+        if deadline is None or not deadline.miss_predicted:
+            return None
+        alert = _alert(forecast)
+        run.alerted = alert
+        _record(PREDICTED_EVENT, run.dag_id, run.run_id, alert)
+        _notify(alert)
+        return alert
 
     def _loop(self) -> None:
         while True:
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
-            with self._lock:
-                if not self._runs:
-                    self._thread = None
-                    return
             try:
                 self.check()
             except Exception:
                 log.exception("deadline watch: poll failed")
+            with self._lock:
+                if not self._runs and not self._ended:
+                    self._thread = None
+                    return
+
+
+def _outcome(alerted: dict[str, Any], state: str, end: float) -> dict[str, Any]:
+    return {
+        **alerted,
+        "state": state,
+        "actual_end": _iso(end),
+        "missed": end > alerted["deadline_epoch"],
+    }
 
 
 def _alert(forecast: Any) -> dict[str, Any]:

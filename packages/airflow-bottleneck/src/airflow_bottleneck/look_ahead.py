@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from airflow.models.dagrun import DagRun
 from sqlalchemy import select
 
 from airflow_bottleneck.analysis.criticality import criticality
-from airflow_bottleneck.analysis.forecast import dag_history, forecast_run
+from airflow_bottleneck.analysis.forecast import DagHistory, dag_history, forecast_run
 from airflow_bottleneck.analysis.graph import TaskGraph
 from airflow_bottleneck.analysis.model import Criticality, Forecast
 from airflow_bottleneck.extension import extension_for
@@ -100,8 +101,18 @@ def find_run(session: Session, dag_id: str, run_id: str) -> DagRun:
     return run
 
 
-def forecast_for(session: Session, run: DagRun, *, now: float | None = None) -> Forecast:
-    """`run`'s ETA from the DAG's last successful runs before it, and its deadline."""
+@dataclass(frozen=True)
+class RunContext:
+    """What a run's forecasts share while it runs: its graph, its DAG's history before it,
+    its deadline and the tasks' names (the watcher computes it once per run)."""
+
+    graph: TaskGraph
+    history: DagHistory
+    deadline: tuple[float, str] | None
+    labels: dict[str, str]
+
+
+def run_context(session: Session, run: DagRun) -> RunContext:
     graph = metadata_db.run_graph(session, run) or TaskGraph.unknown(())
     history_runs = metadata_db.recent_runs(session, run.dag_id, before=run.id)
     history = dag_history(
@@ -109,13 +120,6 @@ def forecast_for(session: Session, run: DagRun, *, now: float | None = None) -> 
         history_runs,
         graph,
     )
-    instances = metadata_db.runs_instances(session, run.dag_id, [run.run_id])
-    state = metadata_db.text(run.state)
-    start = (run.start_date or run.queued_at).timestamp()
-    if state in FINISHED and run.end_date is not None:
-        observed = run.end_date.timestamp()
-    else:
-        observed = time.time() if now is None else now
     extension = extension_for(run.dag_id)
     scale = metadata_db.run_time_scale(extension, run.conf, [])
     labels = {task: node.label or task for task, node in graph.nodes.items()}
@@ -124,17 +128,36 @@ def forecast_for(session: Session, run: DagRun, *, now: float | None = None) -> 
             task: extension.label(task, extension.task_number(task), label)
             for task, label in labels.items()
         }
+    return RunContext(graph, history, run_deadline(session, run, scale), labels)
+
+
+def forecast_for(
+    session: Session,
+    run: DagRun,
+    *,
+    now: float | None = None,
+    context: RunContext | None = None,
+) -> Forecast:
+    """`run`'s ETA from the DAG's last successful runs before it, and its deadline."""
+    context = context or run_context(session, run)
+    instances = metadata_db.runs_instances(session, run.dag_id, [run.run_id])
+    state = metadata_db.text(run.state)
+    start = (run.start_date or run.queued_at).timestamp()
+    if state in FINISHED and run.end_date is not None:
+        observed = run.end_date.timestamp()
+    else:
+        observed = time.time() if now is None else now
     return forecast_run(
         instances,
-        graph,
-        history,
+        context.graph,
+        context.history,
         dag_id=run.dag_id,
         run_id=run.run_id,
         state=state,
         run_start=start,
         now=observed,
-        deadline=run_deadline(session, run, scale),
-        labels=labels,
+        deadline=context.deadline,
+        labels=context.labels,
     )
 
 
