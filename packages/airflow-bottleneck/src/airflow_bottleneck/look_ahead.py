@@ -8,9 +8,10 @@ their task instances, and the run's Deadline Alert rows.
 
 A run's deadline, first found wins:
 
-1. the DAG's own Deadline Alert (Airflow's `deadline` rows of the run);
-2. the `[bottlenecks] deadlines` option: a JSON object of DAG id -> minutes from the run's
-   start, e.g. `AIRFLOW__BOTTLENECKS__DEADLINES='{"etl_daily": 45}'`;
+1. the `[bottlenecks] deadlines` option: a JSON object of DAG id -> minutes from the run's
+   start, e.g. `AIRFLOW__BOTTLENECKS__DEADLINES='{"etl_daily": 45}'` (the operator's own
+   choice for the watch, so it wins over the DAG's);
+2. the DAG's own Deadline Alert (Airflow's `deadline` rows of the run);
 3. what a report extension sets for its DAGs (`ReportExtension.run_deadline_seconds`).
 """
 
@@ -79,12 +80,12 @@ def run_deadline(session: Session, run: DagRun, time_scale: float) -> tuple[floa
     if run.start_date is None:
         return None
     start = run.start_date.timestamp()
-    alert = metadata_db.deadline_of(session, run.id)
-    if alert is not None:
-        return alert.timestamp() - start, "the DAG's Deadline Alert"
     configured = configured_deadlines().get(run.dag_id)
     if configured is not None:
         return configured, f"[{CONFIG_SECTION}] {DEADLINES_OPTION}"
+    alert = metadata_db.deadline_of(session, run.id)
+    if alert is not None:
+        return alert.timestamp() - start, "the DAG's Deadline Alert"
     extension = extension_for(run.dag_id)
     seconds = None if extension is None else extension.run_deadline_seconds(time_scale)
     if seconds is not None and extension is not None:
