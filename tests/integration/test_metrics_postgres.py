@@ -40,6 +40,7 @@ from k1n.metrics import (
     run_seconds,
     schema_version,
     store_report,
+    task_spans,
 )
 from k1n.metrics import records as metrics_records
 from k1n.readers import run_from_airflow_json
@@ -307,6 +308,10 @@ def test_load_history_returns_what_was_stored(hook, airflow_report):
     stored = load_history(hook, airflow_report["dag_id"], limit=1).iloc[0].dropna()
     assert stored.to_dict() == pytest.approx(run_seconds(airflow_report).to_dict())
     assert stored["task_08_code_generation.generate_code"] == 6.0
+    # Spans, for a verdict judged by the wall: first start -> last end of the final tries.
+    spans = load_history(hook, airflow_report["dag_id"], limit=1, measure="span").iloc[0]
+    expected = task_spans(airflow_report)
+    assert spans.dropna().to_dict() == pytest.approx(expected.to_dict(), abs=0.01)
 
 
 def test_verdicts_are_stored_and_regressed_runs_leave_the_baseline(hook):

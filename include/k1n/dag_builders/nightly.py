@@ -16,8 +16,10 @@ fresh for the speedup). Both run:
 - `report_and_judge`: reads the run over the REST API v2 (connection `k1n_airflow_api`; a task
   may not use the metadata DB in Airflow 3), analyzes it (`airflow_bottleneck.analysis`), judges it
   against the DAG's good-run history at the same time scale (`judge_run`, policy from the
-  `k1n_regression_*` Variables), stores report and verdict in one transaction (connection
-  `k1n_metrics`) with the speedup = latest stored baseline production wall / this run's.
+  `k1n_regression_*` Variables; by the wall: a slowdown counts when it moved the critical
+  path of the DAG's graph, the ones inside their slack are listed apart), stores report and
+  verdict in one transaction (connection `k1n_metrics`) with the speedup = latest stored
+  baseline production wall / this run's.
 - `verdict`: fails with the verdict summary when the run failed, regressed, missed a target or
   failed its quality gates; the notifiers log it (and mail it when `K1N_NIGHTLY_EMAIL` is set).
 
@@ -148,8 +150,9 @@ def require_connections() -> None:
         raise AirflowFailException("; ".join(missing) + " (see docs/DEPLOY.md)")
 
 
-def fetch_report(dag_id: str, run_id: str) -> RunReport:
-    """The analysis report of a run, read over the REST API v2."""
+def fetch_report(dag_id: str, run_id: str) -> tuple[RunReport, Any]:
+    """The analysis report of a run, read over the REST API v2, and its DAG's graph (a
+    `networkx.DiGraph`; None when the API gave none)."""
     from airflow.sdk import BaseHook
 
     from airflow_bottleneck.readers.rest_api import fetch_airflow_run
@@ -162,7 +165,8 @@ def fetch_report(dag_id: str, run_id: str) -> RunReport:
     run = fetch_airflow_run(
         url, conn.login or "", conn.password or "", dag_id, run_id, extension=extension
     )
-    return run.analyze(extension, detail=True)
+    graph = None if run.graph is None else run.graph.digraph
+    return run.analyze(extension, detail=True), graph
 
 
 def baseline_speedup(hook: Any, report: RunReport) -> float | None:
@@ -197,7 +201,7 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     )
 
     params = get_current_context()["params"]
-    report = fetch_report(plan["dag_id"], plan["run_id"])
+    report, graph = fetch_report(plan["dag_id"], plan["run_id"])
     policy = RegressionPolicy.from_variables(
         {name: Variable.get(name, default=None) for name in POLICY_VARIABLES}
     )
@@ -208,8 +212,10 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
         policy.history_runs,
         time_scale=report.time_scale,
         exclude_run_id=report.run_id,
+        # Judged by the wall when the DAG's graph is known: spans, not summed seconds.
+        measure="seconds" if graph is None else "span",
     )
-    verdict = judge_run(report, history, policy)
+    verdict = judge_run(report, history, policy, graph=graph)
     if not params.get("check_targets", True):
         log.info("check_targets is off: production-scaled targets are not judged")
         verdict = dataclasses.replace(verdict, targets_missed=(), goals_missed=())

@@ -32,11 +32,14 @@ from k1n.metrics.regression import (
     RegressionPolicy,
     Verdict,
     VerdictStatus,
+    WallImpact,
     baseline,
     detect_regressions,
+    detect_wall_movers,
     history_from_reports,
     judge_run,
     run_seconds,
+    task_spans,
 )
 from k1n.metrics.schema import (
     METRICS_CONN_ID,
@@ -70,8 +73,10 @@ __all__ = [
     "StoredRun",
     "Verdict",
     "VerdictStatus",
+    "WallImpact",
     "baseline",
     "detect_regressions",
+    "detect_wall_movers",
     "ensure_schema",
     "history_from_reports",
     "judge_run",
@@ -82,4 +87,5 @@ __all__ = [
     "run_seconds",
     "schema_version",
     "store_report",
+    "task_spans",
 ]

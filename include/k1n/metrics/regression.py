@@ -28,12 +28,15 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from statistics import NormalDist
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from airflow_bottleneck.analysis.graph import critical_path_lengths
 from airflow_bottleneck.analysis.model import RunReport, TargetCheck
 
 # The pseudo-task a run's wall time is judged as, in history frames and in `Regression.task`.
@@ -68,6 +71,10 @@ class RegressionPolicy:
     min_slowdown_pct: float = 15.0
     min_slowdown_seconds: float = 0.5
     sigma_floor_pct: float = 1.0
+    # Judging by the wall (a graph given): the chance that an unchanged night alarms, all of
+    # its tests together, and how much a task must move the wall (% of the median wall).
+    family_alpha: float = 0.01
+    min_wall_impact_pct: float = 1.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,7 +85,15 @@ class RegressionPolicy:
                 f"history_runs ({self.history_runs}) must be at least "
                 f"min_history ({self.min_history})"
             )
-        for name in ("z_threshold", "min_slowdown_pct", "min_slowdown_seconds", "sigma_floor_pct"):
+        if not 0 < self.family_alpha < 1:
+            problems.append(f"family_alpha must be between 0 and 1, got {self.family_alpha}")
+        for name in (
+            "z_threshold",
+            "min_slowdown_pct",
+            "min_slowdown_seconds",
+            "sigma_floor_pct",
+            "min_wall_impact_pct",
+        ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 problems.append(f"{name} must be a non-negative number, got {value}")
@@ -129,9 +144,13 @@ class Regression:
     slowdown_pct: float
     history_runs: int
     evidence: str
+    wall_impact_seconds: float | None = None  # how far it alone moved the critical path
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "wall_impact_seconds": None
+            if self.wall_impact_seconds is None
+            else round(self.wall_impact_seconds, 3),
             "task": self.task,
             "seconds": round(self.seconds, 3),
             "baseline_median": round(self.baseline_median, 3),
@@ -243,6 +262,122 @@ def detect_regressions(
     return regressions
 
 
+@dataclass(frozen=True)
+class WallImpact:
+    """Slowdowns judged by what they did to the wall.
+
+    `moved`: tasks significantly slower than their history whose slowdown alone lengthens the
+    critical path of the history's median durations by at least the policy's minimum (and the
+    wall itself, when it is significantly slower); `inside_slack`: significantly slower tasks
+    whose slowdown the wall absorbed. `z_threshold` is the per-test z that keeps the chance of
+    any alarm on an unchanged night at `family_alpha` (Bonferroni over the tests made)."""
+
+    moved: tuple[Regression, ...]
+    inside_slack: tuple[Regression, ...]
+    z_threshold: float
+    min_impact_seconds: float
+
+
+def family_z(tests: int, alpha: float) -> float:
+    """The one-sided normal z of `tests` tests sharing a false-alarm chance `alpha`."""
+    return NormalDist().inv_cdf(1 - alpha / max(tests, 1))
+
+
+def task_spans(report: ReportInput) -> pd.Series:
+    """One run's span per task (first start -> last end, a mapped task's indexes together:
+    the time its downstream waited) plus its wall time (`WALL_TIME`)."""
+    report = as_report(report)
+    values = {WALL_TIME: report.wall_seconds}
+    values.update(
+        {
+            task.task: task.end_offset - task.start_offset
+            for task in report.tasks
+            if task.status == "ran"
+            and task.start_offset is not None
+            and task.end_offset is not None
+        }
+    )
+    return pd.Series(values, dtype="float64", name=report.run_id)
+
+
+def detect_wall_movers(
+    history: pd.DataFrame,
+    current: Mapping[str, float] | pd.Series,
+    graph: nx.DiGraph,
+    policy: RegressionPolicy = RegressionPolicy(),
+) -> WallImpact:
+    """Which of `current`'s slowdowns moved the wall. `history` and `current` hold spans
+    (`task_spans`; `load_history(..., measure="span")`), `graph` the DAG's dependencies."""
+    recent = history.tail(policy.history_runs).astype("float64")
+    now = pd.Series(current, dtype="float64").dropna()
+    stats = baseline(recent, policy).reindex(now.index)
+    judged = stats["runs"].fillna(0).to_numpy() >= policy.min_history
+    median, mad = stats["median"].to_numpy(), stats["mad"].to_numpy()
+    seconds = now.to_numpy()
+    slowdown = seconds - median
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.maximum(mad, np.abs(median) * policy.sigma_floor_pct / 100)
+        z = np.where(sigma > 0, slowdown / sigma, np.where(slowdown > 0, np.inf, 0.0))
+        slowdown_pct = np.where(median > 0, slowdown / median * 100, np.inf)
+    z_star = family_z(int(judged.sum()), policy.family_alpha)
+    wall_median = float(stats["median"].get(WALL_TIME, np.nan))
+    min_impact = max(
+        policy.min_slowdown_seconds,
+        (policy.min_wall_impact_pct / 100 * wall_median) if math.isfinite(wall_median) else 0.0,
+    )
+    significant = (
+        judged
+        & (z >= z_star)
+        & (slowdown_pct >= policy.min_slowdown_pct)
+        & (slowdown >= policy.min_slowdown_seconds)
+    )
+    impact = _wall_impacts(now, stats["median"], graph)
+    moved, inside = [], []
+    for index in np.flatnonzero(significant):
+        task = str(now.index[index])
+        wall_move = slowdown[index] if task == WALL_TIME else impact.get(task, 0.0)
+        measured: dict[str, Any] = {
+            "task": task,
+            "seconds": float(seconds[index]),
+            "baseline_median": float(median[index]),
+            "mad": float(mad[index]),
+            "z": float(z[index]),
+            "slowdown_pct": float(slowdown_pct[index]),
+            "history_runs": int(stats["runs"].iloc[index]),
+        }
+        found = Regression(
+            **measured,
+            evidence=_evidence(**measured) + _impact_words(task, wall_move),
+            wall_impact_seconds=float(wall_move),
+        )
+        (moved if wall_move >= min_impact else inside).append(found)
+    moved.sort(key=lambda r: (r.task == WALL_TIME, -(r.wall_impact_seconds or 0.0), r.task))
+    inside.sort(key=lambda r: (-r.z, r.task))
+    return WallImpact(tuple(moved), tuple(inside), z_star, min_impact)
+
+
+def _wall_impacts(now: pd.Series, medians: pd.Series, graph: nx.DiGraph) -> dict[str, float]:
+    """Per task of `graph` in `now`: the critical path of the medians with that one task at
+    its current span, minus the medians' own (one vectorised CPM pass for all of them)."""
+    tasks = [task for task in now.index if task in graph]
+    if not tasks:
+        return {}
+    typical = medians.reindex(list(graph.nodes)).fillna(0.0)
+    rows = pd.DataFrame([typical.to_numpy()] * (len(tasks) + 1), columns=typical.index)
+    for row, task in enumerate(tasks, start=1):
+        rows.at[row, task] = float(now[task])
+    lengths = critical_path_lengths(graph, rows).to_numpy()
+    return {task: float(lengths[row] - lengths[0]) for row, task in enumerate(tasks, start=1)}
+
+
+def _impact_words(task: str, wall_move: float) -> str:
+    if task == WALL_TIME:
+        return ""
+    if wall_move <= 0.0:
+        return "; inside its slack: the wall did not move"
+    return f"; moved the wall {wall_move:+.1f} s"
+
+
 def _evidence(
     *,
     task: str,
@@ -320,6 +455,9 @@ class Verdict:
     pass_rate: float | None
     pass_rate_min: float
     not_judged: tuple[str, ...] = field(default=())
+    # Judged by the wall (`judge_run(..., graph=...)`): slower tasks the wall absorbed.
+    inside_slack: tuple[Regression, ...] = field(default=())
+    by_wall: bool = False
 
     @property
     def insufficient_history(self) -> bool:
@@ -372,16 +510,20 @@ class Verdict:
                 f"{self.policy.min_history} needed"
             )
         elif self.regressions:
+            what = "moved the wall" if self.by_wall else "regression(s)"
             lines.append(
-                f"{len(self.regressions)} regression(s) against the last {self.history_runs} "
-                f"good runs ({self.policy.describe()}):"
+                f"{len(self.regressions)} {what} against the last {self.history_runs} "
+                f"good runs ({self.describe_policy()}):"
             )
             lines.extend(f"  - {regression.evidence}" for regression in self.regressions)
         else:
             lines.append(
                 f"no regression against the last {self.history_runs} good runs "
-                f"({self.policy.describe()})"
+                f"({self.describe_policy()})"
             )
+        if self.inside_slack:
+            lines.append("slower, but inside their slack (the wall did not move):")
+            lines.extend(f"  - {regression.evidence}" for regression in self.inside_slack)
         if self.not_judged and not self.insufficient_history:
             lines.append("too little history to judge: " + ", ".join(self.not_judged))
         if self.targets_missed:
@@ -401,8 +543,19 @@ class Verdict:
             )
         return "\n".join(lines)
 
+    def describe_policy(self) -> str:
+        if not self.by_wall:
+            return self.policy.describe()
+        return (
+            f"by the wall: {self.policy.family_alpha:.0%} false-alarm chance per night over "
+            f"every task, >= +{self.policy.min_slowdown_pct:g} %, moving the wall "
+            f">= {self.policy.min_wall_impact_pct:g} % of its median"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "by_wall": self.by_wall,
+            "inside_slack": [regression.as_dict() for regression in self.inside_slack],
             "dag_id": self.dag_id,
             "run_id": self.run_id,
             "ok": self.ok,
@@ -426,6 +579,7 @@ def judge_run(
     policy: RegressionPolicy = RegressionPolicy(),
     *,
     pass_rate_min: float | None = None,
+    graph: nx.DiGraph | None = None,
 ) -> Verdict:
     """The verdict on one run (its `RunReport`, or that report's JSON form) against its DAG's
     good-run history.
@@ -433,13 +587,23 @@ def judge_run(
     `history` is `load_history(...)` (or `history_from_reports`); the run itself is dropped
     from it when present. `pass_rate_min` defaults to the limit of the report's quality target,
     which is the spec's `quality_gate_pass_rate_min`.
+
+    With the DAG's `graph`, timing is judged by the wall (`detect_wall_movers`): `history`
+    then holds spans (`load_history(..., measure="span")`), a slowdown counts when it moved
+    the critical path, and the ones the wall absorbed are listed apart.
     """
     report = as_report(report)
     run_id = report.run_id
     if run_id in history.index:
         history = history.drop(index=run_id)
     recent = history.tail(policy.history_runs)
-    current = run_seconds(report)
+    current = run_seconds(report) if graph is None else task_spans(report)
+    inside: tuple[Regression, ...] = ()
+    if graph is None:
+        regressions = tuple(detect_regressions(recent, current, policy))
+    else:
+        impact = detect_wall_movers(recent, current, graph, policy)
+        regressions, inside = impact.moved, impact.inside_slack
     targets = report.targets
     quality = next((t for t in targets if t.key == QUALITY_TARGET_KEY), None)
     if pass_rate_min is None:
@@ -450,7 +614,7 @@ def judge_run(
         dag_id=report.dag_id,
         run_id=run_id,
         run_state=report.state,
-        regressions=tuple(detect_regressions(recent, current, policy)),
+        regressions=regressions,
         history_runs=len(recent),
         policy=policy,
         targets_missed=tuple(t for t in missed if t.key not in GOAL_TARGET_KEYS),
@@ -458,6 +622,8 @@ def judge_run(
         pass_rate=quality.actual if quality is not None else None,
         pass_rate_min=float(pass_rate_min),
         not_judged=tuple(sorted(str(task) for task in counts.index[counts < policy.min_history])),
+        inside_slack=inside,
+        by_wall=graph is not None,
     )
 
 

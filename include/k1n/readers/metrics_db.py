@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -19,6 +19,13 @@ from k1n.metrics.schema import (
 # -- reads --------------------------------------------------------------------------------------
 
 
+# A task's figure over its final tries (`load_history`'s `measure`).
+_MEASURES = {
+    "seconds": "sum(seconds)",
+    "span": "extract(epoch FROM max(end_time) - min(start_time))",
+}
+
+
 def load_history(
     conn_or_hook: ConnOrHook,
     dag_id: str,
@@ -27,6 +34,7 @@ def load_history(
     *,
     time_scale: float | None = None,
     exclude_run_id: str | None = None,
+    measure: Literal["seconds", "span"] = "seconds",
 ) -> pd.DataFrame:
     """Per-task seconds of the last `limit` runs of a DAG, one row per run, oldest first.
 
@@ -35,7 +43,9 @@ def load_history(
     The index is the run id. `only_good` keeps runs that succeeded and had no regression
     recorded, so a slow night never becomes part of the baseline it is judged against.
     `time_scale` keeps only runs at that scale (durations at another scale do not compare);
-    `exclude_run_id` leaves one run out (the run being judged).
+    `exclude_run_id` leaves one run out (the run being judged). `measure="span"`: each task's
+    span instead (first start -> last end of its final tries: what its downstream waited for,
+    a mapped task's indexes together), the durations a verdict judged by the wall compares.
     """
     conditions = ["dag_id = %s"]
     params: list[Any] = [dag_id]
@@ -65,8 +75,9 @@ def load_history(
             # DISTINCT ON keeps each (run, task, map index)'s highest try: the final one.
             cursor.execute(
                 f"""
-                SELECT run_id, task, sum(seconds) FROM (
-                    SELECT DISTINCT ON (run_id, task, map_index) run_id, task, seconds
+                SELECT run_id, task, {_MEASURES[measure]} FROM (
+                    SELECT DISTINCT ON (run_id, task, map_index)
+                        run_id, task, seconds, start_time, end_time
                     FROM {TASKS_TABLE}
                     WHERE dag_id = %s AND run_id = ANY(%s::text[])
                     ORDER BY run_id, task, map_index, try_number DESC

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from k1n.metrics import (
     judge_run,
     run_seconds,
 )
+from k1n.metrics.regression import as_report, detect_wall_movers, family_z, task_spans
 from tests.k1n.metrics.synthetic import (
     QUALITY_GATES,
     base_seconds,
@@ -272,3 +274,61 @@ def test_history_and_report_shapes_line_up():
     pd.testing.assert_series_equal(
         history.iloc[-1][current.index], current, check_names=False, check_dtype=False
     )
+
+
+# -- judged by the wall -------------------------------------------------------------------------
+
+# Diamond: start -> long (20 s) and start -> short (5 s) -> end. `short` has 15 s of slack.
+DIAMOND = nx.DiGraph([("start", "long"), ("start", "short"), ("long", "end"), ("short", "end")])
+TYPICAL = {"start": 5.0, "long": 20.0, "short": 5.0, "end": 5.0}
+
+
+def span_history(seed: int, nights: int = 14) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [
+        {task: seconds * (1 + rng.normal(0, 0.02)) for task, seconds in TYPICAL.items()}
+        for _ in range(nights)
+    ]
+    frame = pd.DataFrame(rows)
+    frame[WALL_TIME] = frame["start"] + frame[["long", "short"]].max(axis=1) + frame["end"]
+    return frame
+
+
+def night(**slower: float) -> pd.Series:
+    spans = {task: seconds * slower.get(task, 1.0) for task, seconds in TYPICAL.items()}
+    spans[WALL_TIME] = spans["start"] + max(spans["long"], spans["short"]) + spans["end"]
+    return pd.Series(spans)
+
+
+def test_a_slowdown_on_the_critical_path_moved_the_wall_by_its_own_seconds():
+    impact = detect_wall_movers(span_history(1), night(long=1.3), DIAMOND)
+    assert [r.task for r in impact.moved] == ["long", WALL_TIME]
+    assert impact.moved[0].wall_impact_seconds == pytest.approx(6.0, abs=0.5)
+    assert "moved the wall +6" in impact.moved[0].evidence
+    assert impact.inside_slack == ()
+
+
+def test_a_slowdown_inside_the_slack_is_named_but_does_not_alarm():
+    impact = detect_wall_movers(span_history(2), night(short=2.0), DIAMOND)
+    assert impact.moved == ()
+    assert [r.task for r in impact.inside_slack] == ["short"]
+    assert impact.inside_slack[0].wall_impact_seconds == 0.0
+    assert impact.inside_slack[0].evidence.endswith("inside its slack: the wall did not move")
+
+
+def test_the_family_threshold_grows_with_the_number_of_tests():
+    assert family_z(1, 0.01) == pytest.approx(2.326, abs=1e-3)
+    assert family_z(30, 0.01) > family_z(5, 0.01) > family_z(1, 0.01)
+    impact = detect_wall_movers(span_history(3), night(), DIAMOND)
+    assert impact.z_threshold == pytest.approx(family_z(5, 0.01))  # four tasks and the wall
+
+
+def test_a_verdict_judged_by_the_wall_lists_what_the_wall_absorbed():
+    reports = noisy_reports(21, 15, slower={14: {BENCHMARKS: 1.5}})
+    graph = nx.DiGraph([(t.task, "sink") for t in as_report(reports[0]).tasks])
+    history = pd.DataFrame([task_spans(r) for r in reports[:14]]).reset_index(drop=True)
+    verdict = judge_run(reports[14], history, graph=graph)
+    assert verdict.by_wall and verdict.as_dict()["by_wall"] is True
+    moved = {r.task for r in verdict.regressions} | {r.task for r in verdict.inside_slack}
+    assert BENCHMARKS in moved
+    assert "by the wall" in verdict.summary()
