@@ -14,7 +14,7 @@ BOTTLENECK_DIR := packages/airflow-bottleneck
 LOCAL_PACKAGES := -e $(BOTTLENECK_DIR) -e . -e tools
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-unit airflow cluster lint format bench bench-long system-deps venv dist clean
+.PHONY: help demo test test-unit airflow cluster lint format bench bench-long bench-look-ahead system-deps venv dist clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -73,6 +73,11 @@ bench: $(STAMP)  ## every benchmark (~45 min on 2 cores): docs/BENCHMARKS.md, do
 bench-long: $(STAMP)  ## make bench plus the optimized workflow at time scale 1/20 (~60 min)
 	$(BENCH_PY) bench/bench_workflow.py --repeat 3 --long
 	$(BENCH_MICRO)
+
+bench-look-ahead: $(STAMP)  ## ETA, deadline alerts and the nightly verdict against recorded real runs (~30 min)
+	$(BENCH_PY) bench/bench_look_ahead.py --history 6 --runs 5
+	$(BENCH_PY) bench/bench_nightly_verdict.py --nights 2000
+	$(BENCH_PY) bench/write_benchmarks.py
 
 dist: $(STAMP)  ## build the airflow-bottleneck wheel and sdist into dist/
 	rm -rf dist $(BOTTLENECK_DIR)/build

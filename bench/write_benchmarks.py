@@ -131,6 +131,71 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
             " s",
         )
     )
+    rows += look_ahead_goals(data)
+    return rows
+
+
+def look_ahead_goals(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 22's acceptance, from the look-ahead and nightly-verdict sections."""
+    rows = []
+    for dag_id, figures in data.get("look_ahead", {}).items():
+        errors = figures.get("eta_error_percent_of_wall") if isinstance(figures, dict) else None
+        if not errors:
+            continue
+        worst = max(errors.get(f"in_time at {p}%", {}).get("eta_median", 0) for p in (25, 50, 75))
+        rows.append(
+            goal(f"{dag_id}: ETA median error <= 5 % of the wall (in time)", worst, 5, " %")
+        )
+        slowed = errors.get("slowed at 75%", {})
+        if slowed:
+            rows.append(
+                goal(
+                    f"{dag_id}: ETA error at 75 % <= half the naive one (one task 3x slower)",
+                    slowed["eta_median"] / slowed["naive_median"]
+                    if slowed["naive_median"]
+                    else None,
+                    0.5,
+                )
+            )
+        deadline = figures.get("deadline", {})
+        lead = median(deadline, "live_lead_percent_of_deadline")
+        if deadline.get("runs_missing"):
+            rows.append(
+                goal(
+                    f"{dag_id}: predicted miss >= 30 % of the deadline ahead (live)",
+                    lead,
+                    30,
+                    " %",
+                    at_least=True,
+                )
+            )
+        if deadline.get("runs_in_time"):
+            rows.append(
+                goal(
+                    f"{dag_id}: no alert for {deadline['runs_in_time']} runs in time (live)",
+                    len(deadline.get("live_alerts_on_runs_in_time", [])),
+                    0,
+                )
+            )
+    policies = data.get("nightly_verdict", {}).get("policies", {})
+    if "by_wall" in policies:
+        rows.append(
+            goal(
+                "nightly verdict: <= 1 % of unchanged nights alarm",
+                policies["by_wall"]["false_alarm_percent"],
+                1.0,
+                " %",
+            )
+        )
+        rows.append(
+            goal(
+                "nightly verdict: >= 95 % of nights with a critical task 1.3x slower caught",
+                policies["by_wall"]["caught_percent"],
+                95,
+                " %",
+                at_least=True,
+            )
+        )
     return rows
 
 

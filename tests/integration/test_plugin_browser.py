@@ -1,6 +1,7 @@
 """The bottleneck page in a real headless browser (Playwright driving Debian's chromium) against
 the integration stack's api-server, on runs the scheduler really ran: its charts and
-critical-path marks, "faster"/"slower" as a user reads them, a running run shown partial,
+critical-path marks, "faster"/"slower" as a user reads them, a running run shown partial
+with its ETA progress bar, the DAG's criticality view,
 the sign-in hint, the Browse entry and the run page's tab inside the Airflow UI.
 Screenshots go to `docs/img/`.
 
@@ -23,7 +24,7 @@ import pytest
 from airflow_bottleneck.render.charts.axis import SLOWER
 from k1n.settings import PROJECT_DIR
 from k1n_local.demo import RunRecord
-from tests.integration.conftest import FAN_OUT_DAG_ID
+from tests.integration.conftest import FAN_OUT_DAG_ID, run
 
 pytestmark = pytest.mark.integration
 
@@ -124,9 +125,11 @@ def test_a_slower_run_reads_slower_in_the_warning_colour(
     page.locator("#compare").screenshot(path=IMAGES / "bottleneck-comparison.png")
 
 
-def test_a_running_run_is_shown_partial_until_it_ends(page, airflow_stack, airflow_client):
-    airflow_client.wait_for_dag(FAN_OUT_DAG_ID)
-    airflow_client.unpause(FAN_OUT_DAG_ID)
+def test_a_running_run_is_shown_partial_until_it_ends(
+    page, airflow_stack, airflow_client, fan_out_runs
+):
+    # Three successful runs of history before it: enough for an ETA.
+    run(airflow_client, FAN_OUT_DAG_ID, stretch=1.0)
     run_id = airflow_client.trigger(FAN_OUT_DAG_ID, conf={"stretch": 8})
     deadline = time.monotonic() + 120
     while True:  # wait for a finished task instance: something to analyze
@@ -146,6 +149,24 @@ def test_a_running_run_is_shown_partial_until_it_ends(page, airflow_stack, airfl
     assert page.locator("#report").get_attribute("data-partial") == "true"
     assert page.locator('meta[http-equiv="refresh"]').count() == 1
     assert "observed" in page.locator("svg[data-chart=gantt]").text_content()
+    # What is ahead: the ETA as a progress bar with its band, the remaining critical path.
+    forecast = page.locator("#forecast")
+    assert forecast.get_attribute("data-available") == "true", forecast.inner_text()
+    bar = page.locator("#progress")
+    assert bar.get_attribute("role") == "progressbar"
+    assert 0 < float(bar.get_attribute("aria-valuenow")) <= 100
+    assert bar.bounding_box()["width"] > 500
+    assert page.locator("#progress .band").bounding_box()["width"] > 0
+    path = page.locator("#remaining-path .chip")
+    assert path.nth(path.count() - 1).get_attribute("data-task") == "publish_summary"
+    assert "Expected end in" in forecast.inner_text()
+    # Criticality across the DAG's runs: the view of the DAG the tab is filtered to.
+    view = page.locator("#criticality")
+    assert view.locator("svg.box").count() == view.locator("tr[data-task]").count() >= 5
+    first = view.locator("tr[data-task]").first.get_attribute("data-task")
+    assert first == "transform_batch"  # the long branch decides the wall in every run
+    forecast.screenshot(path=IMAGES / "bottleneck-forecast.png")
+    view.screenshot(path=IMAGES / "bottleneck-criticality.png")
     airflow_client.wait_for_run(FAN_OUT_DAG_ID, run_id, timeout=180)
     page.goto(url)
     assert page.locator("#partial-warning").count() == 0
