@@ -331,7 +331,8 @@ def test_verdicts_are_stored_and_regressed_runs_leave_the_baseline(hook):
     )
     verdict = judge_run(slow, history, policy)
     assert not verdict.ok and [r.task for r in verdict.regressions] == [BENCHMARKS]
-    store_report(hook, slow, verdict, speedup_vs_baseline=1.63)
+    predicted = {"predicted_end": "2026-12-06T02:31:00+00:00", "actual_end": "x", "missed": True}
+    store_report(hook, slow, verdict, speedup_vs_baseline=1.63, deadline_forecast=predicted)
 
     runs = load_runs(hook, DAG_ID)
     newest = runs.iloc[0]
@@ -341,6 +342,7 @@ def test_verdicts_are_stored_and_regressed_runs_leave_the_baseline(hook):
     assert newest["regression_count"] == 1
     assert newest["regressions"][0]["task"] == BENCHMARKS
     assert newest["speedup_vs_baseline"] == 1.63
+    assert newest["deadline_forecast"] == predicted  # the watch's prediction beside the end
     assert newest["targets_met"]["workflow_minutes_max"] is True
     assert newest["quality_pass_rate"] == pytest.approx(0.97)
 
@@ -349,6 +351,7 @@ def test_verdicts_are_stored_and_regressed_runs_leave_the_baseline(hook):
     # Stored again without a verdict (a re-analysis): the verdict recorded stays.
     store_report(hook, slow)
     assert load_runs(hook, DAG_ID).iloc[0]["verdict"] == "regression"
+    assert load_runs(hook, DAG_ID).iloc[0]["deadline_forecast"] == predicted
 
     # record_verdict replaces it, e.g. after the slowdown was accepted as the new normal.
     accepted = judge_run(slow, history, RegressionPolicy(min_slowdown_pct=100))

@@ -30,6 +30,7 @@ scale, where real work (Task 8, hand-offs) is multiplied by 1/time_scale in prod
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,50 @@ def fetch_report(dag_id: str, run_id: str) -> tuple[RunReport, Any]:
     return run.analyze(extension, detail=True), graph
 
 
+# The plugin's deadline watch records these in Airflow's audit log (REST: event logs).
+DEADLINE_EVENTS = ("bottleneck.deadline_outcome", "bottleneck.deadline_miss_predicted")
+
+
+def fetch_deadline_record(report: RunReport) -> dict[str, Any] | None:
+    """What the deadline watch predicted for the run beside what happened, from the audit log
+    (None: no miss was predicted, or the caller may not read the audit log)."""
+    from airflow.sdk import BaseHook
+
+    from airflow_bottleneck.readers.rest_client import AirflowRestClient, AirflowRestError
+
+    conn = BaseHook.get_connection(settings.AIRFLOW_API_CONN_ID)
+    host = conn.host or ""
+    url = host if "://" in host else f"{conn.schema or 'http'}://{host}:{conn.port or 8080}"
+    try:
+        with AirflowRestClient.login(url, conn.login or "", conn.password or "") as client:
+            found = {}
+            for event in DEADLINE_EVENTS:
+                body = client.request(
+                    "GET",
+                    "/api/v2/eventLogs",
+                    params={"dag_id": report.dag_id, "run_id": report.run_id, "event": event},
+                )
+                entries = body.get("event_logs", []) if isinstance(body, dict) else []
+                if entries:
+                    found[event] = json.loads(entries[-1].get("extra") or "{}")
+    except (AirflowRestError, ValueError) as exc:
+        log.warning("deadline watch record not read: %s", exc)
+        return None
+    if DEADLINE_EVENTS[0] in found:
+        return found[DEADLINE_EVENTS[0]]
+    predicted = found.get(DEADLINE_EVENTS[1])
+    if predicted is None:
+        return None
+    # The run ended moments ago: its outcome may not be recorded yet.
+    end = pendulum.parse(report.end)
+    return {
+        **predicted,
+        "state": report.state,
+        "actual_end": end.isoformat(),
+        "missed": end.timestamp() > predicted["deadline_epoch"],
+    }
+
+
 def baseline_speedup(hook: Any, report: RunReport) -> float | None:
     """Latest stored successful baseline production wall / this run's production wall."""
     from k1n.metrics import load_runs
@@ -220,7 +265,8 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
         log.info("check_targets is off: production-scaled targets are not judged")
         verdict = dataclasses.replace(verdict, targets_missed=(), goals_missed=())
     speedup = baseline_speedup(hook, report)
-    store_report(hook, report, verdict, speedup_vs_baseline=speedup)
+    deadline = fetch_deadline_record(report)
+    store_report(hook, report, verdict, speedup_vs_baseline=speedup, deadline_forecast=deadline)
     log.info("verdict stored in the metrics DB:\n%s", verdict.summary())
     return {
         **verdict.as_dict(),
@@ -228,6 +274,7 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
         "wall_seconds": report.wall_seconds,
         "production_wall_minutes": report.production.wall_minutes,
         "speedup_vs_baseline": speedup,
+        "deadline_forecast": deadline,
     }
 
 

@@ -62,11 +62,19 @@ _RUN_COLUMNS = (
     "verdict_summary",
     "regression_count",
     "regressions",
+    "deadline_forecast",
 )
-_JSON_COLUMNS = frozenset({"targets_met", "regressions"})
+_JSON_COLUMNS = frozenset({"targets_met", "regressions", "deadline_forecast"})
 # Re-storing a run without a verdict keeps the verdict recorded earlier.
 _KEEP_WHEN_NULL = frozenset(
-    {"verdict", "verdict_ok", "verdict_summary", "regression_count", "regressions"}
+    {
+        "verdict",
+        "verdict_ok",
+        "verdict_summary",
+        "regression_count",
+        "regressions",
+        "deadline_forecast",
+    }
 )
 _TASK_COLUMNS = (
     "dag_id",
@@ -89,9 +97,11 @@ def store_report(
     verdict: Verdict | None = None,
     *,
     speedup_vs_baseline: float | None = None,
+    deadline_forecast: Mapping[str, Any] | None = None,
 ) -> StoredRun:
     """Store one run's analysis report (a `RunReport`, or its JSON form) and, if given, its
-    verdict.
+    verdict and what the deadline watch predicted beside what happened (`deadline_forecast`:
+    the plugin's `bottleneck.deadline_*` audit-log record of the run).
 
     Task rows come from the report's `instances` (every try of every map index); a report
     without detail stores one row per Airflow task instead. Storing the same run again
@@ -103,6 +113,9 @@ def store_report(
     except ValueError as exc:
         raise MetricsStoreError(f"report cannot be stored: {exc}") from None
     run_row = _run_row(report, verdict, speedup_vs_baseline)
+    run_row["deadline_forecast"] = (
+        None if deadline_forecast is None else json.dumps(dict(deadline_forecast))
+    )
     task_rows = _task_rows(report)
     dag_id, run_id = run_row["dag_id"], run_row["run_id"]
     with connection(conn_or_hook) as conn:

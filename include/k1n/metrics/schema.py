@@ -101,6 +101,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "(dag_id, (coalesce(run_start, recorded_at)) DESC)",
         ),
     ),
+    Migration(
+        2,
+        "the deadline watch's prediction beside what happened",
+        (f"ALTER TABLE {RUNS_TABLE} ADD COLUMN deadline_forecast jsonb",),
+    ),
 )
 
 
