@@ -15,7 +15,8 @@ Both policies see the same nights: today's (`detect_regressions`: every task and
 robust z >= 4, >= +15 %, >= +0.5 s) and the wall's (`detect_wall_movers`: a slowdown counts
 when it moved the critical path by >= 1 % of the median wall, with a 1 % false-alarm chance
 per night over every test). The first recorded run (cold caches, a cold scheduler) is left
-out of the pool. Figures go to `docs/bench/latest.json` (section `nightly_verdict`).
+out of the pool; `--leave-out` replays again without the runs it names, beside the replay of
+every run. Figures go to `docs/bench/latest.json` (section `nightly_verdict`).
 
     PYTHONPATH=.:tools .venv/bin/python bench/bench_nightly_verdict.py [--nights 2000]
 """
@@ -49,12 +50,16 @@ HISTORY_NIGHTS = 14
 SLOWDOWN = 1.3
 
 
-def pools(document: dict[str, Any]) -> tuple[nx.DiGraph, pd.DataFrame, pd.DataFrame, np.ndarray]:
+def pools(
+    document: dict[str, Any], leave_out: tuple[str, ...] = ()
+) -> tuple[nx.DiGraph, pd.DataFrame, pd.DataFrame, np.ndarray]:
     """The graph, and per recorded unperturbed run: each task's span and hand-off, its tail."""
     runs = [
         r
         for r in document["runs"]
-        if r["dag_id"] == OPTIMIZED_DAG_ID and r["kind"] in ("history", "in_time")
+        if r["dag_id"] == OPTIMIZED_DAG_ID
+        and r["kind"] in ("history", "warm-up", "in_time")
+        and r["run_id"] not in leave_out
     ][1:]
     graph = graph_of(next(r["graph"] for r in runs if r["graph"])).digraph
     spans, hops, tails = [], [], []
@@ -63,16 +68,28 @@ def pools(document: dict[str, Any]) -> tuple[nx.DiGraph, pd.DataFrame, pd.DataFr
             pd.DataFrame(run["instances"]).assign(dag_id=run["dag_id"], run_id=run["run_id"])
         )
         own = run_spans(table).droplevel("run_id")
+        # Skipped upstream tasks (a mapped task over nothing) end too: hops count from them.
+        ended = run_spans(table, with_skipped=True).droplevel("run_id")["end"]
         start, end = epoch(run["start"]), epoch(run["end"])
         span = own["span"].to_dict()
-        hop = {}
-        for task in own.index:
-            ups = [own.at[u, "end"] for u in graph.predecessors(task) if u in own.index]
-            hop[task] = own.at[task, "start"] - (max(ups) if ups else start)
+        hop = {
+            task: own.at[task, "start"] - ready_at(graph, task, ended.to_dict(), start)
+            for task in own.index
+        }
         spans.append(span)
         hops.append(hop)
         tails.append(end - own["end"].max())
     return graph, pd.DataFrame(spans), pd.DataFrame(hops).clip(lower=0), np.array(tails)
+
+
+def ready_at(graph: nx.DiGraph, task: str, ended: dict[str, float], start: float) -> float:
+    """When `task`'s upstream had ended, through skipped ones that have no times (the run's
+    start for a task with no upstream)."""
+    ends = [
+        ended[up] if up in ended else ready_at(graph, up, ended, start)
+        for up in graph.predecessors(task)
+    ]
+    return max(ends, default=start)
 
 
 def nights(rng, count: int, spans: pd.DataFrame, hops: pd.DataFrame, tails: np.ndarray):
@@ -94,9 +111,11 @@ def walls(graph: nx.DiGraph, spans: pd.DataFrame, hops: pd.DataFrame, tails: np.
     return critical_path_lengths(graph, spans.add(hops, fill_value=0.0)).to_numpy() + tails
 
 
-def replay(document: dict[str, Any], trials: int, seed: int) -> dict[str, Any]:
+def replay(
+    document: dict[str, Any], trials: int, seed: int, leave_out: tuple[str, ...] = ()
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    graph, span_pool, hop_pool, tail_pool = pools(document)
+    graph, span_pool, hop_pool, tail_pool = pools(document, leave_out)
     policy = RegressionPolicy()
     per_trial = HISTORY_NIGHTS + 1
     spans, hops, tails = nights(rng, trials * per_trial, span_pool, hop_pool, tail_pool)
@@ -112,7 +131,8 @@ def replay(document: dict[str, Any], trials: int, seed: int) -> dict[str, Any]:
             if case == "slowed":
                 row = trial * per_trial + HISTORY_NIGHTS
                 durations = (spans.iloc[row] + hops.iloc[row]).to_dict()
-                path = cpm_schedule(graph, durations).path
+                # Tasks that ran: a mapped task over nothing (all cached) has no span.
+                path = [t for t in cpm_schedule(graph, durations).path if t in spans.columns]
                 task = str(rng.choice(path))
                 slowed_spans = spans.iloc[[row]].copy()
                 slowed_spans[task] *= SLOWDOWN
@@ -149,11 +169,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument(
+        "--leave-out",
+        default="",
+        help="comma-separated run ids replayed apart (e.g. a run that shared the cores with "
+        "another job); the figures with every run stay beside them",
+    )
     args = parser.parse_args()
     began = time.monotonic()
     with gzip.open(RECORDED, "rt") as stream:
         document = json.load(stream)
-    figures = replay(document, args.nights, args.seed)
+    figures = {"all_recorded_runs": replay(document, args.nights, args.seed)}
+    if args.leave_out:
+        figures["left_out"] = args.leave_out
+        figures["without_left_out"] = replay(
+            document, args.nights, args.seed, tuple(args.leave_out.split(","))
+        )
     figures["seconds"] = round(time.monotonic() - began, 1)
     record("nightly_verdict", figures)
     print(json.dumps(figures, indent=1))

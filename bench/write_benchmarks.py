@@ -177,7 +177,9 @@ def look_ahead_goals(data: dict[str, Any]) -> list[dict[str, Any]]:
                     0,
                 )
             )
-    policies = data.get("nightly_verdict", {}).get("policies", {})
+    verdict = data.get("nightly_verdict", {})
+    pool = verdict.get("without_left_out") or verdict.get("all_recorded_runs") or {}
+    policies = pool.get("policies", {})
     if "by_wall" in policies:
         rows.append(
             goal(

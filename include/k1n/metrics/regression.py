@@ -75,6 +75,9 @@ class RegressionPolicy:
     # its tests together, and how much a task must move the wall (% of the median wall).
     family_alpha: float = 0.01
     min_wall_impact_pct: float = 1.0
+    # ... and no task is taken as steadier than this % of its median: a spread measured over
+    # 14 nights is itself noisy, and one lucky quiet fortnight must not make a task alarm.
+    noise_floor_pct: float = 8.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -93,6 +96,7 @@ class RegressionPolicy:
             "min_slowdown_seconds",
             "sigma_floor_pct",
             "min_wall_impact_pct",
+            "noise_floor_pct",
         ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -316,7 +320,8 @@ def detect_wall_movers(
     seconds = now.to_numpy()
     slowdown = seconds - median
     with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = np.maximum(mad, np.abs(median) * policy.sigma_floor_pct / 100)
+        floor = max(policy.sigma_floor_pct, policy.noise_floor_pct) / 100
+        sigma = np.maximum(mad, np.abs(median) * floor)
         z = np.where(sigma > 0, slowdown / sigma, np.where(slowdown > 0, np.inf, 0.0))
         slowdown_pct = np.where(median > 0, slowdown / median * 100, np.inf)
     z_star = family_z(int(judged.sum()), policy.family_alpha)
@@ -549,7 +554,8 @@ class Verdict:
         return (
             f"by the wall: {self.policy.family_alpha:.0%} false-alarm chance per night over "
             f"every task, >= +{self.policy.min_slowdown_pct:g} %, moving the wall "
-            f">= {self.policy.min_wall_impact_pct:g} % of its median"
+            f">= {self.policy.min_wall_impact_pct:g} % of its median, noise floor "
+            f"{self.policy.noise_floor_pct:g} %"
         )
 
     def as_dict(self) -> dict[str, Any]:
