@@ -233,37 +233,68 @@ def detect_regressions(
     """
     if current_run_id is not None and current_run_id in history.index:
         history = history.drop(index=current_run_id)
-    now = pd.Series(current, dtype="float64").dropna()
-    stats = baseline(history, policy).reindex(now.index)
-    judged = stats["runs"].fillna(0).to_numpy() >= policy.min_history
-    median = stats["median"].to_numpy()
-    mad = stats["mad"].to_numpy()
-    seconds = now.to_numpy()
-    slowdown = seconds - median
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = np.maximum(mad, np.abs(median) * policy.sigma_floor_pct / 100)
-        z = np.where(sigma > 0, slowdown / sigma, np.where(slowdown > 0, np.inf, 0.0))
-        slowdown_pct = np.where(median > 0, slowdown / median * 100, np.inf)
-    flagged = (
-        judged
-        & (z >= policy.z_threshold)
-        & (slowdown_pct >= policy.min_slowdown_pct)
-        & (slowdown >= policy.min_slowdown_seconds)
-    )
-    regressions = []
-    for index in np.flatnonzero(flagged):
-        measured: dict[str, Any] = {
-            "task": str(now.index[index]),
-            "seconds": float(seconds[index]),
-            "baseline_median": float(median[index]),
-            "mad": float(mad[index]),
-            "z": float(z[index]),
-            "slowdown_pct": float(slowdown_pct[index]),
-            "history_runs": int(stats["runs"].iloc[index]),
-        }
-        regressions.append(Regression(**measured, evidence=_evidence(**measured)))
+    scores = _Scores.of(history, current, policy, policy.sigma_floor_pct)
+    regressions = [
+        scores.regression(index)
+        for index in np.flatnonzero(scores.significant(policy, policy.z_threshold))
+    ]
     regressions.sort(key=lambda regression: (-regression.z, regression.task))
     return regressions
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """Each column of a run against its history: robust z, slowdown in seconds and %."""
+
+    now: pd.Series
+    stats: pd.DataFrame
+    judged: np.ndarray
+    slowdown: np.ndarray
+    z: np.ndarray
+    slowdown_pct: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        history: pd.DataFrame,
+        current: Mapping[str, float] | pd.Series,
+        policy: RegressionPolicy,
+        floor_pct: float,
+    ) -> _Scores:
+        now = pd.Series(current, dtype="float64").dropna()
+        stats = baseline(history, policy).reindex(now.index)
+        median, mad = stats["median"].to_numpy(), stats["mad"].to_numpy()
+        slowdown = now.to_numpy() - median
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma = np.maximum(mad, np.abs(median) * floor_pct / 100)
+            z = np.where(sigma > 0, slowdown / sigma, np.where(slowdown > 0, np.inf, 0.0))
+            slowdown_pct = np.where(median > 0, slowdown / median * 100, np.inf)
+        judged = stats["runs"].fillna(0).to_numpy() >= policy.min_history
+        return cls(now, stats, judged, slowdown, z, slowdown_pct)
+
+    def significant(self, policy: RegressionPolicy, z_threshold: float) -> np.ndarray:
+        return (
+            self.judged
+            & (self.z >= z_threshold)
+            & (self.slowdown_pct >= policy.min_slowdown_pct)
+            & (self.slowdown >= policy.min_slowdown_seconds)
+        )
+
+    def regression(
+        self, index: int, wall_impact: float | None = None, words: str = ""
+    ) -> Regression:
+        measured: dict[str, Any] = {
+            "task": str(self.now.index[index]),
+            "seconds": float(self.now.iloc[index]),
+            "baseline_median": float(self.stats["median"].iloc[index]),
+            "mad": float(self.stats["mad"].iloc[index]),
+            "z": float(self.z[index]),
+            "slowdown_pct": float(self.slowdown_pct[index]),
+            "history_runs": int(self.stats["runs"].iloc[index]),
+        }
+        return Regression(
+            **measured, evidence=_evidence(**measured) + words, wall_impact_seconds=wall_impact
+        )
 
 
 @dataclass(frozen=True)
@@ -313,48 +344,21 @@ def detect_wall_movers(
     """Which of `current`'s slowdowns moved the wall. `history` and `current` hold spans
     (`task_spans`; `load_history(..., measure="span")`), `graph` the DAG's dependencies."""
     recent = history.tail(policy.history_runs).astype("float64")
-    now = pd.Series(current, dtype="float64").dropna()
-    stats = baseline(recent, policy).reindex(now.index)
-    judged = stats["runs"].fillna(0).to_numpy() >= policy.min_history
-    median, mad = stats["median"].to_numpy(), stats["mad"].to_numpy()
-    seconds = now.to_numpy()
-    slowdown = seconds - median
-    with np.errstate(divide="ignore", invalid="ignore"):
-        floor = max(policy.sigma_floor_pct, policy.noise_floor_pct) / 100
-        sigma = np.maximum(mad, np.abs(median) * floor)
-        z = np.where(sigma > 0, slowdown / sigma, np.where(slowdown > 0, np.inf, 0.0))
-        slowdown_pct = np.where(median > 0, slowdown / median * 100, np.inf)
-    z_star = family_z(int(judged.sum()), policy.family_alpha)
-    wall_median = float(stats["median"].get(WALL_TIME, np.nan))
+    scores = _Scores.of(
+        recent, current, policy, max(policy.sigma_floor_pct, policy.noise_floor_pct)
+    )
+    z_star = family_z(int(scores.judged.sum()), policy.family_alpha)
+    wall_median = float(scores.stats["median"].get(WALL_TIME, np.nan))
     min_impact = max(
         policy.min_slowdown_seconds,
         (policy.min_wall_impact_pct / 100 * wall_median) if math.isfinite(wall_median) else 0.0,
     )
-    significant = (
-        judged
-        & (z >= z_star)
-        & (slowdown_pct >= policy.min_slowdown_pct)
-        & (slowdown >= policy.min_slowdown_seconds)
-    )
-    impact = _wall_impacts(now, stats["median"], graph)
+    impact = _wall_impacts(scores.now, scores.stats["median"], graph)
     moved, inside = [], []
-    for index in np.flatnonzero(significant):
-        task = str(now.index[index])
-        wall_move = slowdown[index] if task == WALL_TIME else impact.get(task, 0.0)
-        measured: dict[str, Any] = {
-            "task": task,
-            "seconds": float(seconds[index]),
-            "baseline_median": float(median[index]),
-            "mad": float(mad[index]),
-            "z": float(z[index]),
-            "slowdown_pct": float(slowdown_pct[index]),
-            "history_runs": int(stats["runs"].iloc[index]),
-        }
-        found = Regression(
-            **measured,
-            evidence=_evidence(**measured) + _impact_words(task, wall_move),
-            wall_impact_seconds=float(wall_move),
-        )
+    for index in np.flatnonzero(scores.significant(policy, z_star)):
+        task = str(scores.now.index[index])
+        wall_move = scores.slowdown[index] if task == WALL_TIME else impact.get(task, 0.0)
+        found = scores.regression(index, float(wall_move), _impact_words(task, wall_move))
         (moved if wall_move >= min_impact else inside).append(found)
     moved.sort(key=lambda r: (r.task == WALL_TIME, -(r.wall_impact_seconds or 0.0), r.task))
     inside.sort(key=lambda r: (-r.z, r.task))

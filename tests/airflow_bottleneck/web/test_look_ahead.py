@@ -172,7 +172,7 @@ def test_a_predicted_miss_alerts_once_through_the_notifier_and_is_recorded(seede
         "AIRFLOW__BOTTLENECKS__DEADLINE_NOTIFIER_KWARGS", '{"text": "{{ message }}"}'
     )
     ALERTS.clear()
-    watch = DeadlineWatcher(poll_seconds=3600)  # polled by hand here, not by its thread
+    watch = DeadlineWatcher(background=False)  # polled by hand here, no thread
     watch.watch(running.dag_id, running.run_id)
     first = watch.check()
     assert len(first) == 1 and watch.check() == []  # once per run
@@ -191,7 +191,7 @@ def test_a_predicted_miss_alerts_once_through_the_notifier_and_is_recorded(seede
 def test_no_alert_for_a_run_within_its_deadline(seeded, monkeypatch):
     running = seeded["fan_out_running"]
     monkeypatch.setenv("AIRFLOW__BOTTLENECKS__DEADLINES", f'{{"{FAN_OUT_DAG_ID}": 600}}')
-    watch = DeadlineWatcher(poll_seconds=3600)
+    watch = DeadlineWatcher(background=False)
     watch.watch(running.dag_id, running.run_id)
     assert watch.check() == []
     before = audit_log(running.dag_id, running.run_id)
@@ -202,7 +202,7 @@ def test_no_alert_for_a_run_within_its_deadline(seeded, monkeypatch):
 
 def test_a_run_without_a_deadline_leaves_the_watch(seeded):
     running = seeded["fan_out_running"]
-    watch = DeadlineWatcher(poll_seconds=3600)
+    watch = DeadlineWatcher(background=False)
     watch.watch(running.dag_id, running.run_id)
     assert watch.check() == [] and not watch._runs
 
@@ -220,10 +220,28 @@ def test_the_listener_never_touches_the_database_in_the_schedulers_loop(monkeypa
         raise AssertionError("the listener opened a session")
 
     monkeypatch.setattr(airflow_session, "create_session", refuse)
-    watch = DeadlineWatcher(poll_seconds=3600)
+    watch = DeadlineWatcher(background=False)
     monkeypatch.setattr(deadline_watch, "_watcher", watch)
     run = SimpleNamespace(dag_id="any_dag", run_id="r1", end_date=None)
     deadline_listener.on_dag_run_running(dag_run=run, msg="started")
     deadline_listener.on_dag_run_failed(dag_run=run, msg="task_failure")
     assert ("any_dag", "r1") in watch._runs
     assert watch._ended == [("any_dag", "r1", "failed", None)]
+
+
+def test_the_watch_thread_polls_by_itself_and_ends_when_no_run_is_left(seeded, monkeypatch):
+    running = seeded["fan_out_running"]
+    monkeypatch.setenv("AIRFLOW__BOTTLENECKS__DEADLINES", f'{{"{FAN_OUT_DAG_ID}": 0.001}}')
+    before = len(audit_log(running.dag_id, running.run_id))
+    watch = DeadlineWatcher(poll_seconds=0.1)
+    watch.watch(running.dag_id, running.run_id)
+    deadline = time.monotonic() + 30
+    while len(audit_log(running.dag_id, running.run_id)) == before:
+        assert time.monotonic() < deadline, "the thread raised no alert"
+        time.sleep(0.1)
+    thread = watch._thread
+    assert thread is not None
+    watch.finish(running.dag_id, running.run_id, "failed", time.time())
+    thread.join(timeout=30)
+    assert not thread.is_alive() and not watch._runs  # nothing left to watch: it ended
+    assert audit_log(running.dag_id, running.run_id)[-1][0] == OUTCOME_EVENT

@@ -73,6 +73,8 @@ class DeadlineWatcher:
     session of its own."""
 
     poll_seconds: float = DEFAULT_POLL_SECONDS
+    # False: no thread; the caller runs `check()` itself (tests, a one-off check).
+    background: bool = True
     _runs: dict[tuple[str, str], _Watched] = field(default_factory=dict)
     _ended: list[tuple[str, str, str, float | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,7 +86,7 @@ class DeadlineWatcher:
             return
         with self._lock:
             self._runs.setdefault((dag_id, run_id), _Watched(dag_id, run_id))
-            if self._thread is None or not self._thread.is_alive():
+            if self.background and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(
                     target=self._loop, name="bottleneck-deadline-watch", daemon=True
                 )

@@ -151,7 +151,7 @@ def load_run(
     extension = extension_for(dag_id)
     notes: list[str] = []
     time_scale = run_time_scale(extension, run.conf, notes)
-    instances = _task_instance_table(session, dag_id, run_id)
+    instances = runs_instances(session, dag_id, [run_id], earlier_tries=True)
     code_starts, quality, pass_rate = {}, None, None
     if extension is not None and read_xcom:
         code_starts, quality = _xcoms(session, run.id, extension)
@@ -212,55 +212,6 @@ def _version_graph(version_id: Any) -> TaskGraph | None:  # a UUID
         # A fresh bag: it holds nothing once the graph is taken out.
         dag = DBDagBag(load_op_links=False).get_dag(version_id, session=session)
     return None if dag is None else TaskGraph.from_dag(dag, GRAPH_SOURCE)
-
-
-def _task_instance_table(session: Session, dag_id: str, run_id: str) -> pd.DataFrame:
-    """Every try of every task instance of the run, in ONE query.
-
-    `task_instance` holds each instance's current try, `task_instance_history` the earlier ones;
-    during a retry wait the failed try is in both, so the current table's row wins.
-    """
-
-    def tries(model: Any, archived: int) -> Select:
-        return select(
-            model.task_id,
-            model.map_index,
-            model.try_number,
-            model.state,
-            model.queued_dttm,
-            model.start_date,
-            model.end_date,
-            model.duration,
-            literal(archived).label("archived"),
-        ).where(model.dag_id == dag_id, model.run_id == run_id)
-
-    rows = session.execute(union_all(tries(TaskInstance, 0), tries(TaskInstanceHistory, 1))).all()
-    columns = [c for c in INSTANCE_COLUMNS if c != "code_start"]
-    frame = pd.DataFrame.from_records(
-        [
-            (
-                dag_id,
-                run_id,
-                row.task_id,
-                row.map_index,
-                row.try_number,
-                text(row.state),
-                row.queued_dttm,
-                row.start_date,
-                row.end_date,
-                row.duration,
-                row.archived,
-            )
-            for row in rows
-        ],
-        columns=[*columns, "archived"],
-    )
-    if frame.empty:
-        return frame.drop(columns="archived")
-    frame = frame.sort_values("archived", kind="stable").drop_duplicates(
-        ["task_id", "map_index", "try_number"], keep="first"
-    )
-    return frame.drop(columns="archived").reset_index(drop=True)
 
 
 def _xcoms(
@@ -368,25 +319,37 @@ def recent_runs(
     return frame
 
 
-def runs_instances(session: Session, dag_id: str, run_ids: Collection[str]) -> pd.DataFrame:
-    """The current (final) tries of every task instance of `run_ids`, in ONE query."""
+def runs_instances(
+    session: Session, dag_id: str, run_ids: Collection[str], *, earlier_tries: bool = False
+) -> pd.DataFrame:
+    """The tries of every task instance of `run_ids`, in ONE query: each instance's current
+    try, and with `earlier_tries` the earlier ones too.
+
+    `task_instance` holds each instance's current try, `task_instance_history` the earlier ones;
+    during a retry wait the failed try is in both, so the current table's row wins.
+    """
     columns = [c for c in INSTANCE_COLUMNS if c != "code_start"]
     if not run_ids:
         return pd.DataFrame(columns=columns)
-    rows = session.execute(
-        select(
-            TaskInstance.run_id,
-            TaskInstance.task_id,
-            TaskInstance.map_index,
-            TaskInstance.try_number,
-            TaskInstance.state,
-            TaskInstance.queued_dttm,
-            TaskInstance.start_date,
-            TaskInstance.end_date,
-            TaskInstance.duration,
-        ).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(list(run_ids)))
-    ).all()
-    return pd.DataFrame.from_records(
+
+    def tries(model: Any, archived: int) -> Select:
+        return select(
+            model.run_id,
+            model.task_id,
+            model.map_index,
+            model.try_number,
+            model.state,
+            model.queued_dttm,
+            model.start_date,
+            model.end_date,
+            model.duration,
+            literal(archived).label("archived"),
+        ).where(model.dag_id == dag_id, model.run_id.in_(list(run_ids)))
+
+    query = tries(TaskInstance, 0)
+    if earlier_tries:
+        query = union_all(query, tries(TaskInstanceHistory, 1))
+    frame = pd.DataFrame.from_records(
         [
             (
                 dag_id,
@@ -399,11 +362,16 @@ def runs_instances(session: Session, dag_id: str, run_ids: Collection[str]) -> p
                 row.start_date,
                 row.end_date,
                 row.duration,
+                row.archived,
             )
-            for row in rows
+            for row in session.execute(query)
         ],
-        columns=columns,
+        columns=[*columns, "archived"],
     )
+    frame = frame.sort_values("archived", kind="stable").drop_duplicates(
+        ["run_id", "task_id", "map_index", "try_number"], keep="first"
+    )
+    return frame.drop(columns="archived").reset_index(drop=True)
 
 
 def deadline_of(session: Session, dag_run_pk: int) -> datetime | None:
