@@ -1,7 +1,8 @@
 """The nightly regression DAG end to end on the shared real stack: a seeded history in the
 embedded `k1n_metrics` database, then three nightly runs of the optimized DAG through the
-scheduler and the triggerer: a clean one (passes), one with Task 13 five times slower (the
-verdict names it and fails) and one with failing quality gates (fails with the pass rate)."""
+scheduler and the triggerer: a clean one (passes), one with Task 6 six times slower (the
+verdict names it as having moved the wall, and fails) and one with failing quality gates (fails
+with the pass rate)."""
 
 from __future__ import annotations
 
@@ -30,16 +31,19 @@ pytestmark = pytest.mark.integration
 HISTORY_RUNS = 4
 # Small history, and thresholds wide enough that a clean run's noise on a busy 2-core machine
 # never counts (the ruff checks, tasks 10 and 12, took up to +3.6 s, +154 % when they happened
-# to overlap), while Task 13 x 5 (2.4 s -> 12 s at 1/200) does.
+# to overlap), while Task 6 x 6 (3 s -> 18 s at 1/200, its span with start-up +250 % or more)
+# does.
 TEST_POLICY = {
     "k1n_regression_min_history": "3",
     "k1n_regression_min_slowdown_pct": "200",
     "k1n_regression_min_slowdown_seconds": "6",
 }
-SLOW_TASK = 13
+# Task 6 is on the critical path (1 -> 3 -> 6 -> 7 -> 8 ...): slowed, it moves the wall by its
+# whole slowdown, which the verdict judged by the wall fails (a task with slack would not).
+SLOW_TASK = 6
 CASES = {
     "clean": {},
-    "slow": {"slow_tasks": {str(SLOW_TASK): 5.0}},
+    "slow": {"slow_tasks": {str(SLOW_TASK): 6.0}},
     # Two of 22 tasks at 0 %: pass rate 20/22 = 90.9 % < 95 %.
     "gates": {"failing_gates": {"1": 1000, "2": 1000}},
 }
@@ -168,6 +172,9 @@ def test_a_slowed_task_fails_the_verdict_and_is_named(nightly_runs):
     regressions = json.loads(regressions) if isinstance(regressions, str) else regressions
     assert slow_task in {regression["task"] for regression in regressions}
     assert slow_task in stored["verdict_summary"]
+    moved = next(r for r in regressions if r["task"] == slow_task)
+    assert moved["wall_impact_seconds"] >= 6  # the test policy's minimum
+    assert "moved the wall" in stored["verdict_summary"]
 
 
 def test_failing_quality_gates_fail_the_verdict_with_the_pass_rate(nightly_runs):
