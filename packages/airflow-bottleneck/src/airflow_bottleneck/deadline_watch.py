@@ -3,7 +3,8 @@
 Airflow's Deadline Alerts fire once a deadline has passed. This watcher fires *before*: the
 plugin's listener hands it every DAG run the scheduler sets running; one daemon thread in
 the scheduler polls each such run that has a deadline (`look_ahead.run_deadline`) every
-`[bottlenecks] deadline_watch_seconds` (default 15; 0 turns the watch off), computes its
+`[bottlenecks] deadline_watch_seconds` (e.g. 15; unset or 0, the default: the watch is off),
+computes its
 forecast and, as soon as the band's *early* edge ends after the deadline, alerts once per
 run through an Airflow notifier:
 
@@ -37,7 +38,10 @@ CONFIG_SECTION = "bottlenecks"
 POLL_OPTION = "deadline_watch_seconds"
 NOTIFIER_OPTION = "deadline_notifier"
 NOTIFIER_KWARGS_OPTION = "deadline_notifier_kwargs"
-DEFAULT_POLL_SECONDS = 15.0
+# Off unless set: a scheduler under a database outage hung in LocalExecutor.end() on 2 of 3 CI
+# runs with the watch thread in it (never without), cause not established; opt in knowingly.
+DEFAULT_POLL_SECONDS = 0.0
+POLL_SECONDS_WHEN_ON = 15.0
 PREDICTED_EVENT = "bottleneck.deadline_miss_predicted"
 OUTCOME_EVENT = "bottleneck.deadline_outcome"
 
@@ -72,7 +76,7 @@ class DeadlineWatcher:
     every query, forecast, notification and audit-log row happens in the watch thread, on a
     session of its own."""
 
-    poll_seconds: float = DEFAULT_POLL_SECONDS
+    poll_seconds: float = POLL_SECONDS_WHEN_ON
     # False: no thread; the caller runs `check()` itself (tests, a one-off check).
     background: bool = True
     _runs: dict[tuple[str, str], _Watched] = field(default_factory=dict)
