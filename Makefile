@@ -61,7 +61,8 @@ format: $(STAMP)  ## fix what ruff can fix, then format
 
 # Benchmarks import their shared `bench.results` from the checkout.
 BENCH_PY := PYTHONPATH=$(CURDIR) $(PY)
-BENCH_MICRO = $(BENCH_PY) bench/bench_codegen.py --repeat 3 && \
+BENCH_MICRO = $(BENCH_PY) bench/bench_priority.py --dags 1000 --stack --repeat 3 && \
+	$(BENCH_PY) bench/bench_codegen.py --repeat 3 && \
 	$(BENCH_PY) bench/bench_report.py --repeat 3 && \
 	$(BENCH_PY) bench/bench_plugin_endpoint.py --repeat 20 && \
 	$(BENCH_PY) bench/write_benchmarks.py

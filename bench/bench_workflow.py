@@ -12,12 +12,9 @@ dag-processor, triggerer: what `make demo` starts), each a median with min and m
 2. hand-off tuning: the shipped scheduler settings against Airflow's defaults
    (`scheduler_idle_sleep_time` 1 s, `scheduler_heartbeat_sec` 5 s), the optimized DAG at
    `--fast-scale`; the idle CPU of the Airflow processes under each.
-3. critical-path priority: the optimized DAG with the shipped `CriticalPathPriority`, the
-   profile's static weights and Airflow's `downstream` rule (`bench/dags/`), under 2 and 3
-   slots (the default pool), as wall / max(critical path, work / slots).
-4. memory: the stack's PSS (every process of it, `smaps_rollup`) idle, at the peak of one run
+3. memory: the stack's PSS (every process of it, `smaps_rollup`) idle, at the peak of one run
    and of 3 concurrent runs.
-5. load: 3 concurrent optimized runs against one: slowest wall / single wall; all must succeed
+4. load: 3 concurrent optimized runs against one: slowest wall / single wall; all must succeed
    with the same quality verdict.
 
 Then the execution report (`docs/EXECUTION_REPORT.md`) of the median baseline and warm
@@ -61,17 +58,12 @@ log = logging.getLogger("bench_workflow")
 
 HOME = PROJECT_DIR / ".airflow" / "bench"
 BENCH_DAGS = PROJECT_DIR / "bench" / "dags"
-PRIORITY_RULES = ("critical_path", "static", "downstream")
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 AIRFLOW_SCHEDULER_DEFAULTS = {
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "5",
 }
 IDLE_WINDOW_SECONDS = 20.0
-
-
-def priority_dag(rule: str) -> str:
-    return f"k1n_bench_priority_{rule}"
 
 
 # -- the stack and its processes -----------------------------------------------------------------
@@ -261,14 +253,6 @@ class Bench:
         )
         return figures
 
-    def set_slots(self, slots: int) -> None:
-        self.client.request(
-            "PATCH",
-            "/api/v2/pools/default_pool",
-            params={"update_mask": "slots"},
-            json={"name": "default_pool", "slots": slots},
-        )
-
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The statistics of every figure over `runs`, and the runs themselves."""
@@ -324,33 +308,6 @@ def handoffs(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
         "wall_seconds": stats(r["wall_seconds"] for r in runs),
         "idle": idle_cpu(bench.stack),
     }
-
-
-def priority(bench: Bench, scale: float, repeat: int, slot_counts: tuple[int, ...]) -> dict:
-    dags = [priority_dag(rule) for rule in PRIORITY_RULES]
-    bench.ready(*dags)
-    for dag_id in dags:  # a good run each: warm codegen, and the critical path's history
-        bench.run(dag_id, scale)
-    results: dict[str, Any] = {"time_scale": scale}
-    try:
-        for slots in slot_counts:
-            bench.set_slots(slots)
-            by_rule: dict[str, Any] = {}
-            for rule in PRIORITY_RULES:
-                runs = [bench.run(priority_dag(rule), scale) for _ in range(repeat)]
-                ratios = [
-                    r["wall_seconds"] / max(r["bound_seconds"], r["work_seconds"] / slots)
-                    for r in runs
-                ]
-                by_rule[rule] = {
-                    "wall_seconds": stats(r["wall_seconds"] for r in runs),
-                    "wall_over_bound": stats(ratios),
-                    "runs": runs,
-                }
-            results[f"slots_{slots}"] = by_rule
-    finally:
-        bench.set_slots(128)
-    return results
 
 
 def load(bench: Bench, scale: float, repeat: int, single_wall: float) -> dict[str, Any]:
@@ -417,13 +374,13 @@ def main() -> None:
         "--fast-scale",
         type=parse_time_scale,
         default=1 / 3600,
-        help="hand-off and priority runs (stand-ins nearly instant: orchestration shows)",
+        help="hand-off runs (stand-ins nearly instant: orchestration shows)",
     )
     parser.add_argument("--report", type=Path, default=PROJECT_DIR / "docs")
     parser.add_argument(
         "--sections",
-        default="handoff,workflow,load,priority",
-        help="comma-separated: handoff, workflow, load (needs workflow), priority",
+        default="handoff,workflow,load",
+        help="comma-separated: handoff, workflow, load (needs workflow)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -446,8 +403,6 @@ def main() -> None:
         if "load" in wanted and "workflow" in figures:
             single = figures["workflow"]["optimized_warm"]["wall_seconds"]["median"]
             figures["load"] = load(bench, args.scale, args.repeat, single)
-        if "priority" in wanted:
-            figures["priority"] = priority(bench, args.fast_scale, args.repeat, (2, 3))
         if "workflow" in figures:
             figures["execution_report"] = execution_report(bench, figures, args.report)
         if "handoff" in wanted:

@@ -1,4 +1,4 @@
-"""The critical-path priority strategy's ranking on synthetic histories (no timing asserted)."""
+"""The priority strategies' rankings on synthetic histories (no timing asserted)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from types import SimpleNamespace
 import pytest
 from airflow._shared.module_loading import qualname
 
-from airflow_bottleneck import priority
+from airflow_bottleneck import priority, scheduling
 from airflow_bottleneck.priority import (
     CRITICAL_PATH_PRIORITY,
+    SIMULATED_SCHEDULE_PRIORITY,
     CriticalPathPriority,
+    SimulatedSchedulePriority,
     median_spans,
     remaining_path_weights,
 )
 from k1n.dag_builders.workflow import build_optimized_dag
+from k1n.workflow.spec import load_spec
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -56,16 +59,23 @@ def optimized():
     return build_optimized_dag()
 
 
+@pytest.fixture
+def spec():
+    return load_spec()
+
+
 def weight(dag, task_id: str) -> int:
     ti = SimpleNamespace(task=dag.task_dict[task_id])
     return CriticalPathPriority().get_weight(ti)
 
 
-def test_without_history_the_static_profile_applies(optimized, monkeypatch) -> None:
+@pytest.mark.parametrize("strategy", [CriticalPathPriority, SimulatedSchedulePriority])
+def test_without_history_the_static_profile_applies(optimized, monkeypatch, strategy) -> None:
     monkeypatch.setattr(priority, "_read_history", lambda dag_id: {})
     priority.history.clear()
     for task_id in ("task_01_security_audit", "task_13_performance_benchmarks"):
-        assert weight(optimized, task_id) == optimized.task_dict[task_id].priority_weight
+        task = optimized.task_dict[task_id]
+        assert strategy().get_weight(SimpleNamespace(task=task)) == task.priority_weight
 
 
 def test_measured_durations_reorder_what_the_profile_ranked(optimized, monkeypatch) -> None:
@@ -108,3 +118,41 @@ def test_the_dag_weights_are_computed_once_per_history_read(optimized, monkeypat
     weights = {task_id: weight(optimized, task_id) for task_id in optimized.task_dict}
     assert len(computed) == 1
     assert weights["task_01_security_audit"] == 2000
+
+
+def test_the_dags_name_the_shipped_class(optimized, spec) -> None:
+    assert qualname(SimulatedSchedulePriority) == SIMULATED_SCHEDULE_PRIORITY
+    task_ids = [t.airflow_task_id for t in spec.tasks if t.id != 8]
+    rules = {optimized.task_dict[task_id].weight_rule for task_id in task_ids}
+    assert rules == {SIMULATED_SCHEDULE_PRIORITY}
+
+
+def test_the_slots_are_the_parallelism_at_most_the_dags_limit(monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "3")
+    assert priority._slots(SimpleNamespace(max_active_tasks=16)) == 3
+    assert priority._slots(SimpleNamespace(max_active_tasks=2)) == 2
+
+
+def test_the_shipped_rule_finds_the_k1n_profiles_best_schedule_where_the_path_does_not(
+    optimized, spec, monkeypatch
+) -> None:
+    # Measured spans equal to the profile (Task 8's group as its first step), two slots: the
+    # remaining path loses 60 s to the best schedule, which the shipped rule reaches.
+    measured = {t.airflow_task_id: t.seconds for t in spec.tasks if t.id != 8}
+    parse_id = next(task_id for task_id in optimized.task_dict if "parse_library" in task_id)
+    measured[parse_id] = spec.by_id[8].seconds
+    monkeypatch.setattr(priority, "_read_history", lambda dag_id: measured)
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "2")
+    priority.history.clear()
+    downstream = {t: list(task.downstream_task_ids) for t, task in optimized.task_dict.items()}
+
+    def wall(strategy) -> float:
+        weights = {
+            task_id: strategy.get_weight(SimpleNamespace(task=task))
+            for task_id, task in optimized.task_dict.items()
+        }
+        return scheduling.list_schedule(downstream, measured, 2, weights).makespan
+
+    optimum = scheduling.optimal_makespan(downstream, measured, 2, max_nodes=2_000_000)
+    assert wall(CriticalPathPriority()) == optimum + 60
+    assert wall(SimulatedSchedulePriority()) == optimum == 5400

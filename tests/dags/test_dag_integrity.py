@@ -17,12 +17,14 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseHook
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 
+from airflow_bottleneck import scheduling
 from k1n.dag_builders.nightly import (
     PLAN_TASK_ID,
     REPORT_TASK_ID,
     TRIGGER_TASK_ID,
     VERDICT_TASK_ID,
 )
+from k1n.dag_builders.workflow import _profile_ranks
 from k1n.workflow.names import (
     BASELINE_DAG_ID,
     CLEAN_UP_TASK_ID,
@@ -239,14 +241,20 @@ def test_task_8_is_a_group_with_a_mapped_generate_stage(dagbag, spec):
     assert dag.get_task(stage_ids[2]).trigger_rule == "none_failed"
 
 
-def test_priority_follows_the_remaining_critical_path(dagbag, spec):
+def test_priority_is_the_profiles_best_simulated_order(dagbag, spec):
     dag = dagbag.dags[OPTIMIZED_DAG_ID]
     weight = {
         t.id: dag.get_task(t.airflow_task_id).priority_weight for t in spec.tasks if t.id != 8
     }
-    assert weight == {t: round(s) for t, s in spec.remaining_path_seconds.items() if t != 8}
     assert weight[1] > weight[2]  # 1 -> 3 -> ... is longer than 2 -> 3 -> ... by 60 s
-    assert weight[9] > weight[13]  # 9 -> 11 -> 15 -> 19 -> 20 outweighs 13 -> 18
+    # Replayed under 2 and 3 slots, the profile's order ends when the best schedule does.
+    downstream = {str(t): [str(d) for d in ids] for t, ids in spec.dependents.items()}
+    seconds = {str(t.id): t.seconds for t in spec.tasks}
+    ranks = {str(t): rank for t, rank in _profile_ranks(spec).items()}
+    assert {str(t): w for t, w in weight.items()} == {t: r for t, r in ranks.items() if t != "8"}
+    for slots in (2, 3):
+        replayed = scheduling.list_schedule(downstream, seconds, slots, ranks).makespan
+        assert replayed == scheduling.optimal_makespan(downstream, seconds, slots)
 
 
 def test_broken_spec_is_a_one_line_import_error(tmp_path, monkeypatch):

@@ -215,14 +215,18 @@ def test_concurrent_schema_creation_migrates_once(database_uri):
 def test_storing_the_same_run_twice_leaves_one_copy(hook, airflow_report):
     run_id = airflow_report["run_id"]
     stored = store_report(hook, airflow_report)
-    assert stored.task_rows == len(airflow_report["instances"]) == 31
+    assert stored.task_rows == len(airflow_report["instances"]["task"]) == 31
     store_report(hook, airflow_report)
     assert _rows_of(hook, run_id) == (1, 31)
 
     # Stored again with other numbers and one try fewer: replaced, not added to.
     changed = json.loads(json.dumps(airflow_report))
     changed["wall_seconds"] = 90.0
-    changed["instances"] = [i for i in changed["instances"] if i["final"]]
+    final = changed["instances"]["final"]
+    changed["instances"] = {
+        name: [value for value, keep in zip(column, final, strict=True) if keep]
+        for name, column in changed["instances"].items()
+    }
     store_report(hook, changed)
     assert _rows_of(hook, run_id) == (1, 30)
     assert _query(hook, f"SELECT wall_seconds FROM {RUNS_TABLE}") == [(90.0,)]
@@ -234,7 +238,7 @@ def test_a_constraint_violation_mid_store_leaves_no_rows_of_that_run(hook, airfl
     store_report(hook, other)
 
     broken = json.loads(json.dumps(airflow_report))
-    broken["instances"][-1]["seconds"] = -1.0  # violates seconds >= 0, after 30 good rows
+    broken["instances"]["seconds"][-1] = -1.0  # violates seconds >= 0, after 30 good rows
     with pytest.raises(MetricsStoreError, match="rolled back") as error:
         store_report(hook, broken)
     assert "k1n_task_metrics" in str(error.value.__cause__)

@@ -258,7 +258,7 @@ def _task_rows(report: RunReport) -> list[dict[str, Any]]:
     if report.instances is not None:
         instances = [
             (i.task, i.map_index, i.try_number, i.state, i.seconds, i.start_offset, i.end_offset)
-            for i in report.instances
+            for i in report.instances.rows()
         ]
     else:
         instances = [

@@ -176,19 +176,24 @@ class WorkflowSpec(BaseModel):
         return reduced
 
     @cached_property
+    def dependents(self) -> dict[int, tuple[int, ...]]:
+        """The tasks that depend on each task directly."""
+        dependents: dict[int, list[int]] = {task.id: [] for task in self.tasks}
+        for task in self.tasks:
+            for dep in task.depends_on:
+                dependents[dep].append(task.id)
+        return {task_id: tuple(ids) for task_id, ids in dependents.items()}
+
+    @cached_property
     def remaining_path_seconds(self) -> dict[int, float]:
         """Longest profiled path from each task to the end, itself included.
 
         Used as priority weight so that, when slots are short, the task on the longest
         remaining chain starts first.
         """
-        dependents: dict[int, list[int]] = {task.id: [] for task in self.tasks}
-        for task in self.tasks:
-            for dep in task.depends_on:
-                dependents[dep].append(task.id)
         remaining: dict[int, float] = {}
         for task_id in reversed(self.topological_order):
-            tail = max((remaining[d] for d in dependents[task_id]), default=0.0)
+            tail = max((remaining[d] for d in self.dependents[task_id]), default=0.0)
             remaining[task_id] = self.by_id[task_id].seconds + tail
         return remaining
 

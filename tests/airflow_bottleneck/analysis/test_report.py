@@ -7,6 +7,7 @@ import pytest
 
 from airflow_bottleneck.analysis import AnalysisInputError
 from airflow_bottleneck.analysis.analyze import NEAR_CRITICAL_SHARE
+from airflow_bottleneck.analysis.model import InstanceColumns, MappedIndexColumns
 from k1n.workflow.spec import load_spec
 from tests.airflow_bottleneck.analysis.helpers import (
     A,
@@ -152,7 +153,7 @@ def test_mapped_task_rolls_up_count_sum_max_skew(diamond) -> None:
     assert (rollup.task, rollup.count) == (B, 4)
     assert (rollup.sum_seconds, rollup.max_seconds, rollup.mean_seconds) == (20, 8, 5)
     assert rollup.skew == pytest.approx(8 / 5)
-    assert [(i.map_index, i.seconds, i.end_offset) for i in rollup.indexes] == [
+    assert [(i.map_index, i.seconds, i.end_offset) for i in rollup.indexes.rows()] == [
         (0, 2, 12),
         (1, 4, 14),
         (2, 6, 16),
@@ -200,11 +201,27 @@ def test_final_try_counts_and_earlier_tries_stay_in_detail(diamond) -> None:
     assert (b.seconds, b.tries, b.retry_seconds, b.state) == (30, 2, 5, "success")
     assert report.total_task_seconds == pytest.approx(10 + 30 + 10 + 5)
     assert report.overhead.retry_seconds == pytest.approx(5)
-    tries = [row for row in report.instances if row.task == B]
+    tries = [row for row in report.instances.rows() if row.task == B]
     assert [(r.try_number, r.final, r.state) for r in tries] == [
         (1, False, "failed"),
         (2, True, "success"),
     ]
+    # The JSON form is one list per column, every list as long as the rows; read back equal.
+    columns = report.as_dict()["instances"]
+    assert {len(column) for column in columns.values()} == {len(report.instances)} == {5}
+    assert InstanceColumns.model_validate(columns) == report.instances
+
+
+def test_columns_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="columns of different lengths"):
+        MappedIndexColumns(
+            map_index=[0, 1],
+            try_number=[1],
+            state=[None, None],
+            seconds=[1.0, 2.0],
+            start_offset=[0.0, 0.0],
+            end_offset=[1.0, 2.0],
+        )
 
 
 def test_a_running_run_is_partial_up_to_when_it_was_observed(diamond) -> None:
@@ -336,7 +353,7 @@ def test_the_json_form_is_the_models(diamond) -> None:
     rows = [instance(A, 0, 10), instance(B, 10, 40), instance(C, 10, 30), instance(D, 40, 45)]
     report = analyze(rows, diamond, DIAMOND)
     document = report.as_dict()
-    assert document["schema"] == "airflow-bottleneck.run-report/2"
+    assert document["schema"] == "airflow-bottleneck.run-report/3"
     assert document["critical_path"]["tasks"] == [A, B, D]
     assert set(document["overhead"]) >= {"work_seconds", "startup_seconds", "handoff_seconds"}
     assert document["instances"] is None  # only with detail

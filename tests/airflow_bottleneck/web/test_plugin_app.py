@@ -295,7 +295,7 @@ def test_report_of_the_optimized_run_is_true_to_its_dag(admin, seeded):
     run = seeded["optimized"]
     report = admin.get(report_url(run)).json()
     assert_true_to_the_dag(admin, report)
-    assert report["schema"] == "airflow-bottleneck.run-report/2"
+    assert report["schema"] == "airflow-bottleneck.run-report/3"
     assert report["wall_seconds"] == pytest.approx(run.wall_seconds, abs=1e-3)
     assert report["time_scale"] == pytest.approx(1 / 60)
     assert report["production"]["wall_seconds"] == pytest.approx(run.wall_seconds * 60, abs=0.1)
@@ -375,7 +375,8 @@ def test_report_options(admin, seeded):
     run = seeded["optimized"]
     production = admin.get(report_url(run), params={"time_scale": 1}).json()["production"]
     assert production["wall_seconds"] == pytest.approx(run.wall_seconds, abs=1e-3)
-    detail = admin.get(report_url(run), params={"detail": "true"}).json()["instances"]
+    columns = admin.get(report_url(run), params={"detail": "true"}).json()["instances"]
+    detail = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     retried = next(r["task"] for r in detail if r["try_number"] == 2)
     tries = [row for row in detail if row["task"] == retried]
     assert sorted((row["try_number"], row["final"]) for row in tries) == [(1, False), (2, True)]

@@ -71,11 +71,11 @@ def test_airflow_json_rolls_up_mapped_and_retried_tasks(spec, airflow_doc) -> No
     assert rollup.task == "task_08_code_generation.generate_code"
     assert (rollup.count, rollup.sum_seconds, rollup.max_seconds) == (4, 6.0, 2.0)
     assert rollup.skew == pytest.approx(2.0 / 1.5, rel=1e-3)
-    assert [index.map_index for index in rollup.indexes] == [0, 1, 2, 3]
+    assert [index.map_index for index in rollup.indexes.rows()] == [0, 1, 2, 3]
 
     retried = next(t for t in report.tasks if t.task == "task_13_performance_benchmarks")
     assert (retried.seconds, retried.tries, retried.retry_seconds) == (8.0, 2, 2.0)
-    detail = [r for r in report.instances if r.task == retried.task]
+    detail = [r for r in report.instances.rows() if r.task == retried.task]
     assert [(r.try_number, r.state, r.final) for r in detail] == [
         (1, "failed", False),
         (2, "success", True),

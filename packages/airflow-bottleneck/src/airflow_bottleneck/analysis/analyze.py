@@ -33,7 +33,7 @@ from airflow_bottleneck.analysis.errors import AnalysisInputError
 from airflow_bottleneck.analysis.graph import TaskGraph
 from airflow_bottleneck.analysis.model import (
     History,
-    InstanceRow,
+    InstanceColumns,
     Production,
     RunReport,
     TaskTiming,
@@ -42,6 +42,8 @@ from airflow_bottleneck.analysis.table import covered_seconds, normalize_instanc
 from airflow_bottleneck.analysis.timing import (
     mapped_rollups,
     offset,
+    offsets,
+    optional_strings,
     per_hop,
     status_of,
     status_reason,
@@ -242,7 +244,7 @@ def analyze_run(
         targets=targets,
         history=data.history,
         notes=notes,
-        instances=_instance_rows(table, run_start) if detail else None,
+        instances=_instance_columns(table, run_start) if detail else None,
     )
 
 
@@ -320,15 +322,15 @@ def _note_missing_startup(figures: pd.DataFrame, notes: list[str]) -> None:
         notes.append(f"start-up not recorded by {unknown} task(s): their time counts as work")
 
 
-def _instance_rows(table: pd.DataFrame, run_start: float) -> list[InstanceRow]:
-    """Every try of every task instance (the detail view); built column-wise for speed."""
-    columns = {
-        "task": table["task_id"].astype("object").to_numpy(),
-        "map_index": table["map_index"].to_numpy(),
-        "try_number": table["try_number"].to_numpy(),
-        "final": table["final"].to_numpy(),
-        "state": table["state"].astype("object").to_numpy(),
-        "seconds": table["seconds"].to_numpy().round(3),
+def _instance_columns(table: pd.DataFrame, run_start: float) -> InstanceColumns:
+    """Every try of every task instance (the detail view), column by column."""
+    columns: dict[str, list] = {
+        "task": table["task_id"].astype("object").to_numpy().tolist(),
+        "map_index": table["map_index"].to_numpy().tolist(),
+        "try_number": table["try_number"].to_numpy().tolist(),
+        "final": table["final"].to_numpy().tolist(),
+        "state": optional_strings(table["state"]),
+        "seconds": table["seconds"].to_numpy().round(3).tolist(),
     }
     for name, column in (
         ("queued_offset", "t_queued"),
@@ -336,16 +338,10 @@ def _instance_rows(table: pd.DataFrame, run_start: float) -> list[InstanceRow]:
         ("code_start_offset", "t_code_start"),
         ("end_offset", "t_end"),
     ):
-        values = (table[column] - run_start).to_numpy(dtype="float64").round(3)
-        columns[name] = np.where(np.isnan(values), None, values)
-    columns["state"] = np.array(
-        [None if pd.isna(state) else str(state) for state in columns["state"]], dtype="object"
-    )
-    names = list(columns)
-    rows = zip(*(columns[name].tolist() for name in names), strict=True)
+        columns[name] = offsets(table[column], run_start)
     # model_construct: the values are built and typed above; validating a million rows again
     # would cost seconds.
-    return [InstanceRow.model_construct(**dict(zip(names, row, strict=True))) for row in rows]
+    return InstanceColumns.model_construct(**columns)
 
 
 def _epoch(value: pd.Timestamp | str) -> float:

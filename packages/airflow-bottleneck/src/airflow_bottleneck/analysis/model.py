@@ -12,11 +12,12 @@ are seconds from the run's start.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-REPORT_SCHEMA = "airflow-bottleneck.run-report/2"
+REPORT_SCHEMA = "airflow-bottleneck.run-report/3"
 COMPARISON_SCHEMA = "airflow-bottleneck.comparison/3"
 FORECAST_SCHEMA = "airflow-bottleneck.forecast/1"
 CRITICALITY_SCHEMA = "airflow-bottleneck.criticality/1"
@@ -30,6 +31,30 @@ class StrictModel(BaseModel):
     """Frozen, no unknown fields, NaN/inf as JSON null: the base of every report model."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="null")
+
+
+class Columns(StrictModel):
+    """Rows stored column by column: row i is the i-th item of every list. A million rows
+    build and serialize in a fraction of the time a million row objects take. `rows()` gives
+    them back as `row_model` objects."""
+
+    row_model: ClassVar[type[StrictModel]]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Self:
+        lengths = {name: len(getattr(self, name)) for name in type(self).model_fields}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"columns of different lengths: {lengths}")
+        return self
+
+    def __len__(self) -> int:
+        first = next(iter(type(self).model_fields))
+        return len(getattr(self, first))
+
+    def rows(self) -> Iterator[StrictModel]:
+        names = list(type(self).model_fields)
+        for values in zip(*(getattr(self, name) for name in names), strict=True):
+            yield self.row_model.model_construct(**dict(zip(names, values, strict=True)))
 
 
 # -- one run ----------------------------------------------------------------------------------
@@ -76,6 +101,18 @@ class MappedIndex(StrictModel):
     end_offset: float | None
 
 
+class MappedIndexColumns(Columns):
+    """A mapped task's final tries, one per map index, in map-index order (`MappedIndex`)."""
+
+    row_model: ClassVar[type[StrictModel]] = MappedIndex
+    map_index: list[int]
+    try_number: list[int]
+    state: list[str | None]
+    seconds: list[float]
+    start_offset: list[float | None]
+    end_offset: list[float | None]
+
+
 class MappedRollup(StrictModel):
     """A mapped task's indexes: count, sum, max, mean and skew (max / mean)."""
 
@@ -85,7 +122,7 @@ class MappedRollup(StrictModel):
     max_seconds: float
     mean_seconds: float
     skew: float
-    indexes: list[MappedIndex] | None = Field(default=None, description="only with detail")
+    indexes: MappedIndexColumns | None = Field(default=None, description="only with detail")
 
 
 class PathStep(StrictModel):
@@ -215,6 +252,22 @@ class InstanceRow(StrictModel):
     end_offset: float | None
 
 
+class InstanceColumns(Columns):
+    """Every try of every task instance (`InstanceRow`), column by column."""
+
+    row_model: ClassVar[type[StrictModel]] = InstanceRow
+    task: list[str]
+    map_index: list[int]
+    try_number: list[int]
+    final: list[bool]
+    state: list[str | None]
+    seconds: list[float]
+    queued_offset: list[float | None]
+    start_offset: list[float | None]
+    code_start_offset: list[float | None]
+    end_offset: list[float | None]
+
+
 class RunReport(StrictModel):
     """One run's bottleneck report."""
 
@@ -247,7 +300,9 @@ class RunReport(StrictModel):
     history: History | None = None
     links: Links | None = Field(default=None, description="set by the plugin: the run in the UI")
     notes: list[str]
-    instances: list[InstanceRow] | None = Field(default=None, description="only with detail")
+    instances: InstanceColumns | None = Field(
+        default=None, description="only with detail: every try of every task instance, by column"
+    )
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_inf_nan="null", populate_by_name=True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from airflow_bottleneck.analysis.model import MappedIndex, MappedRollup
+from airflow_bottleneck.analysis.model import MappedIndexColumns, MappedRollup
 
 # Airflow states that mean "this instance did not run, on purpose or because of another".
 NOT_RUN_STATES = frozenset({"skipped", "upstream_failed", "removed"})
@@ -136,17 +136,14 @@ def mapped_rollups(table: pd.DataFrame, run_start: float, *, detail: bool) -> li
         indexes = None
         if detail:
             rows = by_task[row.Index].sort_values("map_index", kind="stable")
-            indexes = [
-                MappedIndex(
-                    map_index=int(item.map_index),
-                    try_number=int(item.try_number),
-                    state=None if pd.isna(item.state) else str(item.state),
-                    seconds=round(float(item.seconds), 3),
-                    start_offset=offset(item.t_start, run_start),
-                    end_offset=offset(item.t_end, run_start),
-                )
-                for item in rows.itertuples()
-            ]
+            indexes = MappedIndexColumns.model_construct(
+                map_index=rows["map_index"].to_numpy().tolist(),
+                try_number=rows["try_number"].to_numpy().tolist(),
+                state=optional_strings(rows["state"]),
+                seconds=rows["seconds"].to_numpy().round(3).tolist(),
+                start_offset=offsets(rows["t_start"], run_start),
+                end_offset=offsets(rows["t_end"], run_start),
+            )
         mean = float(row.mean)
         result.append(
             MappedRollup(
@@ -160,6 +157,18 @@ def mapped_rollups(table: pd.DataFrame, run_start: float, *, detail: bool) -> li
             )
         )
     return result
+
+
+def offsets(column: pd.Series, origin: float) -> list[float | None]:
+    """`value - origin` of each value, rounded to the millisecond; None for a missing one."""
+    values = (column - origin).to_numpy(dtype="float64").round(3)
+    return np.where(np.isnan(values), None, values).tolist()
+
+
+def optional_strings(column: pd.Series) -> list[str | None]:
+    """Each value as a string; None for a missing one (vectorized: a million rows)."""
+    values = column.astype("string").to_numpy(dtype="object", na_value=None)
+    return values.tolist()
 
 
 def offset(value: float | None, origin: float) -> float | None:

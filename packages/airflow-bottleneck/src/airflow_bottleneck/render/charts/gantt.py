@@ -81,9 +81,9 @@ def gantt_view(report: RunReport) -> GanttView:
         key=lambda t: (t.start_offset is None, t.start_offset or 0.0, t.task),
     )
     row_y = {task.task: TOP + index * ROW for index, task in enumerate(ordered)}
-    indexes = {m.task: m.indexes or [] for m in report.mapped}
+    indexes = {m.task: list(m.indexes.rows()) if m.indexes else [] for m in report.mapped}
     retries: dict[str, list] = {}
-    for row in report.instances or ():
+    for row in report.instances.rows() if report.instances else ():
         if not row.final and row.start_offset is not None and row.end_offset is not None:
             retries.setdefault(row.task, []).append(row)
     rows = [
