@@ -23,11 +23,21 @@ def test_a_hand_computed_schedule_under_two_slots() -> None:
     seconds = {"a": 1, "b": 4, "c": 2, "d": 3, "e": 1}
     weights = {"a": 5, "b": 4, "c": 3, "d": 1, "e": 2}
     schedule = scheduling.list_schedule(DIAMOND, seconds, 2, weights, handoff_seconds=0.5)
-    # a 0-1; b and c ready at 1.5 (both beat d); c ends 3.5, d takes its slot until 6.5;
-    # b ends 5.5, e ready at 6.0 and starts on b's slot.
-    assert schedule.starts == {"a": 0.0, "b": 1.5, "c": 1.5, "d": 3.5, "e": 6.0}
-    assert schedule.ends == {"a": 1.0, "b": 5.5, "c": 3.5, "d": 6.5, "e": 7.0}
+    # a 0-1, seen at 1.5: b and c start (both beat d); c ends 3.5, seen at 4.0: d takes its
+    # slot until 7.0; b ends 5.5, seen at 6.0: e (now ready) starts on b's slot, ends 7.0.
+    assert schedule.starts == {"a": 0.0, "b": 1.5, "c": 1.5, "d": 4.0, "e": 6.0}
+    assert schedule.ends == {"a": 1.0, "b": 5.5, "c": 3.5, "d": 7.0, "e": 7.0}
     assert schedule.makespan == 7.0
+
+
+def test_a_freed_slot_goes_to_the_downstream_it_made_ready() -> None:
+    # Airflow sees x's end and y's readiness in one loop: y (weight 3) beats z (weight 1),
+    # although z was ready first.
+    graph = {"x": ["y"], "y": [], "z": []}
+    schedule = scheduling.list_schedule(
+        graph, {"x": 1, "y": 1, "z": 1}, 1, {"x": 4, "y": 3, "z": 1}, handoff_seconds=0.2
+    )
+    assert schedule.starts == pytest.approx({"x": 0.0, "y": 1.2, "z": 2.4})
 
 
 def test_equal_weights_start_in_topological_order() -> None:

@@ -60,7 +60,9 @@ class Staging:
         storage.remove_tree(self.root)
 
     def _write(self, name: str, document: BaseModel) -> None:
-        storage.write_json(self.root / name, document.model_dump(mode="json"))
+        # Atomic: a task killed mid-write, or a reader (its retry) at that moment, must see
+        # the old record or the new, never a truncated one.
+        storage.write_json(self.root / name, document.model_dump(mode="json"), atomic=True)
 
     def _read(self, model: type[ModelT], name: str, missing: str) -> ModelT:
         path = self.root / name

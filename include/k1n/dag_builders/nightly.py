@@ -23,8 +23,9 @@ fresh for the speedup). Both run:
 - `verdict`: fails with the verdict summary when the run failed, regressed, missed a target or
   failed its quality gates; the notifiers log it (and mail it when `K1N_NIGHTLY_EMAIL` is set).
 
-The `check_targets` param (default true) can be turned off for runs at a compressed time
-scale, where real work (Task 8, hand-offs) is multiplied by 1/time_scale in production figures.
+The `check_targets` param (default true) judges the spec's targets on the run's production
+figures (its stand-ins scaled back by the time scale, real work and hand-offs as measured);
+turn it off to judge timing and quality only.
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ def report_and_judge(plan: dict[str, Any]) -> dict[str, Any]:
     )
     verdict = judge_run(report, history, policy, graph=graph)
     if not params.get("check_targets", True):
-        log.info("check_targets is off: production-scaled targets are not judged")
+        log.info("check_targets is off: the spec's targets are not judged")
         verdict = dataclasses.replace(verdict, targets_missed=(), goals_missed=())
     speedup = baseline_speedup(hook, report)
     deadline = fetch_deadline_record(report)
@@ -332,7 +333,7 @@ def build_regression_dag(
             "check_targets": Param(
                 True,
                 type="boolean",
-                description="Judge the production-scaled targets (off for compressed scales).",
+                description="Judge the spec's targets on the run's production figures.",
             ),
         },
     ) as dag:

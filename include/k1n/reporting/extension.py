@@ -38,7 +38,13 @@ from k1n.workflow.names import (
     WORKFLOW_DAG_IDS,
     spec_id_from_task_id,
 )
-from k1n.workflow.spec import SpecError, WorkflowSpec, load_spec, spec_path_from_env
+from k1n.workflow.spec import (
+    HandlerKind,
+    SpecError,
+    WorkflowSpec,
+    load_spec,
+    spec_path_from_env,
+)
 
 
 class K1NExtension(ReportExtension):
@@ -124,6 +130,12 @@ class K1NExtension(ReportExtension):
     def task_number(self, task_id: str) -> int | None:
         return spec_id_from_task_id(task_id)
 
+    def stand_in(self, task_id: str, number: int | None) -> bool:
+        """Spec tasks with no agent (`profile` handler) wait their profiled seconds × scale;
+        Task 8 and the checks do real work, and so do the DAG's own helper tasks."""
+        spec_task = None if number is None else self.spec.by_id.get(number)
+        return spec_task is not None and spec_task.handler is HandlerKind.PROFILE
+
     def label(self, task_id: str, number: int | None, default: str) -> str:
         """`8 Code Generation · compile_code` for a spec task's member, `3 Architecture` for a
         spec task, else `default`."""
@@ -149,11 +161,22 @@ class K1NExtension(ReportExtension):
             wall=run.wall_seconds,
             run_start=run.run_start,
         )
+        production = declared_what_if(
+            run.production_ran,
+            spec,
+            per_hop=run.per_hop,
+            head=run.head,
+            tail=run.tail,
+            wall=run.production_wall_seconds,
+            run_start=run.run_start,
+        )
+        what_if = what_if.model_copy(
+            update={"production_with_handoffs_seconds": production.with_handoffs_seconds}
+        )
         targets = build_targets(
             spec,
-            wall_seconds=run.wall_seconds,
-            task8_seconds=codegen_seconds(run.ran),
-            time_scale=run.time_scale,
+            production_wall_seconds=run.production_wall_seconds,
+            production_task8_seconds=codegen_seconds(run.production_ran),
             pass_rate=run.pass_rate,
         )
         outside = [t for t, n in sorted(run.numbers.items()) if n is None]

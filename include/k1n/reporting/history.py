@@ -11,7 +11,6 @@ this module computes the per-run figures with group-bys and numpy over the whole
 - each spec-level node's duration (one instance: its seconds; a group: its span), the CPM
   critical-path length on the declared dependencies (`graph.critical_path_lengths`: one vector
   step per graph node, not per run), and Task 8's duration;
-- with a `time_scale` column in `runs`, the production-scale wall minutes.
 """
 
 from __future__ import annotations
@@ -72,8 +71,6 @@ def summarize_runs(
     task8 = spec.by_id.get(CODEGEN_SPEC_ID)
     if task8 is not None and task8.airflow_task_id in durations:
         summary["task8_seconds"] = durations[task8.airflow_task_id].to_numpy()
-    if "time_scale" in summary:
-        summary["production_wall_minutes"] = summary["wall_seconds"] / summary["time_scale"] / 60
     summary["start"] = _to_timestamps(summary["start"])
     summary["end"] = _to_timestamps(summary["end"])
     return summary

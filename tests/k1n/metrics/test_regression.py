@@ -223,9 +223,19 @@ def test_clean_run_is_ok():
     assert lines[0] == f"{run['dag_id']} {run['run_id']}: OK"
     assert "no regression against the last 14 good runs (z >= 4, >= +15 %, >= +0.5 s)" in lines
     assert "quality gates: pass rate 97.0% >= 95%" in lines
-    # The 60-minute goal is missed at this wall time; a goal does not fail the verdict.
-    assert lines[-1].startswith("goals missed (not blocking): whole workflow goal <= 60 min: ")
+    # 49.5 production minutes (the stand-ins along the critical path scaled back, the real
+    # work as measured): every target and goal met.
+    assert not any(line.startswith("goals missed") for line in lines)
     json.dumps(verdict.as_dict())
+
+
+def test_a_missed_goal_does_not_fail_the_verdict():
+    history, run = _history_and_run()
+    slower = with_seconds(run, task_06_design_adr=28.0)  # a stand-in: +18 production minutes
+    verdict = judge_run(slower, history, RegressionPolicy(min_slowdown_pct=1000))
+    assert verdict.ok
+    lines = verdict.summary().splitlines()
+    assert lines[-1].startswith("goals missed (not blocking): whole workflow goal <= 60 min: ")
 
 
 def test_quality_below_threshold_fails_the_verdict():
@@ -245,11 +255,15 @@ def test_unknown_quality_fails_the_verdict():
 
 def test_missed_target_fails_the_verdict():
     history, run = _history_and_run()
-    late = with_seconds(run, **{WALL_TIME: 95.0})  # 95 production minutes > 90
-    verdict = judge_run(late, history, RegressionPolicy(min_slowdown_pct=50))
+    # Task 6, a stand-in on the critical path, 41 s longer at 1/60: about 49.5 + 41 minutes.
+    late = with_seconds(run, task_06_design_adr=51.0)
+    verdict = judge_run(late, history, RegressionPolicy(min_slowdown_pct=1000))
     assert verdict.statuses == (VerdictStatus.TARGETS_MISSED,)
-    assert [t.key for t in verdict.targets_missed] == ["workflow_minutes_max"]
-    assert "  - whole workflow <= 90 min: 95.0 min" in verdict.summary().splitlines()
+    (missed,) = verdict.targets_missed
+    assert missed.key == "workflow_minutes_max" and 90 < missed.actual < 91
+    assert (
+        f"  - whole workflow <= 90 min: {missed.actual:.1f} min" in verdict.summary().splitlines()
+    )
 
 
 def test_failed_run_with_regression_lists_every_problem_worst_first():

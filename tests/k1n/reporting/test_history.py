@@ -74,6 +74,7 @@ def test_runs_table_supplies_bounds_and_time_scale() -> None:
     )
     row = summarize_runs(instances, spec, runs).iloc[0]
     assert row["wall_seconds"] == pytest.approx(7810)
-    assert row["production_wall_minutes"] == pytest.approx(7810 / (1 / 60) / 60)
+    # Production minutes need the run replayed (stand-ins only scaled back): not in the summary.
+    assert "production_wall_minutes" not in row
     assert row["task8_seconds"] == pytest.approx(900)
     assert row["critical_path_seconds"] == pytest.approx(spec.critical_path_seconds)

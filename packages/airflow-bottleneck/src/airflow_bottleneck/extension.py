@@ -46,7 +46,9 @@ class EnrichmentInput:
     `ran`: the final tries that ran (normalized task-instance rows, epoch seconds in `t_*`);
     `numbers`: every task id in the report -> its `task_number` (None: not numbered);
     `per_hop`: the median seconds between an upstream's end and a downstream's start;
-    `head`/`tail`: run start -> first task start, last task end -> run end.
+    `head`/`tail`: run start -> first task start, last task end -> run end;
+    `production_wall_seconds`, `production_ran`: the run replayed at production durations
+    (`analysis.production`), `ran` with its tasks' `t_start`/`t_end` moved to the replay's.
     """
 
     ran: pd.DataFrame
@@ -58,6 +60,8 @@ class EnrichmentInput:
     tail: float
     time_scale: float
     pass_rate: float | None
+    production_wall_seconds: float
+    production_ran: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,12 @@ class ReportExtension:
         """The run's time scale (its durations are production durations × this) from its conf;
         None: the run's seconds are production seconds."""
         return None
+
+    def stand_in(self, task_id: str, number: int | None) -> bool:
+        """True for a task whose work waits its production seconds × the run's time scale
+        (scaled back in production figures); False for real work, which does not shrink.
+        By default every task of a run with a time scale is a stand-in."""
+        return True
 
     def run_deadline_seconds(self, time_scale: float) -> float | None:
         """Seconds from a run's start by which it must end, at the run's time scale; None:

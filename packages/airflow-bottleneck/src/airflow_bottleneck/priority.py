@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_RUNS = 5
 CACHE_SECONDS = 120.0
+# A DAG with no good run yet is asked again sooner: its first run's history counts at once.
+NO_HISTORY_CACHE_SECONDS = 5.0
 # How DAGs name the strategy: by import path (an instance on a mapped task breaks Airflow
 # 3.3.2's REST task list, which cannot name it), registered by the plugin.
 CRITICAL_PATH_PRIORITY = "airflow_bottleneck.priority.CriticalPathPriority"
@@ -92,7 +94,9 @@ class _HistoryCache:
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(dag_id)
-            if entry is not None and now - entry[0] < CACHE_SECONDS:
+            if entry is not None and now - entry[0] < (
+                CACHE_SECONDS if entry[1] else NO_HISTORY_CACHE_SECONDS
+            ):
                 return entry[1]
         spans = _read_history(dag_id)
         with self._lock:

@@ -32,11 +32,6 @@ class RunRow:
         return (self.end - self.start).total_seconds()
 
     @property
-    def production_wall_seconds(self) -> float | None:
-        wall, scale = self.wall_seconds, self.time_scale
-        return None if wall is None or not scale else wall / scale
-
-    @property
     def key(self) -> str:
         """`dag_id/run_id`: how the page names a run in its query string (DAG ids have no `/`)."""
         return f"{self.dag_id}/{self.run_id}"

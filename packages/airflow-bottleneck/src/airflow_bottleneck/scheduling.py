@@ -2,8 +2,10 @@
 
 `list_schedule` replays how Airflow's scheduler fills slots: whenever a slot is free, the ready
 task instance with the highest priority weight is queued first (ties in the DAG's topological
-order, as the scheduler's query leaves them to the database); a task becomes ready a hand-off
-after its last upstream ends. `optimal_makespan` searches every schedule that starts tasks only
+order, as the scheduler's query leaves them to the database). The scheduler sees a task's end a
+hand-off later: only then is its slot free again and are its downstreams ready (both in the
+same scheduler loop, so a freed slot goes to the best task then ready, its own downstream
+included). `optimal_makespan` searches every schedule that starts tasks only
 at 0 or at a completion (some such schedule is optimal) with branch and bound, within a node
 budget: it says `None` where the search is out of reach, never a guess.
 
@@ -161,16 +163,18 @@ class Simulator:
             while ready and len(running) < slots:
                 _, index, task = heapq.heappop(ready)
                 starts[task] = now
-                heapq.heappush(running, (now + self.seconds[task], index, task))
+                ends[task] = now + self.seconds[task]
+                # The scheduler sees the end a hand-off later: only then is the slot free
+                # again and are the task's downstreams ready, in the same loop.
+                heapq.heappush(running, (ends[task] + handoff_seconds, index, task))
             now = min(queue[0][0] for queue in (running, pending) if queue)
             if now > give_up_after:
                 return None
             while running and running[0][0] <= now:
-                end, _, task = heapq.heappop(running)
-                ends[task] = end
+                seen_at, _, task = heapq.heappop(running)
                 for child in self.children[task]:
                     waiting_on[child] -= 1
-                    ready_at[child] = max(ready_at.get(child, 0.0), end + handoff_seconds)
+                    ready_at[child] = max(ready_at.get(child, 0.0), seen_at)
                     if waiting_on[child] == 0:
                         heapq.heappush(pending, (ready_at[child], self.position[child], child))
         return Schedule(starts=starts, ends=ends)

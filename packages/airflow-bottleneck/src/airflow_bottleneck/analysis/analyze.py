@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,14 @@ from airflow_bottleneck.analysis.model import (
     History,
     InstanceColumns,
     Production,
+    ProductionStep,
     RunReport,
     TaskTiming,
+)
+from airflow_bottleneck.analysis.production import (
+    ProductionReplay,
+    ProductionTask,
+    replay_production,
 )
 from airflow_bottleneck.analysis.table import covered_seconds, normalize_instances, select_run
 from airflow_bottleneck.analysis.timing import (
@@ -149,6 +156,13 @@ def analyze_run(
     total = float(final["seconds"].sum())
     critical = set(analysis.path.tasks)
 
+    stand_ins = {
+        task_id
+        for task_id, number in numbers.items()
+        if extension is None or extension.stand_in(task_id, number)
+    }
+    production = replay_production(graph, spans, stand_ins, scale, run_start, run_end)
+
     tasks = []
     for task_id, row in figures.sort_values(["seconds"], ascending=False, kind="stable").iterrows():
         slack = schedule.slack(task_id) if task_id in schedule.durations else None
@@ -186,6 +200,7 @@ def analyze_run(
                     and slack is not None
                     and slack <= margin
                 ),
+                **_production_figures(production.tasks.get(task_id), row, startup, scale),
             )
         )
     _note_missing_startup(figures, notes)
@@ -202,6 +217,8 @@ def analyze_run(
                 tail=max(0.0, run_end - float(np.max(ends))),
                 time_scale=scale,
                 pass_rate=info.pass_rate,
+                production_wall_seconds=production.wall_seconds,
+                production_ran=_moved_to(ran, production, run_start),
             )
         )
         what_if, targets = added.what_if, list(added.targets)
@@ -222,9 +239,24 @@ def analyze_run(
         wall_seconds=round(wall, 3),
         total_task_seconds=round(total, 3),
         production=Production(
-            wall_seconds=round(wall / scale, 3),
-            wall_minutes=round(wall / scale / 60, 4),
-            total_task_seconds=round(total / scale, 3),
+            wall_seconds=round(production.wall_seconds, 3),
+            wall_minutes=round(production.wall_seconds / 60, 4),
+            total_task_seconds=round(
+                sum(t.production_seconds or 0.0 for t in tasks if t.status != "not run"), 3
+            ),
+            stand_in_tasks=sorted(t for t in stand_ins if t in production.tasks),
+            critical_path=[
+                ProductionStep(
+                    task=task_id,
+                    label=labels.get(task_id, task_id),
+                    handoff_seconds=round(production.tasks[task_id].handoff, 3),
+                    startup_seconds=round(production.tasks[task_id].startup, 3),
+                    work_seconds=round(production.tasks[task_id].work, 3),
+                    stand_in=production.tasks[task_id].stand_in,
+                )
+                for task_id in production.path
+            ],
+            tail_seconds=round(production.tail_seconds, 3),
         ),
         task_count=len(tasks),
         instance_count=len(final),
@@ -246,6 +278,38 @@ def analyze_run(
         notes=notes,
         instances=_instance_columns(table, run_start) if detail else None,
     )
+
+
+def _production_figures(
+    replayed: ProductionTask | None, row: pd.Series, startup: float | None, scale: float
+) -> dict[str, Any]:
+    """A task's production seconds (its final tries: start-ups as measured, a stand-in's work
+    ÷ scale) and where the production replay puts it."""
+    if replayed is None:
+        return {}
+    work = float(row["seconds"]) - (startup or 0.0)
+    seconds = (startup or 0.0) + (work / scale if replayed.stand_in else work)
+    return {
+        "stand_in": replayed.stand_in,
+        "production_seconds": round(seconds, 3),
+        "production_start_offset": round(replayed.start, 3),
+        "production_end_offset": round(replayed.end, 3),
+    }
+
+
+def _moved_to(ran: pd.DataFrame, production: ProductionReplay, run_start: float) -> pd.DataFrame:
+    """`ran` with each task's instances moved to where the production replay puts the task
+    (every instance of a task by the same shift of its start, stretched like its span)."""
+    moved = ran.copy()
+    task_ids = moved["task_id"].astype("object")
+    first = moved.groupby(task_ids, observed=True)["t_start"].transform("min")
+    last = moved.groupby(task_ids, observed=True)["t_end"].transform("max")
+    replay_start = task_ids.map({t: p.start for t, p in production.tasks.items()})
+    replay_end = task_ids.map({t: p.end for t, p in production.tasks.items()})
+    stretch = ((replay_end - replay_start) / (last - first)).where(last > first, 1.0)
+    for column in ("t_start", "t_end"):
+        moved[column] = run_start + replay_start + (moved[column] - first) * stretch
+    return moved
 
 
 def _time_scale(override: float | None, recorded: float | None, notes: list[str]) -> float:

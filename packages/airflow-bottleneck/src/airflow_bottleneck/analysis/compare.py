@@ -1,9 +1,10 @@
 """Two runs side by side: run A (the reference, e.g. the baseline) against run B.
 
-Every figure is on the production scale (seconds / each run's own time scale), so a demo run
-compares with a production profile and runs at different scales compare. The headline is
+Every figure is a production figure (each run replayed with its stand-ins' work ÷ its own time
+scale, everything else as measured: `analysis.production`), so a demo run compares with a
+production profile and runs at different scales compare. The headline is
 always a factor >= 1 with the direction in words: "1.18x slower", never "0.85x faster". The
-difference is split into work and orchestration along each run's critical path.
+difference is split into work and orchestration along each run's production critical path.
 
 Per-task rows are per numbered task when both runs carry a report extension's what-if (a task
 group's members together, like a single task elsewhere), else per Airflow task id.
@@ -29,7 +30,6 @@ HEADLINE_MIN_SHARE = 0.05
 ORCHESTRATION_PARTS = {
     "startup": "start-ups",
     "handoff": "hand-offs",
-    "waiting": "waiting on other branches",
     "other": "other (rounding, clock skew)",
 }
 
@@ -52,8 +52,8 @@ def compare_runs(a: RunReport, b: RunReport) -> Comparison:
         else 0.0
     )
     prediction = None
-    if a.what_if is not None and b_run.wall_seconds:
-        predicted = a.production_seconds(a.what_if.with_handoffs_seconds)
+    predicted = None if a.what_if is None else a.what_if.production_with_handoffs_seconds
+    if predicted is not None and b_run.wall_seconds:
         prediction = Prediction(
             predicted_b_wall_seconds=round(predicted, 3),
             measured_b_wall_seconds=b_run.wall_seconds,
@@ -90,7 +90,9 @@ def _name(report: RunReport, other: RunReport) -> str:
 
 
 def _compared(report: RunReport, label: str) -> ComparedRun:
-    overhead = report.overhead
+    production = report.production
+    path = production.critical_path
+    work = production.work_seconds
     return ComparedRun(
         label=label,
         dag_id=report.dag_id,
@@ -98,10 +100,10 @@ def _compared(report: RunReport, label: str) -> ComparedRun:
         state=report.state,
         partial=report.partial,
         time_scale=report.time_scale,
-        wall_seconds=round(report.production_seconds(report.wall_seconds), 3),
-        critical_path_seconds=round(report.production_seconds(report.critical_path.seconds), 3),
-        work_seconds=round(report.production_seconds(overhead.work_seconds), 3),
-        orchestration_seconds=round(report.production_seconds(overhead.orchestration_seconds), 3),
+        wall_seconds=round(production.wall_seconds, 3),
+        critical_path_seconds=round(sum(s.startup_seconds + s.work_seconds for s in path), 3),
+        work_seconds=round(work, 3),
+        orchestration_seconds=round(production.wall_seconds - work, 3),
     )
 
 
@@ -110,20 +112,28 @@ def by_spec_task(a: RunReport, b: RunReport) -> bool:
     return a.what_if is not None and b.what_if is not None
 
 
-def task_spans(report: RunReport, by_spec: bool) -> dict[str, tuple[str, float, float]]:
-    """key -> (label, start, end) in measured seconds from the run's start: each spec task's
-    span (first start -> last end of its Airflow tasks), or each Airflow task's own."""
+def task_spans(
+    report: RunReport, by_spec: bool, production: bool = False
+) -> dict[str, tuple[str, float, float]]:
+    """key -> (label, start, end) in seconds from the run's start (`production`: in the run's
+    production replay, else measured): each spec task's span (first start -> last end of its
+    Airflow tasks), or each Airflow task's own."""
     spans: dict[str, tuple[str, float, float]] = {}
     for task in report.tasks:
-        if task.start_offset is None or task.end_offset is None:
+        first, last = (
+            (task.production_start_offset, task.production_end_offset)
+            if production
+            else (task.start_offset, task.end_offset)
+        )
+        if first is None or last is None:
             continue
         if not by_spec:
-            spans[task.task] = (task.label, task.start_offset, task.end_offset)
+            spans[task.task] = (task.label, first, last)
             continue
         if task.spec_id is None:
             continue
         key, label = f"spec {task.spec_id}", task.label.split(" · ")[0]
-        start, end = task.start_offset, task.end_offset
+        start, end = first, last
         if key in spans:
             _, known_start, known_end = spans[key]
             start, end = min(start, known_start), max(end, known_end)
@@ -137,13 +147,13 @@ def _seconds(report: RunReport, by_spec: bool) -> dict[str, tuple[str, float]]:
     """key -> (label, production seconds): a spec task's span, or a task's own seconds."""
     if by_spec:
         return {
-            key: (label, report.production_seconds(end - start))
-            for key, (label, start, end) in task_spans(report, by_spec).items()
+            key: (label, end - start)
+            for key, (label, start, end) in task_spans(report, by_spec, production=True).items()
         }
     return {
-        task.task: (task.label, report.production_seconds(task.seconds))
+        task.task: (task.label, task.production_seconds)
         for task in report.tasks
-        if task.status != "not run"
+        if task.status != "not run" and task.production_seconds is not None
     }
 
 
@@ -173,10 +183,10 @@ def _task_deltas(a: RunReport, b: RunReport) -> list[TaskDelta]:
 
 
 def attribute(a: RunReport, b: RunReport) -> Attribution:
-    """B's wall time minus A's (production seconds), split along each run's critical path:
-    each task's work on the path (a task on one path only counts in full), start-ups,
-    hand-offs, waiting on other branches, and what rounding leaves. The parts add up to the
-    difference because each run's parts add up to its wall time."""
+    """B's production wall minus A's, split along each run's production critical path: each
+    task's work on the path (a task on one path only counts in full), start-ups, hand-offs
+    (each step's measured delay after its upstreams, the head and the tail), and what rounding
+    leaves. The parts add up to the difference because each run's parts add up to its wall."""
     by_spec = by_spec_task(a, b)
     a_parts, a_labels = _path_parts(a, by_spec)
     b_parts, b_labels = _path_parts(b, by_spec)
@@ -206,18 +216,19 @@ def attribute(a: RunReport, b: RunReport) -> Attribution:
             )
         )
     parts.sort(key=lambda part: (-abs(part.delta_seconds), part.key))
-    delta = round(b.production_seconds(b.wall_seconds) - a.production_seconds(a.wall_seconds), 3)
+    delta = round(b.production.wall_seconds - a.production.wall_seconds, 3)
     return Attribution(delta_seconds=round(delta, 3), headline=_headline(delta, parts), parts=parts)
 
 
 def _path_parts(report: RunReport, by_spec: bool) -> tuple[dict[str, float], dict[str, str]]:
-    """Production seconds per part of one run's wall (task keys: work on its critical path),
-    and the labels of the task keys on the path."""
+    """Production seconds per part of one run's production wall (task keys: work on its
+    production critical path), and the labels of the task keys on the path."""
     numbers = {task.task: task.spec_id for task in report.tasks}
     names = {task.task: task.label for task in report.tasks}
     parts = dict.fromkeys(ORCHESTRATION_PARTS, 0.0)
     labels: dict[str, str] = {}
-    for step in report.critical_path.steps:
+    production = report.production
+    for step in production.critical_path:
         number = numbers.get(step.task)
         if by_spec and number is not None:
             key, label = f"spec {number}", names.get(step.task, step.label).split(" · ")[0]
@@ -227,10 +238,9 @@ def _path_parts(report: RunReport, by_spec: bool) -> tuple[dict[str, float], dic
         parts[key] = parts.get(key, 0.0) + step.work_seconds
         parts["startup"] += step.startup_seconds
         parts["handoff"] += step.handoff_seconds
-        parts["waiting"] += step.waiting_seconds
-    parts["handoff"] += report.critical_path.tail_seconds
-    parts["other"] = report.wall_seconds - sum(parts.values())
-    return {key: report.production_seconds(value) for key, value in parts.items()}, labels
+    parts["handoff"] += production.tail_seconds
+    parts["other"] = production.wall_seconds - sum(parts.values())
+    return parts, labels
 
 
 def _headline(delta: float, parts: list[AttributionPart]) -> str:

@@ -90,6 +90,20 @@ class TaskTiming(StrictModel):
         description="how much later it could have ended without delaying the run"
     )
     near_critical: bool = Field(description="not critical, but within the near-critical margin")
+    stand_in: bool = Field(
+        default=False,
+        description="a stand-in: it waits its production seconds x the run's time scale, so its "
+        "work is scaled back in production figures (real work is not)",
+    )
+    production_seconds: float | None = Field(
+        default=None,
+        description="its final tries in production: start-ups as measured, work (a stand-in's "
+        "÷ time scale)",
+    )
+    production_start_offset: float | None = Field(
+        default=None, description="where it starts in the run's replay at production durations"
+    )
+    production_end_offset: float | None = None
 
 
 class MappedIndex(StrictModel):
@@ -194,6 +208,9 @@ class DeclaredWhatIf(StrictModel):
 
     seconds: float
     with_handoffs_seconds: float = Field(description="plus this run's median hand-off per hop")
+    production_with_handoffs_seconds: float | None = Field(
+        default=None, description="the same at production durations (stand-ins scaled back)"
+    )
     speedup: float = Field(description="this run's wall / with_handoffs_seconds")
     path: list[str]
     pairs: list[ParallelPair]
@@ -211,10 +228,37 @@ class TargetCheck(StrictModel):
     met: bool | None
 
 
+class ProductionStep(StrictModel):
+    """One task on the production critical path: its hand-off (measured delay after its
+    binding upstream, or the run's head), start-up (measured) and work (a stand-in's scaled
+    back)."""
+
+    task: str
+    label: str
+    handoff_seconds: float
+    startup_seconds: float
+    work_seconds: float
+    stand_in: bool
+
+
 class Production(StrictModel):
+    """The run at production durations (`analysis.production`): the run's own schedule
+    replayed with each stand-in's work ÷ time scale and everything else as measured. Its
+    critical path's hand-offs, start-ups and work and the tail add up to the wall."""
+
     wall_seconds: float
     wall_minutes: float
     total_task_seconds: float
+    stand_in_tasks: list[str] = Field(
+        default_factory=list, description="tasks whose work scales with the time scale"
+    )
+    critical_path: list[ProductionStep] = Field(default_factory=list)
+    tail_seconds: float = 0.0
+
+    @property
+    def work_seconds(self) -> float:
+        """Work along the production critical path."""
+        return sum(step.work_seconds for step in self.critical_path)
 
 
 class HistoryRun(StrictModel):
@@ -307,9 +351,6 @@ class RunReport(StrictModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_inf_nan="null", populate_by_name=True
     )
-
-    def production_seconds(self, seconds: float) -> float:
-        return seconds / self.time_scale
 
     @property
     def over_10_percent(self) -> list[TaskTiming]:

@@ -43,6 +43,8 @@ NUMBER_FILTERS: dict[str, Callable[..., str]] = {
     "minutes_cell": lambda value: "-" if value is None else f"{value / 60:.2f}",
     "change": lambda value: "" if value is None else f"{value * 100:+.1f} %",
     "signed_minutes": lambda value: f"{value / 60:+.1f} min",
+    # A saving in words: "saved 12.3 min", or what it cost when negative.
+    "saved_minutes": lambda value: f"{'saved' if value >= 0 else 'cost'} {abs(value) / 60:.1f} min",
     "fixed": lambda value, digits=2: "-" if value is None else f"{value:.{digits}f}",
 }
 

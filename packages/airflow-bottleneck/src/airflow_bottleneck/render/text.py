@@ -117,7 +117,7 @@ def _overhead_text(report: RunReport) -> list[str]:
 
 
 def _targets_text(targets: list[TargetCheck], scale: float) -> list[str]:
-    lines = [f"Targets (production scale: seconds / {time_scale_label(scale)})"]
+    lines = [f"Targets (production scale: stand-ins' work / {time_scale_label(scale)})"]
     lines += [
         f"  {t.description:<36} {target_actual(t.actual, t.unit):>12}  "
         f"{verdict_word(t.met).upper()}"
@@ -147,7 +147,7 @@ def comparison_text(comparison: Comparison) -> str:
             f"  {_short(task.label, 44):<44} {_min_cell(task.a_seconds):>10} "
             f"{_min_cell(task.b_seconds):>10} {_change(task.change):>9}"
         )
-    lines += ["", "(production minutes: each run's seconds / its own time scale)"]
+    lines += ["", "(production minutes: each run replayed with its stand-ins scaled back)"]
     for tag, run in (("A", a), ("B", b)):
         if run.partial:
             lines.append(f"{tag} had not finished: its figures may still change.")

@@ -1,4 +1,4 @@
-"""Two runs on ONE axis in production minutes (measured seconds / each run's time scale):
+"""Two runs on ONE axis in production minutes (each run replayed with its stand-ins scaled back):
 reference run A above, run B below, both from t = 0, each run's end marked and the time
 gained or lost drawn in the colour of its direction."""
 
@@ -63,23 +63,23 @@ class ComparisonView:
 
 def comparison_view(comparison: Comparison, a: RunReport, b: RunReport) -> ComparisonView:
     by_spec = by_spec_task(a, b)
-    a_spans, b_spans = task_spans(a, by_spec), task_spans(b, by_spec)
+    a_spans = task_spans(a, by_spec, production=True)
+    b_spans = task_spans(b, by_spec, production=True)
     keys = list(dict.fromkeys([*a_spans, *b_spans]))
     longest = max(comparison.a.wall_seconds, comparison.b.wall_seconds) / 60
     axis = Axis.covering(longest, LABEL_WIDTH, WIDTH - LABEL_WIDTH - 40, " min")
     blocks = []
     top = 8.0
-    for tag, report, spans, run, color in (
-        ("A", a, a_spans, comparison.a, REFERENCE),
-        ("B", b, b_spans, comparison.b, NORMAL),
+    for tag, spans, run, color in (
+        ("A", a_spans, comparison.a, REFERENCE),
+        ("B", b_spans, comparison.b, NORMAL),
     ):
         bars = []
         for index, key in enumerate(keys):
             if key not in spans:
                 continue
             label, start, end = spans[key]
-            start_min = report.production_seconds(start) / 60
-            end_min = report.production_seconds(end) / 60
+            start_min, end_min = start / 60, end / 60
             bars.append(
                 CompareBar(
                     key=key,
