@@ -134,6 +134,12 @@ def children(path: StoragePath) -> list[StoragePath]:
         return []
 
 
+def remove(path: StoragePath) -> None:
+    """Delete one object; a missing one is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
 def remove_tree(path: StoragePath) -> None:
     """Delete `path` and everything under it; a missing path is fine."""
     if is_local(path):

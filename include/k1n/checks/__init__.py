@@ -20,23 +20,32 @@ Each check takes the output directory (`CodegenEngine.output_dir`: `<kind>/<name
     ruff's flake8-bandit rules and the few checks they lack (`security.py`), without running
     anything. Gates: modules without findings / modules. Details: each finding as
     `{"location": "file:line", "rule", "message"}`.
+
+Each check works unit by unit (a test file with the modules it imports; one module) and, given
+a `ResultStore` (`results.py`), checks only the units whose inputs changed since a verified
+result and reuses the rest; the result is the same as a full check's (`details.reused` and
+`details.checked` say how many units were which).
 """
 
 from __future__ import annotations
 
-import json
+import ast
+import hashlib
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from k1n.checks.results import ResultStore, reuse_or_compute, unit_digest
 from k1n.checks.security import scan_tree
 from k1n.child_env import child_environment
 from k1n.codegen.errors import CodegenError
-from k1n.codegen.validation import find_ruff
+from k1n.codegen.validation import ruff_json, ruff_version
 
 STATIC_ANALYSIS_RULES = "E,W,F,B,I,UP,SIM,C4,PIE,RET,RUF"
 UNIT_TEST_TIMEOUT_SECONDS = 1800
@@ -57,35 +66,122 @@ def _result(passed: int, total: int, details: dict[str, Any]) -> dict[str, Any]:
     return {"quality_gates": {"passed": passed, "total": total}, "details": details}
 
 
+def _relative(output_dir: Path, files: list[Path]) -> list[str]:
+    return [path.relative_to(output_dir).as_posix() for path in files]
+
+
+def _checked(
+    output_dir: Path,
+    inputs: Mapping[str, list[str]],
+    fingerprint: str,
+    results: ResultStore | None,
+    compute: Callable[[list[str]], dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Each unit's result (stored ones reused), and how many units were reused / checked."""
+    digests = {key: unit_digest(output_dir, files, fingerprint) for key, files in inputs.items()}
+    by_unit, reused = reuse_or_compute(results, digests, compute)
+    return by_unit, {"reused": reused, "checked": len(digests) - reused}
+
+
+def _fingerprint(*parts: str) -> str:
+    return "\n".join([f"python {platform.python_version()}", *parts])
+
+
 # -- Task 9: unit tests ----------------------------------------------------------------------
 
 
-def run_unit_tests(output_dir: Path) -> dict[str, Any]:
+def unit_tests_fingerprint() -> str:
+    """What decides a test file's result besides its files: pytest and how it is run."""
+    import pytest
+
+    return _fingerprint(f"pytest {pytest.__version__}", " ".join(PYTEST_OPTIONS))
+
+
+def _test_inputs(output_dir: Path, tests: list[Path]) -> dict[str, list[str]]:
+    """Each test file -> itself and the generated modules beside it that it imports."""
+    inputs = {}
+    for test in tests:
+        imported = _imported_names(test)
+        beside = [
+            path
+            for path in sorted(test.parent.glob("*.py"))
+            if path != test and path.stem in imported
+        ]
+        inputs[test.relative_to(output_dir).as_posix()] = _relative(output_dir, [test, *beside])
+    return inputs
+
+
+def _imported_names(path: Path) -> set[str]:
+    try:
+        tree = ast.parse(path.read_bytes())
+    except SyntaxError:
+        return set()  # pytest reports it as a collection error of this file alone
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def run_unit_tests(output_dir: Path, results: ResultStore | None = None) -> dict[str, Any]:
     """Run the generated tests with pytest; gates = passed tests / tests."""
     output_dir = Path(output_dir)
     files = [path for path in _python_files(output_dir) if path.name.startswith("test_")]
     if not files:
         raise CodegenError(f"output dir {output_dir} holds no test_*.py files")
+    inputs = _test_inputs(output_dir, files)
+    by_file, units = _checked(
+        output_dir,
+        inputs,
+        unit_tests_fingerprint(),
+        results,
+        lambda tests: _pytest(output_dir, tests),
+    )
+    counts = {
+        key: sum(by_file[test]["counts"][key] for test in inputs)
+        for key in ("tests", "failures", "errors", "skipped")
+    }
+    failures = [failure for test in inputs for failure in by_file[test]["failed"]]
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    details = {
+        **counts,
+        "passed": passed,
+        "test_files": len(files),
+        "exit_code": 0 if passed == counts["tests"] else 1,
+        "failed": failures[:MAX_DETAILS],
+        **units,
+    }
+    return _result(passed, max(counts["tests"], 1), details)
+
+
+PYTEST_OPTIONS = (
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    # The output dir is its own project: no ini file or conftest from around it.
+    "-c",
+    os.devnull,
+    "--import-mode=prepend",
+    # Rewriting 3 500 asserts costs two thirds of the run (12 s against 4 s, inside Task 9's
+    # 4 s budget at 1/60); pass/fail is the same and failures still name the test and line.
+    "--assert=plain",
+)
+
+
+def _pytest(output_dir: Path, tests: list[str]) -> dict[str, Any]:
+    """pytest on `tests` (paths under `output_dir`): each file's counts and failures."""
     with tempfile.TemporaryDirectory(prefix="k1n-unit-tests-") as scratch:
         junit = Path(scratch) / "junit.xml"
         argv = [
             sys.executable,
             "-m",
             "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
+            *PYTEST_OPTIONS,
             f"--junitxml={junit}",
-            # The output dir is its own project: no ini file or conftest from around it.
-            "-c",
-            os.devnull,
             f"--rootdir={output_dir}",
-            "--import-mode=prepend",
-            # Rewriting 3 500 asserts costs two thirds of the run (12 s against 4 s, inside
-            # Task 9's 4 s budget at 1/60); pass/fail is the same and failures still name
-            # the test and line.
-            "--assert=plain",
-            str(output_dir),
+            *tests,
         ]
         # Generated code runs here: the allow-listed environment, none of the worker's secrets.
         env = child_environment(
@@ -113,115 +209,132 @@ def run_unit_tests(output_dir: Path) -> dict[str, Any]:
         if not junit.is_file():
             tail = " | ".join(completed.stdout.strip().splitlines()[-3:])
             raise CodegenError(f"pytest exited with {completed.returncode} and no report: {tail}")
-        counts, failures = _read_junit(junit, output_dir)
-    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    details = {
-        **counts,
-        "passed": passed,
-        "test_files": len(files),
-        "exit_code": completed.returncode,
-        "failed": failures[:MAX_DETAILS],
-    }
-    return _result(passed, max(counts["tests"], 1), details)
+        return _read_junit(junit, output_dir, tests)
 
 
-def _read_junit(path: Path, output_dir: Path) -> tuple[dict[str, int], list[dict[str, str]]]:
+def _read_junit(path: Path, output_dir: Path, tests: list[str]) -> dict[str, Any]:
+    """Per test file: its counts (tests, failures, errors, skipped) and failures."""
     root = ElementTree.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    counts = {
-        key: sum(int(suite.get(key, 0)) for suite in suites)
-        for key in ("tests", "failures", "errors", "skipped")
-    }
     # pytest names a test module by its dotted path from rootdir; map it back to the file.
-    modules = {
-        ".".join(path.relative_to(output_dir).with_suffix("").parts): path.relative_to(output_dir)
-        for path in output_dir.rglob("test_*.py")
+    modules = {".".join(Path(test).with_suffix("").parts): test for test in tests}
+    by_file: dict[str, Any] = {
+        test: {"counts": dict.fromkeys(("tests", "failures", "errors", "skipped"), 0), "failed": []}
+        for test in tests
     }
-    failures = []
     for case in root.iter("testcase"):
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        if problem is None:
-            continue
         module = case.get("classname", "")
         file = modules.get(module)
         if file is None:  # a collection error names the module as "kind.test_x" or path-like
             file = next((f for m, f in modules.items() if module.endswith(m.split(".")[-1])), None)
-        failures.append(
+        if file is None:
+            raise CodegenError(f"pytest reported a test of an unknown module {module!r}")
+        counts = by_file[file]["counts"]
+        counts["tests"] += 1
+        problem = case.find("failure")
+        kind = "failures"
+        if problem is None:
+            problem, kind = case.find("error"), "errors"
+        if problem is None:
+            if case.find("skipped") is not None:
+                counts["skipped"] += 1
+            continue
+        counts[kind] += 1
+        by_file[file]["failed"].append(
             {
-                "file": file.as_posix() if file else module,
+                "file": file,
                 "test": case.get("name", ""),
                 "message": " ".join((problem.get("message") or problem.text or "").split())[:300],
             }
         )
-    return counts, failures
+    return by_file
 
 
 # -- Task 10: static analysis ----------------------------------------------------------------
 
+STATIC_ANALYSIS_ARGUMENTS = ("--select", STATIC_ANALYSIS_RULES)
 
-def run_static_analysis(output_dir: Path) -> dict[str, Any]:
+
+def static_analysis_fingerprint(files: list[str]) -> str:
+    """ruff, its rules, and which files exist (isort tells first-party imports by them)."""
+    return _fingerprint(ruff_version(), *STATIC_ANALYSIS_ARGUMENTS, *files)
+
+
+def run_static_analysis(output_dir: Path, results: ResultStore | None = None) -> dict[str, Any]:
     """Lint the output with ruff's broad rule set; gates = files without findings / files."""
     output_dir = Path(output_dir)
-    files = _python_files(output_dir)
-    argv = [
-        find_ruff(),
-        "check",
-        "--isolated",  # judge generated code by this rule set, not by whatever config is around
-        "--no-cache",
-        "--select",
-        STATIC_ANALYSIS_RULES,
-        "--line-length",
-        "100",
-        "--target-version",
-        "py311",
-        "--output-format",
-        "json",
-        "--exit-zero",
-        ".",
-    ]
-    completed = subprocess.run(
-        argv, cwd=output_dir, capture_output=True, text=True, check=False, env=child_environment()
+    files = _relative(output_dir, _python_files(output_dir))
+    by_file, units = _checked(
+        output_dir,
+        {file: [file] for file in files},
+        static_analysis_fingerprint(files),
+        results,
+        lambda chosen: _ruff_findings(output_dir, chosen),
     )
-    if completed.returncode != 0:
-        tail = " | ".join(completed.stderr.strip().splitlines()[-3:])
-        raise CodegenError(f"ruff failed with exit code {completed.returncode}: {tail}")
-    findings = []
-    for finding in json.loads(completed.stdout or "[]"):
-        file = Path(finding["filename"]).resolve().relative_to(output_dir.resolve()).as_posix()
-        findings.append(
-            {
-                "file": file,
-                "line": finding["location"]["row"],
-                "code": finding["code"] or "syntax",
-                "message": finding["message"],
-            }
-        )
-    flagged = sorted({finding["file"] for finding in findings})
+    findings = [finding for file in files for finding in by_file[file]]
+    flagged = [file for file in files if by_file[file]]
     details = {
         "rules": STATIC_ANALYSIS_RULES,
         "files": len(files),
         "findings_total": len(findings),
         "files_with_findings": flagged[:MAX_DETAILS],
         "findings": findings[:MAX_DETAILS],
+        **units,
     }
     return _result(len(files) - len(flagged), len(files), details)
+
+
+def _ruff_findings(output_dir: Path, files: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {file: [] for file in files}
+    for finding in ruff_json(
+        output_dir, ["check", *STATIC_ANALYSIS_ARGUMENTS, "--exit-zero"], files
+    ):
+        found[finding["file"]].append(
+            {
+                "file": finding["file"],
+                "line": finding["location"]["row"],
+                "code": finding["code"] or "syntax",
+                "message": finding["message"],
+            }
+        )
+    return found
 
 
 # -- Task 12: security scan ------------------------------------------------------------------
 
 
-def run_security_scan(output_dir: Path) -> dict[str, Any]:
+def security_scan_fingerprint() -> str:
+    """ruff, the selected rules, and this project's own AST rules (their source)."""
+    from k1n.checks import security
+
+    source = hashlib.sha256(Path(security.__file__).read_bytes()).hexdigest()
+    return _fingerprint(ruff_version(), security.RUFF_RULES, f"security.py {source}")
+
+
+def run_security_scan(output_dir: Path, results: ResultStore | None = None) -> dict[str, Any]:
     """Scan every generated module (`security.py`); gates = clean modules / modules."""
     output_dir = Path(output_dir)
-    files = _python_files(output_dir)
-    findings = scan_tree(output_dir, files)
-    flagged = {finding["location"].rsplit(":", 1)[0] for finding in findings}
+    files = _relative(output_dir, _python_files(output_dir))
+    by_file, units = _checked(
+        output_dir,
+        {file: [file] for file in files},
+        security_scan_fingerprint(),
+        results,
+        lambda chosen: _security_findings(output_dir, chosen),
+    )
+    findings = [finding for file in files for finding in by_file[file]]
+    flagged = [file for file in files if by_file[file]]
     details = {
         "modules": len(files),
         "findings_total": len(findings),
-        "flagged_modules": sorted(flagged)[:MAX_DETAILS],
+        "flagged_modules": flagged[:MAX_DETAILS],
         "findings": findings[:MAX_DETAILS],
+        **units,
     }
     return _result(len(files) - len(flagged), len(files), details)
+
+
+def _security_findings(output_dir: Path, files: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {file: [] for file in files}
+    for finding in scan_tree(output_dir, [output_dir / file for file in files]):
+        found[finding["location"].rsplit(":", 1)[0]].append(finding)
+    return found

@@ -87,14 +87,14 @@ def scan_ast(source: str, filename: str) -> list[dict[str, Any]]:
 
 def scan_tree(root: Path, files: list[Path]) -> list[dict[str, Any]]:
     """Every finding in `files` (under `root`), ruff's and the AST rules', sorted by location."""
+    relative = [path.relative_to(root).as_posix() for path in files]
     findings = [
         _finding(f"{f['file']}:{f['location']['row']}", f["code"], f["message"])
-        for f in ruff_json(root, ["check", "--select", RUFF_RULES, "--exit-zero"])
+        for f in ruff_json(root, ["check", "--select", RUFF_RULES, "--exit-zero"], relative)
         if (f["code"] or "").startswith("S")  # not syntax errors: K1S00 reports those once
     ]
-    for path in files:
-        relative = path.relative_to(root).as_posix()
-        findings.extend(scan_ast(path.read_text(encoding="utf-8"), relative))
+    for path, name in zip(files, relative, strict=True):
+        findings.extend(scan_ast(path.read_text(encoding="utf-8"), name))
     return sorted(findings, key=lambda f: (f["location"].rsplit(":", 1)[0], _line(f), f["rule"]))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,15 @@ MAX_PROBLEMS_SHOWN = 3
 CHECKS = ("compiles", "imports", "tests", "lint", "format")
 
 
+@cache
+def ruff_version() -> str:
+    """`ruff --version` of the ruff the checks run: part of every stored result's digest."""
+    completed = subprocess.run(
+        [find_ruff(), "--version"], capture_output=True, text=True, check=False
+    )
+    return completed.stdout.strip() or f"unknown ({completed.returncode})"
+
+
 def find_ruff() -> str:
     """The ruff executable: the one the `ruff` package ships, else the first on PATH."""
     try:
@@ -40,8 +51,11 @@ def find_ruff() -> str:
         return found
 
 
-def ruff(root: Path, arguments: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run ruff on `root` with only the given settings; exit codes 0 and 1 are findings."""
+def ruff(
+    root: Path, arguments: list[str], paths: Sequence[str] = (".",)
+) -> subprocess.CompletedProcess[str]:
+    """Run ruff on `paths` under `root` with only the given settings; exit codes 0 and 1 are
+    findings."""
     # --isolated: the project's own ruff settings must not decide what generated code is;
     # --no-cache: no .ruff_cache next to the code (it would end up looking like output).
     argv = [
@@ -53,7 +67,7 @@ def ruff(root: Path, arguments: list[str]) -> subprocess.CompletedProcess[str]:
         LINE_LENGTH,
         "--target-version",
         TARGET_VERSION,
-        ".",
+        *paths,
     ]
     completed = subprocess.run(
         argv, cwd=root, capture_output=True, text=True, check=False, env=child_environment()
@@ -66,9 +80,11 @@ def ruff(root: Path, arguments: list[str]) -> subprocess.CompletedProcess[str]:
     return completed
 
 
-def ruff_json(root: Path, arguments: list[str]) -> list[dict[str, Any]]:
+def ruff_json(
+    root: Path, arguments: list[str], paths: Sequence[str] = (".",)
+) -> list[dict[str, Any]]:
     """ruff's findings as JSON objects, each with `file` relative to `root`."""
-    completed = ruff(root, [*arguments, "--output-format", "json"])
+    completed = ruff(root, [*arguments, "--output-format", "json"], paths)
     findings = json.loads(completed.stdout or "[]")
     for finding in findings:
         relative = Path(finding["filename"]).resolve().relative_to(root.resolve())

@@ -27,6 +27,9 @@ from k1n.tasks.context import RunContext
 from k1n.workflow.results import validated_result
 from k1n.workflow.spec import HandlerKind, TaskSpec
 
+# Where Tasks 9, 10 and 12 keep verified results of unchanged units (under the storage root).
+CHECK_RESULTS = "check-results"
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TaskSpec, RunContext], dict[str, Any]]
@@ -102,18 +105,27 @@ def _run_codegen(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
 def _output_check(check_name: str) -> Handler:
     def run_check(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
         from k1n import checks
+        from k1n.checks.results import ResultStore
 
         snapshot = ctx.codegen_snapshot
         if snapshot is None:
             raise CodegenError(
                 f"task {task.label} checks Task 8's output but got no snapshot id from it"
             )
+        # Verified results of unchanged units, shared by every run and DAG (keyed by digest).
+        results = ResultStore(
+            ctx.storage / CHECK_RESULTS / check_name,
+            owner=f"{ctx.dag_id}/{ctx.run_id}/{task.airflow_task_id}",
+        )
         with _scratch(task, ctx) as scratch:
             ctx.codegen_store.checkout(snapshot, Path(scratch))
-            result = getattr(checks, check_name)(Path(scratch))
+            result = getattr(checks, check_name)(Path(scratch), results)
         return {**result, "snapshot": snapshot}
 
-    run_check.__doc__ = f"Run `checks.{check_name}` on the snapshot this run's Task 8 published."
+    run_check.__doc__ = (
+        f"Run `checks.{check_name}` on the snapshot this run's Task 8 published, checking "
+        "only what changed since a verified result."
+    )
     return run_check
 
 
