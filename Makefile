@@ -63,6 +63,7 @@ format: $(STAMP)  ## fix what ruff can fix, then format
 BENCH_PY := PYTHONPATH=$(CURDIR) $(PY)
 BENCH_MICRO = $(BENCH_PY) bench/bench_priority.py --dags 1000 --stack --repeat 3 && \
 	$(BENCH_PY) bench/bench_codegen.py --repeat 3 && \
+	$(BENCH_PY) bench/bench_checks.py --repeat 3 && \
 	$(BENCH_PY) bench/bench_report.py --repeat 3 && \
 	$(BENCH_PY) bench/bench_plugin_endpoint.py --repeat 20 && \
 	$(BENCH_PY) bench/write_benchmarks.py

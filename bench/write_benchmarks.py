@@ -126,6 +126,21 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
     )
     rows += look_ahead_goals(data)
     rows += priority_goals(data.get("priority", {}))
+    checked = data.get("checks", {})
+    rows.append(
+        goal(
+            "Tasks 9 + 10 + 12, one pattern changed <= 20 % of a full check",
+            checked.get("one pattern changed / full"),
+            0.20,
+        )
+    )
+    rows.append(
+        goal(
+            "Tasks 9 + 10 + 12, no change <= 5 % of a full check",
+            checked.get("no change / full"),
+            0.05,
+        )
+    )
     return rows
 
 

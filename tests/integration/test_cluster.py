@@ -41,6 +41,9 @@ def run(cluster) -> RunRecord:
         return RunRecord.fetch(client, OPTIMIZED_DAG_ID, run_id, label="cluster")
 
 
+CHECK_RESULTS = "storage/check-results/"
+
+
 @pytest.fixture(scope="module")
 def bucket(cluster, run) -> dict[str, bytes]:
     """The bucket once every task's log is in it: a worker's supervisor uploads a task's log
@@ -54,13 +57,24 @@ def bucket(cluster, run) -> dict[str, bytes]:
         region_name="us-east-1",
     )
     deadline = time.monotonic() + 60
+    pages = s3.get_paginator("list_objects_v2")  # a page holds at most 1 000 keys
     while True:
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        keys = [
+            item["Key"]
+            for page in pages.paginate(Bucket=BUCKET)
+            for item in page.get("Contents", [])
+        ]
         logs = [key for key in keys if key.startswith("logs/") and run.run_id in key]
         if len(logs) >= len(run.spans) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
+    # The checks' stored results are many small objects: listed, not read.
+    return {
+        key: b""
+        if key.startswith(CHECK_RESULTS)
+        else s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        for key in keys
+    }
 
 
 def test_the_run_succeeds_on_both_workers(run):
@@ -89,6 +103,13 @@ def test_generated_code_was_published_once_and_every_checker_read_that_snapshot(
     assert {
         f"{codegen}/snapshots/{snapshot}/{name}" for name in ("code.tar.gz", "manifest.json")
     } <= set(bucket)
+
+
+def test_the_checks_results_are_in_the_object_store_and_no_claim_is_left(bucket):
+    for check in ("run_unit_tests", "run_static_analysis", "run_security_scan"):
+        stored = [key for key in bucket if key.startswith(f"{CHECK_RESULTS}{check}/")]
+        assert stored, check
+        assert not [key for key in stored if "/claims/" in key], check
 
 
 def test_the_teardown_removed_the_run_staging_and_logs_are_in_the_object_store(run, bucket):

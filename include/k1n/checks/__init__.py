@@ -222,9 +222,10 @@ def _read_junit(path: Path, output_dir: Path, tests: list[str]) -> dict[str, Any
         for test in tests
     }
     for case in root.iter("testcase"):
-        module = case.get("classname", "")
+        # A collection error has no class name and names the module ("kind.test_x") instead.
+        module = case.get("classname") or case.get("name", "")
         file = modules.get(module)
-        if file is None:  # a collection error names the module as "kind.test_x" or path-like
+        if file is None:
             file = next((f for m, f in modules.items() if module.endswith(m.split(".")[-1])), None)
         if file is None:
             raise CodegenError(f"pytest reported a test of an unknown module {module!r}")

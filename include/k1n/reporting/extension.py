@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_bottleneck.analysis.graph import TaskGraph
 from airflow_bottleneck.extension import (
@@ -45,6 +45,11 @@ from k1n.workflow.spec import (
     load_spec,
     spec_path_from_env,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from airflow_bottleneck.analysis.model import DeclaredWhatIf
 
 
 class K1NExtension(ReportExtension):
@@ -152,24 +157,21 @@ class K1NExtension(ReportExtension):
 
     def enrich(self, run: EnrichmentInput) -> Enrichment:
         spec = self.spec
-        what_if = declared_what_if(
-            run.ran,
-            spec,
-            per_hop=run.per_hop,
-            head=run.head,
-            tail=run.tail,
-            wall=run.wall_seconds,
-            run_start=run.run_start,
-        )
-        production = declared_what_if(
-            run.production_ran,
-            spec,
-            per_hop=run.per_hop,
-            head=run.head,
-            tail=run.tail,
-            wall=run.production_wall_seconds,
-            run_start=run.run_start,
-        )
+
+        def what_if_of(ran: pd.DataFrame, wall: float) -> DeclaredWhatIf:
+            return declared_what_if(
+                ran,
+                spec,
+                per_hop=run.per_hop,
+                head=run.head,
+                tail=run.tail,
+                wall=wall,
+                run_start=run.run_start,
+            )
+
+        what_if = what_if_of(run.ran, run.wall_seconds)
+        # The same on the production replay: what B's production wall is predicted against.
+        production = what_if_of(run.production_ran, run.production_wall_seconds)
         what_if = what_if.model_copy(
             update={"production_with_handoffs_seconds": production.with_handoffs_seconds}
         )

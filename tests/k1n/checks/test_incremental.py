@@ -34,7 +34,7 @@ def change(rng: random.Random, output: Path) -> str:
     """One random edit of one generated file: what a pattern change does to Task 8's output."""
     files = sorted(output.glob("*/*.py"))
     path = rng.choice(files)
-    edit = rng.choice(["comment", "unused import", "eval", "failing test", "new test"])
+    edit = rng.choice(["comment", "unused import", "eval", "failing test", "new test", "syntax"])
     text = path.read_text()
     if edit == "comment":
         text += f"\n# revision {rng.randrange(10**6)}\n"
@@ -42,6 +42,8 @@ def change(rng: random.Random, output: Path) -> str:
         text = "import os\n" + text
     elif edit == "eval":
         text += f"\nANSWER = {EVAL_CALL}\n"
+    elif edit == "syntax":
+        text += "\n\ndef broken(:\n    pass\n"  # a test file that cannot be collected, too
     elif path.name.startswith("test_"):
         verdict = "1" if edit == "new test" else "2"
         text += (
