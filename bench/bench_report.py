@@ -170,7 +170,7 @@ def bench_history(spec: WorkflowSpec, runs: int, repeat: int) -> None:
     )
     table, load = timed(
         "load: normalize_instances (parse ISO, categorize)",
-        lambda: normalize_instances(raw.copy()),
+        lambda: normalize_instances(raw.copy(), K1NExtension(spec).task_number),
         repeat,
     )
     summary, group = timed(
@@ -206,7 +206,9 @@ def bench_mapped(spec: WorkflowSpec, rows: int, repeat: int) -> None:
         f"{rows - 25:,}), synthesized in {time.perf_counter() - began:.1f} s (not timed)"
     )
     table, load = timed(
-        "load: normalize_instances", lambda: normalize_instances(raw.copy()), repeat
+        "load: normalize_instances",
+        lambda: normalize_instances(raw.copy(), K1NExtension(spec).task_number),
+        repeat,
     )
     data = RunData(RunInfo(time_scale=1 / 60), table)
     report, analysis = timed(

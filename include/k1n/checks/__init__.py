@@ -72,14 +72,25 @@ def _relative(output_dir: Path, files: list[Path]) -> list[str]:
 
 def _checked(
     output_dir: Path,
-    inputs: Mapping[str, list[str]],
+    files: list[str],
+    inputs_of: Callable[[], Mapping[str, list[str]]],
     fingerprint: str,
     results: ResultStore | None,
     compute: Callable[[list[str]], dict[str, Any]],
 ) -> tuple[dict[str, Any], dict[str, int]]:
-    """Each unit's result (stored ones reused), and how many units were reused / checked."""
-    digests = {key: unit_digest(output_dir, files, fingerprint) for key, files in inputs.items()}
+    """Each unit's result (stored ones reused), and how many units were reused / checked.
+
+    The whole output's results are stored too, under the digest of every file: an unchanged
+    output is one read, not one per unit."""
+    whole = unit_digest(output_dir, files, f"{fingerprint}\nevery unit")
+    stored = None if results is None else results.get(whole)
+    if stored is not None:
+        return stored, {"reused": len(stored), "checked": 0}
+    inputs = inputs_of()
+    digests = {key: unit_digest(output_dir, paths, fingerprint) for key, paths in inputs.items()}
     by_unit, reused = reuse_or_compute(results, digests, compute)
+    if results is not None:
+        results.put(whole, by_unit)
     return by_unit, {"reused": reused, "checked": len(digests) - reused}
 
 
@@ -99,15 +110,18 @@ def unit_tests_fingerprint() -> str:
 
 def _test_inputs(output_dir: Path, tests: list[Path]) -> dict[str, list[str]]:
     """Each test file -> itself and the generated modules beside it that it imports."""
+    modules: dict[Path, dict[str, Path]] = {}
     inputs = {}
     for test in tests:
-        imported = _imported_names(test)
-        beside = [
-            path
-            for path in sorted(test.parent.glob("*.py"))
-            if path != test and path.stem in imported
-        ]
-        inputs[test.relative_to(output_dir).as_posix()] = _relative(output_dir, [test, *beside])
+        if test.parent not in modules:
+            modules[test.parent] = {path.stem: path for path in test.parent.glob("*.py")}
+        beside = modules[test.parent]
+        imported = sorted(
+            beside[name]
+            for name in _imported_names(test)
+            if name in beside and beside[name] != test
+        )
+        inputs[test.relative_to(output_dir).as_posix()] = _relative(output_dir, [test, *imported])
     return inputs
 
 
@@ -131,19 +145,21 @@ def run_unit_tests(output_dir: Path, results: ResultStore | None = None) -> dict
     files = [path for path in _python_files(output_dir) if path.name.startswith("test_")]
     if not files:
         raise CodegenError(f"output dir {output_dir} holds no test_*.py files")
-    inputs = _test_inputs(output_dir, files)
+    every_file = _relative(output_dir, _python_files(output_dir))
     by_file, units = _checked(
         output_dir,
-        inputs,
+        every_file,
+        lambda: _test_inputs(output_dir, files),
         unit_tests_fingerprint(),
         results,
         lambda tests: _pytest(output_dir, tests),
     )
+    tests = _relative(output_dir, files)
     counts = {
-        key: sum(by_file[test]["counts"][key] for test in inputs)
+        key: sum(by_file[test]["counts"][key] for test in tests)
         for key in ("tests", "failures", "errors", "skipped")
     }
-    failures = [failure for test in inputs for failure in by_file[test]["failed"]]
+    failures = [failure for test in tests for failure in by_file[test]["failed"]]
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
     details = {
         **counts,
@@ -266,7 +282,8 @@ def run_static_analysis(output_dir: Path, results: ResultStore | None = None) ->
     files = _relative(output_dir, _python_files(output_dir))
     by_file, units = _checked(
         output_dir,
-        {file: [file] for file in files},
+        files,
+        lambda: {file: [file] for file in files},
         static_analysis_fingerprint(files),
         results,
         lambda chosen: _ruff_findings(output_dir, chosen),
@@ -317,7 +334,8 @@ def run_security_scan(output_dir: Path, results: ResultStore | None = None) -> d
     files = _relative(output_dir, _python_files(output_dir))
     by_file, units = _checked(
         output_dir,
-        {file: [file] for file in files},
+        files,
+        lambda: {file: [file] for file in files},
         security_scan_fingerprint(),
         results,
         lambda chosen: _security_findings(output_dir, chosen),
