@@ -132,3 +132,19 @@ def test_the_k1n_baselines_production_wall_is_its_stand_ins_real_work_and_hand_o
     assert report.production.wall_seconds == pytest.approx(expected, abs=0.01)
     # And it is not the measured wall ÷ scale, which inflates the real work sixty-fold.
     assert report.production.wall_seconds < report.wall_seconds / TIME_SCALE
+
+
+def test_a_task_that_did_not_run_passes_its_upstreams_ends_on() -> None:
+    # a -> skipped -> b: a warm run's mapped task over nothing is skipped; b still waits for a.
+    graph = dag_graph(("a", "skipped"), ("skipped", "b"))
+    spans = pd.DataFrame(
+        {
+            "a": {"start": 0.5, "code_start": 0.5, "end": 2.5},
+            "b": {"start": 2.8, "code_start": 2.8, "end": 3.8},
+        }
+    ).T
+    replay = replay_production(graph, spans, {"a"}, 0.1, 0.0, 4.0)
+    # a: 0.5 + 20; b: 0.3 after a's end (measured 2.5 -> 2.8), 1 s of real work; tail 0.2.
+    assert (replay.tasks["b"].start, replay.tasks["b"].end) == pytest.approx((20.8, 21.8))
+    assert replay.wall_seconds == pytest.approx(22.0)
+    assert replay.path == ("a", "b")

@@ -62,27 +62,41 @@ def replay_production(
         str(task_id): (float(row.start), _or_none(row.code_start), float(row.end))
         for task_id, row in ran.iterrows()
     }
-    digraph: nx.DiGraph = graph.digraph.subgraph(measured).copy()
+    digraph: nx.DiGraph = graph.digraph.copy()
     digraph.add_nodes_from(measured)
     # Start order breaks the graph's ties: the replay is deterministic.
-    order = nx.lexicographical_topological_sort(digraph, key=lambda task: (measured[task][0], task))
+    order = nx.lexicographical_topological_sort(
+        digraph, key=lambda task: (measured.get(task, (float("inf"),))[0], task)
+    )
     tasks: dict[str, ProductionTask] = {}
+    # A task that did not run (a mapped task over nothing is skipped) passes its upstreams'
+    # ends on, measured and replayed, so its downstreams still wait for them.
+    passed: dict[str, tuple[float, float, str | None]] = {}  # measured end, replay end, binding
+
+    def ends_of(task_id: str) -> tuple[float, float, str | None]:
+        if task_id in tasks:
+            return measured[task_id][2] - run_start, tasks[task_id].end, task_id
+        return passed[task_id]
+
     for task_id in order:
+        upstream_ends = [ends_of(up) for up in digraph.predecessors(task_id)]
+        anchor = max((end for end, _, _ in upstream_ends), default=0.0)
+        replay_anchor, binding = max(
+            ((replay, source) for _, replay, source in upstream_ends),
+            key=lambda item: (item[0], item[1] or ""),
+            default=(0.0, None),
+        )
+        if task_id not in measured:
+            passed[task_id] = (anchor, replay_anchor, binding)
+            continue
         start, code_start, end = measured[task_id]
-        upstreams = list(digraph.predecessors(task_id))
-        if upstreams:
-            binding = max(upstreams, key=lambda up: (tasks[up].end, up))
-            anchor = max(measured[up][2] for up in upstreams)
-            handoff = max(0.0, start - anchor)
-            replay_start = tasks[binding].end + handoff
-        else:
-            binding, handoff = None, max(0.0, start - run_start)
-            replay_start = handoff
+        handoff = max(0.0, start - run_start - anchor)
         stand_in = task_id in stand_ins
         startup = 0.0 if code_start is None else max(0.0, code_start - start)
         work = max(0.0, end - start - startup)
         if stand_in:
             work /= scale
+        replay_start = replay_anchor + handoff
         tasks[task_id] = ProductionTask(
             start=replay_start,
             end=replay_start + startup + work,
