@@ -7,15 +7,19 @@ dag-processor, triggerer: what `make demo` starts), each a median with min and m
    warm; optimized / baseline; each run's critical-path bound (its own task spans along the
    DAG's longest path) and wall / bound; hand-off median (ready -> start between dependent
    tasks) and max along the path; start-up per task (task-instance start -> its own code
-   start, which each task records) and that of the run's first task. `--long` adds the
-   optimized runs at 1/20.
+   start, which each task records) and that of the run's first task.
 2. hand-off tuning: the shipped scheduler settings against Airflow's defaults
    (`scheduler_idle_sleep_time` 1 s, `scheduler_heartbeat_sec` 5 s), the optimized DAG at
    `--fast-scale`; the idle CPU of the Airflow processes under each.
 3. memory: the stack's PSS (every process of it, `smaps_rollup`) idle, at the peak of one run
    and of 3 concurrent runs.
 4. load: 3 concurrent optimized runs against one: slowest wall / single wall; all must succeed
-   with the same quality verdict.
+   with the same quality verdict; the machine's busy CPU seconds of one run and of the three,
+   and the CPU floor (the three runs' CPU work spread over every core).
+5. `--long` (what `make bench-long` adds): warm optimized runs and the load at 1/20, where the
+   stand-ins last three times longer against the same orchestration; and the load at 1/60 under
+   other LocalExecutor parallelisms (fewer and more slots than the shipped 8), one warm run
+   and one round of 3 each; timed apart from the rest.
 
 Then the execution report (`docs/EXECUTION_REPORT.md`) of the median baseline and warm
 optimized runs. Figures go to `docs/bench/latest.json` (section `workflow`); nothing here asserts
@@ -64,6 +68,8 @@ AIRFLOW_SCHEDULER_DEFAULTS = {
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "5",
 }
 IDLE_WINDOW_SECONDS = 20.0
+LONG_SCALE = 1 / 20
+SWEPT_PARALLELISMS = (5, 16)  # the shipped 8, fewer than one run can use (5 at once), more
 
 
 # -- the stack and its processes -----------------------------------------------------------------
@@ -178,6 +184,13 @@ def restart_scheduler(stack: AirflowStack, env: dict[str, str]) -> None:
     time.sleep(10)  # its first loops: heartbeat, adoption of nothing
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds every core of the machine has spent not idle since boot (all processes: the
+    stack's, its tasks' and PostgreSQL's; nothing else runs during a benchmark)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 # -- runs -----------------------------------------------------------------------------------------
 
 
@@ -193,15 +206,22 @@ class Bench:
             self.client.unpause(dag_id)
 
     def run(self, dag_id: str, scale: float) -> dict[str, Any]:
+        busy = busy_cpu_seconds()
         run_id = self.client.trigger(dag_id, conf={"time_scale": scale})
         self.client.wait_for_run(dag_id, run_id, timeout=1800)
-        return self.measure(dag_id, run_id)
+        busy = busy_cpu_seconds() - busy
+        return {**self.measure(dag_id, run_id), "machine_cpu_seconds": round(busy, 2)}
 
-    def concurrent(self, dag_id: str, scale: float, count: int) -> list[dict[str, Any]]:
+    def concurrent(
+        self, dag_id: str, scale: float, count: int
+    ) -> tuple[list[dict[str, Any]], float]:
+        """`count` runs triggered together, and the machine's busy CPU seconds until all ended."""
+        busy = busy_cpu_seconds()
         run_ids = [self.client.trigger(dag_id, conf={"time_scale": scale}) for _ in range(count)]
         for run_id in run_ids:
             self.client.wait_for_run(dag_id, run_id, timeout=1800)
-        return [self.measure(dag_id, run_id) for run_id in run_ids]
+        busy = busy_cpu_seconds() - busy
+        return [self.measure(dag_id, run_id) for run_id in run_ids], round(busy, 2)
 
     def report(self, dag_id: str, run_id: str) -> RunReport:
         data = fetch_airflow_run(
@@ -265,6 +285,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "handoff_max_seconds",
         "startup_median_seconds",
         "first_task_startup_seconds",
+        "machine_cpu_seconds",
     )
     return {
         **{key: stats(run[key] for run in runs) for key in keys},
@@ -276,10 +297,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # -- sections -------------------------------------------------------------------------------------
 
 
-def workflow(bench: Bench, scale: float, repeat: int, with_baseline: bool) -> dict[str, Any]:
+def workflow(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
     results: dict[str, Any] = {"time_scale": scale}
-    if with_baseline:
-        results["baseline"] = summary([bench.run(BASELINE_DAG_ID, scale) for _ in range(repeat)])
+    results["baseline"] = summary([bench.run(BASELINE_DAG_ID, scale) for _ in range(repeat)])
     cold = []
     for _ in range(repeat):
         clear_codegen_caches(bench.stack, OPTIMIZED_DAG_ID)
@@ -290,12 +310,9 @@ def workflow(bench: Bench, scale: float, repeat: int, with_baseline: bool) -> di
             [bench.run(OPTIMIZED_DAG_ID, scale) for _ in range(repeat)]
         )
     results["peak_pss_mb_one_run"] = round(peak.peak, 1)
-    if with_baseline:
-        base = results["baseline"]["wall_seconds"]["median"]
-        for name in ("optimized_cold", "optimized_warm"):
-            results[f"{name}_over_baseline"] = round(
-                results[name]["wall_seconds"]["median"] / base, 4
-            )
+    base = results["baseline"]["wall_seconds"]["median"]
+    for name in ("optimized_cold", "optimized_warm"):
+        results[f"{name}_over_baseline"] = round(results[name]["wall_seconds"]["median"] / base, 4)
     return results
 
 
@@ -310,14 +327,20 @@ def handoffs(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
     }
 
 
-def load(bench: Bench, scale: float, repeat: int, single_wall: float) -> dict[str, Any]:
+def load(bench: Bench, scale: float, repeat: int, single: dict[str, Any]) -> dict[str, Any]:
+    """3 concurrent runs against `single` (the warm optimized runs' summary), and the CPU floor:
+    the wall three runs need at the least if both cores did nothing but their CPU work."""
+    single_wall = single["wall_seconds"]["median"]
+    single_cpu = single["machine_cpu_seconds"]["median"]
+    cores = psutil.cpu_count() or 1
     rounds = []
     with PeakPss(bench.stack) as peak:
         for _ in range(repeat):
-            runs = bench.concurrent(OPTIMIZED_DAG_ID, scale, 3)
+            runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, 3)
             rounds.append(
                 {
                     "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
+                    "machine_cpu_seconds": busy,
                     "states": sorted({r["state"] for r in runs}),
                     "pass_rates": sorted({r["pass_rate"] for r in runs}),
                     "runs": runs,
@@ -327,11 +350,43 @@ def load(bench: Bench, scale: float, repeat: int, single_wall: float) -> dict[st
         "time_scale": scale,
         "single_wall_seconds": single_wall,
         "slowest_over_single": stats(r["slowest_wall_seconds"] / single_wall for r in rounds),
+        "machine_cpu_seconds_one_run": single_cpu,
+        "machine_cpu_seconds_three_runs": stats(r["machine_cpu_seconds"] for r in rounds),
+        "cores": cores,
+        "cpu_floor_over_single": round(3 * single_cpu / cores / single_wall, 4),
+        "cpu_floor_three_runs_measured_over_single": stats(
+            r["machine_cpu_seconds"] / cores / single_wall for r in rounds
+        ),
         "all_succeeded": all(r["states"] == ["success"] for r in rounds),
         "same_verdict": all(len(r["pass_rates"]) == 1 for r in rounds),
         "peak_pss_mb_three_runs": round(peak.peak, 1),
         "rounds": rounds,
     }
+
+
+def long_scale(bench: Bench, scale: float, repeat: int, sweep_scale: float) -> dict[str, Any]:
+    """Warm optimized runs and 3 concurrent ones at `scale`; the load at `sweep_scale` under
+    other parallelisms; with how long they took."""
+    began = time.monotonic()
+    warm = summary([bench.run(OPTIMIZED_DAG_ID, scale) for _ in range(repeat)])
+    figures = {"time_scale": scale, "optimized_warm": warm}
+    figures["load"] = load(bench, scale, repeat, warm)
+    figures["parallelism_sweep"] = parallelism_sweep(bench, sweep_scale)
+    figures["seconds"] = round(time.monotonic() - began, 1)
+    return figures
+
+
+def parallelism_sweep(bench: Bench, scale: float) -> dict[str, Any]:
+    """One warm run and one round of 3 concurrent runs under each of SWEPT_PARALLELISMS (the
+    scheduler restarted with it), then the shipped parallelism again."""
+    swept = {}
+    for parallelism in SWEPT_PARALLELISMS:
+        restart_scheduler(bench.stack, {"AIRFLOW__CORE__PARALLELISM": str(parallelism)})
+        bench.run(OPTIMIZED_DAG_ID, scale)  # a restarted executor's first tasks start slower
+        single = summary([bench.run(OPTIMIZED_DAG_ID, scale)])
+        swept[str(parallelism)] = load(bench, scale, 1, single)
+    restart_scheduler(bench.stack, {"AIRFLOW__CORE__PARALLELISM": str(bench.stack.parallelism)})
+    return swept
 
 
 def median_run(section: dict[str, Any]) -> dict[str, Any]:
@@ -369,7 +424,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=parse_time_scale, default=1 / 60)
-    parser.add_argument("--long", action="store_true", help="also the optimized runs at 1/20")
+    parser.add_argument(
+        "--long", action="store_true", help="also warm optimized runs and the load at 1/20"
+    )
     parser.add_argument(
         "--fast-scale",
         type=parse_time_scale,
@@ -397,12 +454,13 @@ def main() -> None:
         if "handoff" in wanted:
             figures["handoff_shipped"] = handoffs(bench, args.fast_scale, args.repeat)
         if "workflow" in wanted:
-            figures["workflow"] = workflow(bench, args.scale, args.repeat, with_baseline=True)
-        if args.long:
-            figures["workflow_long"] = workflow(bench, 1 / 20, args.repeat, with_baseline=False)
+            figures["workflow"] = workflow(bench, args.scale, args.repeat)
         if "load" in wanted and "workflow" in figures:
-            single = figures["workflow"]["optimized_warm"]["wall_seconds"]["median"]
-            figures["load"] = load(bench, args.scale, args.repeat, single)
+            figures["load"] = load(
+                bench, args.scale, args.repeat, figures["workflow"]["optimized_warm"]
+            )
+        if args.long:
+            figures["workflow_long"] = long_scale(bench, LONG_SCALE, args.repeat, args.scale)
         if "workflow" in figures:
             figures["execution_report"] = execution_report(bench, figures, args.report)
         if "handoff" in wanted:

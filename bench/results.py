@@ -9,10 +9,13 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 LATEST = PROJECT_DIR / "docs" / "bench" / "latest.json"
@@ -46,6 +49,8 @@ def record(section: str, figures: dict[str, Any], path: Path = LATEST) -> None:
         "command": " ".join(["python", *sys.argv]).replace(str(PROJECT_DIR) + "/", ""),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        # How long this benchmark's process has run: `make bench` takes the sum of its parts'.
+        "process_seconds": round(time.time() - psutil.Process().create_time(), 1),
         **figures,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
