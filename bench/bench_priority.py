@@ -133,8 +133,7 @@ def draw(seed: int, small: bool) -> tuple[str, Downstream, dict[str, float], int
 
 def spec_profile() -> tuple[Downstream, dict[str, float]]:
     spec = load_spec()
-    downstream = {str(t): [str(d) for d in ids] for t, ids in spec.dependents.items()}
-    return downstream, {str(task.id): task.seconds for task in spec.tasks}
+    return spec.scheduling_graph, spec.profile_seconds
 
 
 def k1n_profile() -> dict[str, Any]:

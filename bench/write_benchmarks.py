@@ -276,6 +276,16 @@ def look_ahead_goals(data: dict[str, Any]) -> list[dict[str, Any]]:
                 at_least=True,
             )
         )
+    if pool.get("best_one_night_policy_caught_percent") is not None:
+        rows.append(
+            goal(
+                "... the most any one-night policy could catch on this noise (>= 95 % possible?)",
+                pool["best_one_night_policy_caught_percent"],
+                95,
+                " %",
+                at_least=True,
+            )
+        )
     return rows
 
 

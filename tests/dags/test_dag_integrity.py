@@ -248,13 +248,12 @@ def test_priority_is_the_profiles_best_simulated_order(dagbag, spec):
     }
     assert weight[1] > weight[2]  # 1 -> 3 -> ... is longer than 2 -> 3 -> ... by 60 s
     # Replayed under 2 and 3 slots, the profile's order ends when the best schedule does.
-    downstream = {str(t): [str(d) for d in ids] for t, ids in spec.dependents.items()}
-    seconds = {str(t.id): t.seconds for t in spec.tasks}
+    graph, seconds = spec.scheduling_graph, spec.profile_seconds
     ranks = {str(t): rank for t, rank in _profile_ranks(spec).items()}
     assert {str(t): w for t, w in weight.items()} == {t: r for t, r in ranks.items() if t != "8"}
     for slots in (2, 3):
-        replayed = scheduling.list_schedule(downstream, seconds, slots, ranks).makespan
-        assert replayed == scheduling.optimal_makespan(downstream, seconds, slots)
+        replayed = scheduling.list_schedule(graph, seconds, slots, ranks).makespan
+        assert replayed == scheduling.optimal_makespan(graph, seconds, slots)
 
 
 def test_broken_spec_is_a_one_line_import_error(tmp_path, monkeypatch):

@@ -82,15 +82,17 @@ def _checked(
 
     The whole output's results are stored too, under the digest of every file: an unchanged
     output is one read, not one per unit."""
+    if results is None:  # a full check: nothing to reuse, so no file to hash
+        units = list(inputs_of())
+        return compute(units), {"reused": 0, "checked": len(units)}
     whole = unit_digest(output_dir, files, f"{fingerprint}\nevery unit")
-    stored = None if results is None else results.get(whole)
+    stored = results.get(whole)
     if stored is not None:
         return stored, {"reused": len(stored), "checked": 0}
     inputs = inputs_of()
     digests = {key: unit_digest(output_dir, paths, fingerprint) for key, paths in inputs.items()}
     by_unit, reused = reuse_or_compute(results, digests, compute)
-    if results is not None:
-        results.put(whole, by_unit)
+    results.put(whole, by_unit)
     return by_unit, {"reused": reused, "checked": len(digests) - reused}
 
 

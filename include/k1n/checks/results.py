@@ -100,14 +100,12 @@ class ResultStore:
 
 
 def reuse_or_compute(
-    store: ResultStore | None,
+    store: ResultStore,
     digests: Mapping[str, str],
     compute: Any,
 ) -> tuple[dict[str, Any], int]:
     """Every unit's result (unit key -> result) and how many were reused: stored ones as they
     are, the rest from `compute(unit keys) -> {unit key: result}`, then stored."""
-    if store is None:
-        return compute(list(digests)), 0
     results: dict[str, Any] = {}
     for key, digest in digests.items():
         stored = store.get(digest)

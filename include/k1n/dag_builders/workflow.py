@@ -40,7 +40,7 @@ from k1n.dag_builders.defaults import (
     retry_arguments,
     time_scale_param,
 )
-from k1n.tasks.context import CodegenMode, RunContext
+from k1n.tasks.context import RunContext, WorkflowMode
 from k1n.workflow.names import (
     BASELINE_DAG_ID,
     CLEAN_UP_TASK_ID,
@@ -77,7 +77,7 @@ def _record_code_start() -> None:
     get_current_context()["ti"].xcom_push(key=CODE_START_XCOM_KEY, value=time.time())
 
 
-def _run_context(codegen_mode: CodegenMode, codegen_result: Any = None) -> RunContext:
+def _run_context(workflow_mode: WorkflowMode, codegen_result: Any = None) -> RunContext:
     """The run this task belongs to, its conf checked; a bad conf fails the task, no retry."""
     from airflow.sdk import ObjectStoragePath
 
@@ -108,7 +108,7 @@ def _run_context(codegen_mode: CodegenMode, codegen_result: Any = None) -> RunCo
         time_scale=time_scale,
         storage=ObjectStoragePath(settings.storage_url()),
         cache_dir=settings.cache_dir(),
-        codegen_mode=codegen_mode,
+        workflow_mode=workflow_mode,
         codegen_result=codegen_result,
         slow_tasks=slow,
         failing_gates=failing,
@@ -121,13 +121,13 @@ def _spec_task(task_number: int) -> TaskSpec:
 
 @task(multiple_outputs=False)
 def run_workflow_task(
-    task_number: int, codegen_mode: CodegenMode, codegen_result: dict[str, Any] | None = None
+    task_number: int, workflow_mode: WorkflowMode, codegen_result: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Run one spec task with its handler and return its result."""
     _record_code_start()
     from k1n.tasks.dispatch import run_task
 
-    return run_task(_spec_task(task_number), _run_context(codegen_mode, codegen_result))
+    return run_task(_spec_task(task_number), _run_context(workflow_mode, codegen_result))
 
 
 @task(retries=0, multiple_outputs=False)
@@ -149,7 +149,7 @@ def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
 
 
 @task(retries=1, multiple_outputs=False)
-def clean_up_storage(codegen_mode: CodegenMode, codegen_task_id: str) -> dict[str, Any]:
+def clean_up_storage(workflow_mode: WorkflowMode, codegen_task_id: str) -> dict[str, Any]:
     """Record the run as finished and apply the storage retention (the DAG's teardown)."""
     _record_code_start()
     from k1n.tasks.retention import DEFAULT_KEEP_RUNS, finish_run
@@ -163,7 +163,7 @@ def clean_up_storage(codegen_mode: CodegenMode, codegen_task_id: str) -> dict[st
         raise AirflowFailException(
             f"Variable {RETENTION_VARIABLE}: expected a whole number, got {keep!r}"
         ) from None
-    return finish_run(_run_context(codegen_mode, codegen_result), keep_runs)
+    return finish_run(_run_context(workflow_mode, codegen_result), keep_runs)
 
 
 @task(multiple_outputs=False)
@@ -249,11 +249,9 @@ def _profile_ranks(spec: WorkflowSpec) -> dict[int, int]:
     """The spec's profile replayed under `PROFILE_SLOTS`: each task's rank, once per spec."""
     cached = _PROFILE_RANKS.get(id(spec))
     if cached is None or cached[0] is not spec:
-        downstream = {
-            str(task_id): [str(d) for d in ids] for task_id, ids in spec.dependents.items()
-        }
-        seconds = {str(task.id): task.seconds for task in spec.tasks}
-        ranks = simulated_schedule_weights(downstream, seconds, PROFILE_SLOTS)
+        ranks = simulated_schedule_weights(
+            spec.scheduling_graph, spec.profile_seconds, PROFILE_SLOTS
+        )
         cached = (spec, {int(task_id): rank for task_id, rank in ranks.items()})
         _PROFILE_RANKS[id(spec)] = cached
     return cached[1]
@@ -323,7 +321,7 @@ def _quality_gates(result_task_ids: dict[int, str], spec: WorkflowSpec) -> Any:
     )(result_task_ids={str(num): tid for num, tid in result_task_ids.items()})
 
 
-def _clean_up(codegen_mode: CodegenMode, codegen_task_id: str) -> Any:
+def _clean_up(workflow_mode: WorkflowMode, codegen_task_id: str) -> Any:
     """The teardown: runs once everything that reads the run's storage is done, whatever the
     outcome, and never decides the run's state."""
     return clean_up_storage.override(
@@ -331,7 +329,7 @@ def _clean_up(codegen_mode: CodegenMode, codegen_task_id: str) -> Any:
         priority_weight=1,
         doc_md="Teardown: record the run as finished, remove its staging, apply retention "
         f"(Variable `{RETENTION_VARIABLE}`: finished runs kept).",
-    )(codegen_mode=codegen_mode, codegen_task_id=codegen_task_id).as_teardown()
+    )(workflow_mode=workflow_mode, codegen_task_id=codegen_task_id).as_teardown()
 
 
 def _codegen_task(spec: WorkflowSpec) -> TaskSpec | None:
@@ -351,7 +349,7 @@ def build_baseline_dag(doc_md: str | None = None, spec: WorkflowSpec | None = No
                 task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec)
             )(
                 task_number=spec_task.id,
-                codegen_mode="baseline",
+                workflow_mode="baseline",
                 codegen_result=tasks[codegen.id] if reads_codegen else None,
             )
         gates = _quality_gates({t.id: t.airflow_task_id for t in spec.tasks}, spec)
@@ -394,7 +392,7 @@ def build_optimized_dag(
                 task_id=spec_task.airflow_task_id, **_task_arguments(spec_task, spec, priority)
             )(
                 task_number=spec_task.id,
-                codegen_mode="optimized",
+                workflow_mode="optimized",
                 codegen_result=codegen_result if reads_codegen else None,
             )
             result_task_ids[spec_task.id] = spec_task.airflow_task_id

@@ -13,7 +13,9 @@ from k1n.storage import StoragePath
 if TYPE_CHECKING:  # imported when used: every task process parses the DAG file importing this
     from k1n.codegen import CodegenEngine, CodegenStore
 
-CodegenMode = Literal["baseline", "optimized"]
+# How the DAG's tasks work: "baseline" as the old bash handlers did (Task 8 with no cache and a
+# full rebuild, Tasks 9, 10 and 12 checking everything), "optimized" with every cache.
+WorkflowMode = Literal["baseline", "optimized"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class RunContext:
     time_scale: float
     storage: StoragePath
     cache_dir: Path
-    codegen_mode: CodegenMode = "optimized"
+    workflow_mode: WorkflowMode = "optimized"
     codegen_result: Mapping[str, Any] | None = None
     # Test/chaos knobs from the run conf, honoured by the stand-in (profile) handler only:
     # `slow_tasks` {task id: factor} multiplies a task's profiled seconds, `failing_gates`
@@ -67,4 +69,4 @@ class RunContext:
     def codegen_engine(self) -> CodegenEngine:
         from k1n.codegen import CodegenEngine
 
-        return CodegenEngine(self.codegen_store, mode=self.codegen_mode, cache_dir=self.cache_dir)
+        return CodegenEngine(self.codegen_store, mode=self.workflow_mode, cache_dir=self.cache_dir)

@@ -112,10 +112,15 @@ def _output_check(check_name: str) -> Handler:
             raise CodegenError(
                 f"task {task.label} checks Task 8's output but got no snapshot id from it"
             )
-        # Verified results of unchanged units, shared by every run and DAG (keyed by digest).
-        results = ResultStore(
-            ctx.storage / CHECK_RESULTS / check_name,
-            owner=f"{ctx.dag_id}/{ctx.run_id}/{task.airflow_task_id}",
+        # Optimized: verified results of unchanged units, shared by every run (keyed by digest);
+        # the baseline checks everything, as the old handlers did.
+        results = (
+            ResultStore(
+                ctx.storage / CHECK_RESULTS / check_name,
+                owner=f"{ctx.dag_id}/{ctx.run_id}/{task.airflow_task_id}",
+            )
+            if ctx.workflow_mode == "optimized"
+            else None
         )
         with _scratch(task, ctx) as scratch:
             ctx.codegen_store.checkout(snapshot, Path(scratch))
@@ -124,7 +129,7 @@ def _output_check(check_name: str) -> Handler:
 
     run_check.__doc__ = (
         f"Run `checks.{check_name}` on the snapshot this run's Task 8 published, checking "
-        "only what changed since a verified result."
+        "only what changed since a verified result (the baseline: everything)."
     )
     return run_check
 

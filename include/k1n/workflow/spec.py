@@ -5,8 +5,8 @@
 `SpecError` whose message names the file, the task and the problem, so a broken spec reads as a
 one-line DAG import error.
 
-Only the standard library, PyYAML and pydantic are imported here: DAG files call this at parse
-time and must stay fast.
+Only the standard library, PyYAML, pydantic and the plugin's pure `scheduling` module are
+imported here: DAG files call this at parse time and must stay fast.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
+from airflow_bottleneck.scheduling import remaining_path
 from k1n.errors import FileProblem
 from k1n.io import read_yaml
 from k1n.settings import k1n_settings
@@ -185,17 +186,21 @@ class WorkflowSpec(BaseModel):
         return {task_id: tuple(ids) for task_id, ids in dependents.items()}
 
     @cached_property
-    def remaining_path_seconds(self) -> dict[int, float]:
-        """Longest profiled path from each task to the end, itself included.
+    def scheduling_graph(self) -> dict[str, list[str]]:
+        """The graph as `airflow_bottleneck.scheduling` takes it: each task id (a string) and
+        the ids of the tasks that depend on it directly."""
+        return {str(task_id): [str(d) for d in ids] for task_id, ids in self.dependents.items()}
 
-        Used as priority weight so that, when slots are short, the task on the longest
-        remaining chain starts first.
-        """
-        remaining: dict[int, float] = {}
-        for task_id in reversed(self.topological_order):
-            tail = max((remaining[d] for d in self.dependents[task_id]), default=0.0)
-            remaining[task_id] = self.by_id[task_id].seconds + tail
-        return remaining
+    @cached_property
+    def profile_seconds(self) -> dict[str, float]:
+        """Each task's profiled seconds, keyed as in `scheduling_graph`."""
+        return {str(task.id): task.seconds for task in self.tasks}
+
+    @cached_property
+    def remaining_path_seconds(self) -> dict[int, float]:
+        """Longest profiled path from each task to the end, itself included."""
+        remaining = remaining_path(self.scheduling_graph, self.profile_seconds)
+        return {int(task_id): seconds for task_id, seconds in remaining.items()}
 
     @property
     def critical_path_seconds(self) -> float:

@@ -113,3 +113,31 @@ def test_checks_read_the_snapshot_their_run_published_not_the_current_one(ctx, t
 def test_a_check_without_a_snapshot_fails_with_a_clear_error(ctx):
     with pytest.raises(CodegenError, match="got no snapshot id"):
         dispatch.run_task(load_spec().task(10), ctx)
+
+
+def test_the_baseline_checks_everything_and_the_optimized_dag_reuses_verified_results(
+    ctx, tmp_path
+):
+    """The baseline checks as the old handlers did; the optimized DAG's second run reuses."""
+    library = copy_small_library(tmp_path / "library")
+    codegen = run_stages(
+        CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir)
+    )
+    task = load_spec().task(10)
+    checked = {}
+    for run, mode in enumerate(("baseline", "baseline", "optimized", "optimized")):
+        checker = RunContext(
+            **{
+                **ctx.__dict__,
+                "run_id": f"{RUN_ID}-{run}",
+                "workflow_mode": mode,
+                "codegen_result": codegen.model_dump(mode="json"),
+            }
+        )
+        checked[run] = dispatch.run_task(task, checker)["details"]
+    assert checked[0]["reused"] == checked[1]["reused"] == 0  # nothing stored, nothing reused
+    assert checked[1]["checked"] == checked[2]["checked"] > 0
+    assert checked[2]["reused"] == 0
+    assert (checked[3]["reused"], checked[3]["checked"]) == (checked[2]["checked"], 0)
+    stored = ctx.storage / dispatch.CHECK_RESULTS
+    assert [p.name for p in stored.iterdir()] == ["run_static_analysis"]  # the optimized runs'
