@@ -198,6 +198,9 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         }
+        # As in a deployment, Airflow's processes keep bytecode caches: inherited, this would
+        # have every task process compile the project's modules from source at each start.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if not self.plain:
             env["K1N_STORAGE_URL"] = (self.k1n_dir / "storage").as_uri()
             env["K1N_CACHE_DIR"] = str(self.k1n_dir / "cache")
