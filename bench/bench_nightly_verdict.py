@@ -88,15 +88,15 @@ def pools(
     return graph, pd.DataFrame(spans), pd.DataFrame(hops).clip(lower=0), np.array(tails)
 
 
-def best_catch(spans: pd.DataFrame) -> dict[str, float]:
+def best_catch(spread: pd.Series) -> dict[str, float]:
     """Per task: the share of SLOWDOWN-slowed nights the best test of its span alone catches at
-    FALSE_ALARMS, its span log-normal with the recorded runs' spread (Neyman-Pearson: with
-    the task known, nothing else on the night tells a slowed night from an unchanged one)."""
+    FALSE_ALARMS, its span log-normal with `spread` (the recorded runs' standard deviation of
+    log span; Neyman-Pearson: with the task known, nothing else on the night tells a slowed
+    night from an unchanged one)."""
     normal = NormalDist()
-    spread = np.log(spans).std(ddof=1).clip(lower=1e-9)
     return {
         task: normal.cdf(np.log(SLOWDOWN) / sigma - normal.inv_cdf(1 - FALSE_ALARMS))
-        for task, sigma in spread.items()
+        for task, sigma in spread.clip(lower=1e-9).items()
     }
 
 
@@ -141,7 +141,8 @@ def replay(
     frame = spans.assign(**{WALL_TIME: wall})
     alarms = {"today": {"unchanged": 0, "slowed": 0}, "by_wall": {"unchanged": 0, "slowed": 0}}
     caught_by_task: dict[str, list[int]] = {}
-    best = best_catch(span_pool)
+    spread = np.log(span_pool).std(ddof=1)
+    best = best_catch(spread)
     best_caught = []
     for trial in range(trials):
         block = frame.iloc[trial * per_trial : (trial + 1) * per_trial]
@@ -183,8 +184,7 @@ def replay(
             task: round(best[task] * 100, 1) for task in sorted(caught_by_task)
         },
         "span_log_spread_per_task": {
-            task: round(float(np.log(span_pool[task]).std(ddof=1)), 4)
-            for task in sorted(caught_by_task)
+            task: round(float(spread[task]), 4) for task in sorted(caught_by_task)
         },
         "by_wall_caught_percent_per_task": {
             task: round(float(np.mean(hits)) * 100, 1)

@@ -188,7 +188,9 @@ def busy_cpu_seconds() -> float:
     """CPU seconds every core of the machine has spent not idle since boot (all processes: the
     stack's, its tasks' and PostgreSQL's; nothing else runs during a benchmark)."""
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    # Linux counts guest time inside user time already; idle and iowait are not busy.
+    not_busy = ("idle", "iowait", "guest", "guest_nice")
+    return sum(getattr(times, name) for name in times._fields if name not in not_busy)
 
 
 # -- runs -----------------------------------------------------------------------------------------
