@@ -218,3 +218,54 @@ def test_a_finished_run_forecasts_its_own_end() -> None:
     assert result.remaining_seconds == 0 and result.progress == 1.0 and result.path == []
     assert result.deadline.missed is True
     assert BASE.isoformat() == result.start
+
+
+def test_a_mapped_task_whose_indexes_overrun_expects_the_rest_as_slow() -> None:
+    graph = mapped_graph(limit=4)
+    history = mapped_history(graph)
+    assert set(history.tasks["work"].index_p90) == {0, 1, 2, 3}
+    p90 = history.tasks["work"].index_p90[0]
+    assert p90 == pytest.approx(10.0)
+    # All four indexes started at 6; index 0 finished in 25 s (2.5x), index 1 has run 28 s
+    # (2.8x), indexes 2 and 3 too: the median of the four ratios is 2.8.
+    rows = [
+        instance("split", 0, 5),
+        instance("work", 6, 31, map_index=0),
+        *(instance("work", 6, None, map_index=i, state="running") for i in (1, 2, 3)),
+    ]
+    result = forecast(rows, history, now=34.0, graph=graph)
+    work = next(task for task in result.tasks if task.task == "work")
+    # Its median span in history is 20 s (first start -> last end).
+    assert work.expected_seconds == pytest.approx(20.0 * 2.8)
+    assert work.expected_end_offset == pytest.approx(6 + 56.0, abs=1e-3)
+    assert result.overrunning == ["work"]
+    assert any(note.startswith("work: its map indexes take 2.80x") for note in result.notes)
+    # Earlier, index 0 has run 15 s (1.5x its p90), indexes 1 and 2 are within theirs, 3 waits.
+    early = forecast(
+        [instance("split", 0, 5)]
+        + [instance("work", 6 + i * 6, None, map_index=i, state="running") for i in range(3)]
+        + [{**instance("work", 0, None, map_index=3, state="scheduled"), "start": None}],
+        history,
+        now=21.0,
+        graph=graph,
+    )
+    work = next(task for task in early.tasks if task.task == "work")
+    assert work.overrunning and work.expected_seconds == pytest.approx(30.0)
+    assert work.expected_end_offset == pytest.approx(6 + 30.0, abs=1e-3)
+
+
+def test_one_straggling_index_does_not_slow_the_rest() -> None:
+    graph = mapped_graph(limit=4)
+    history = mapped_history(graph)
+    rows = [
+        instance("split", 0, 5),
+        instance("work", 6, 15, map_index=0),
+        instance("work", 6, 15.5, map_index=1),
+        instance("work", 6, 16, map_index=2),
+        instance("work", 6, None, map_index=3, state="running"),
+    ]
+    result = forecast(rows, history, now=26.0, graph=graph)  # index 3 at 2x its p90
+    assert result.overrunning == [] and not any("map indexes" in n for n in result.notes)
+    work = next(task for task in result.tasks if task.task == "work")
+    assert work.expected_seconds == pytest.approx(20.0)
+    assert work.expected_end_offset == pytest.approx(26.0, abs=1e-3)

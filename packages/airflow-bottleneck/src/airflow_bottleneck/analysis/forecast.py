@@ -11,6 +11,11 @@ start + an average run (which a stuck, retried or slowed run makes meaningless):
   scaled by the waves its map count needs under the DAG's concurrency limits
   (`max_active_tis_per_dag`, else the DAG's `max_active_tasks`) against the waves of its
   history; a task the history mostly skipped takes no time;
+- a running mapped task's indexes share their code and usually their cause of slowness: when
+  its indexes that finished, or ran past their own p90 in history, took longer than that p90
+  (the median of those ratios), the task's remaining span is scaled by it and the task is
+  flagged as overrunning. Indexes running within their p90 say nothing yet; one straggler among
+  indexes that finished in time does not move the median;
 - the run ends the median tail (last task end -> run end) after its last task.
 
 The same walk with every unfinished task's p10 and p90 spans gives the band. Statistics come
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -57,6 +62,8 @@ class TaskHistory:
     spans: tuple[float, float, float]  # QUANTILES of its span (first start -> last end), s
     map_count: float | None  # median number of map indexes (None: not mapped)
     skipped_share: float
+    # Each map index's p90 span (indexes with at least MIN_HISTORY_RUNS runs; empty: not mapped).
+    index_p90: Mapping[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ def dag_history(instances: pd.DataFrame, runs: pd.DataFrame, graph: TaskGraph) -
     # Skipped tasks end too (when Airflow skipped them): their downstream's hand-off counts.
     timed = run_spans(table, with_skipped=True)
     skipped_runs = skipped.groupby("task_id", observed=True)["run_id"].nunique()
+    index_p90 = _index_p90(final)
     tasks: dict[str, TaskHistory] = {}
     for task_id, rows in spans.groupby(level="task_id", observed=True):
         durations = rows["span"].to_numpy()
@@ -109,6 +117,7 @@ def dag_history(instances: pd.DataFrame, runs: pd.DataFrame, graph: TaskGraph) -
             spans=tuple(float(np.quantile(durations, q)) for q in QUANTILES),  # type: ignore[arg-type]
             map_count=float(np.median(counts)) if counts.max() > 0 else None,
             skipped_share=skips / (skips + len(durations)),
+            index_p90=index_p90.get(str(task_id), {}),
         )
     for task_id in skipped_runs.index:
         tasks.setdefault(str(task_id), TaskHistory(0, (0.0, 0.0, 0.0), None, 1.0))
@@ -139,6 +148,26 @@ def run_spans(table: pd.DataFrame, *, with_skipped: bool = False) -> pd.DataFram
     )
     spans["span"] = spans["end"] - spans["start"]
     return spans
+
+
+def _index_p90(final: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """Per mapped task, each map index's p90 span over the final tries that ran."""
+    state = final["state"].astype("object")
+    ran = final[
+        (final["map_index"].to_numpy() >= 0)
+        & final["t_start"].notna().to_numpy()
+        & final["t_end"].notna().to_numpy()
+        & ~state.isin(NOT_RUN_STATES).to_numpy()
+    ]
+    if ran.empty:
+        return {}
+    took = (ran["t_end"] - ran["t_start"]).rename("took")
+    grouped = took.groupby([ran["task_id"], ran["map_index"]], observed=True)
+    p90 = grouped.quantile(QUANTILES[HIGH])[grouped.count() >= MIN_HISTORY_RUNS]
+    per_task: dict[str, dict[int, float]] = {}
+    for (task_id, map_index), seconds in p90.items():
+        per_task.setdefault(str(task_id), {})[int(map_index)] = float(seconds)
+    return per_task
 
 
 def _gaps(
@@ -258,12 +287,18 @@ def forecast_run(
         for task in nx.topological_sort(digraph)
     ]
     expected_wall = run_end[MEDIAN] - run_start
-    if overrunning:
+    past_p90 = [task for task in overrunning if task not in walk.slowdown]
+    if past_p90:
         notes.append(
             "overrunning (past their p90 in history): "
-            + ", ".join(overrunning)
+            + ", ".join(past_p90)
             + "; the band assumes they end soon"
         )
+    notes.extend(
+        f"{task}: its map indexes take {factor:.2f}x their p90 in history so far; "
+        "the rest of it is expected as slow"
+        for task, factor in sorted(walk.slowdown.items())
+    )
     return Forecast(
         **base,
         available=True,
@@ -290,6 +325,8 @@ class _Seen:
     start: float | None
     end: float | None
     indexes: int  # map indexes known so far (0: not expanded, or not mapped)
+    # Map indexes that started: (index, seconds taken or run so far, finished)
+    index_times: tuple[tuple[int, float, bool], ...] = ()
 
 
 def _status(final: pd.DataFrame, now: float) -> dict[str, _Seen]:
@@ -304,6 +341,14 @@ def _status(final: pd.DataFrame, now: float) -> dict[str, _Seen]:
         indexes = int((rows["map_index"].to_numpy() >= 0).sum())
         first = float(np.nanmin(starts[started])) if started.any() else None
         last = float(np.nanmax(ends[ended])) if ended.any() else None
+        map_indexes = rows["map_index"].to_numpy()
+        index_times = tuple(
+            (int(map_index), float((end if done else now) - start), bool(done))
+            for map_index, start, end, done in zip(
+                map_indexes[started], starts[started], ends[started], ended[started], strict=True
+            )
+            if map_index >= 0
+        )
         if skipped.all():
             status = "skipped"
         elif (ended | skipped).all():
@@ -312,7 +357,7 @@ def _status(final: pd.DataFrame, now: float) -> dict[str, _Seen]:
             status = "running"
         else:
             status = "pending"
-        seen[str(task_id)] = _Seen(status, first, last, indexes)
+        seen[str(task_id)] = _Seen(status, first, last, indexes, index_times)
     return seen
 
 
@@ -335,6 +380,13 @@ class _Walk:
         self.driver: dict[str, str | None] = {}  # the upstream that decided a task's start
         self.overrunning: set[str] = set()
         self.passed_through: set[str] = set()  # expected to be skipped
+        # Running mapped tasks whose indexes run slower than their history: the factor.
+        self.slowdown = {
+            task: factor
+            for task, seen in observed.items()
+            if seen.status == "running" and (factor := self._slowdown(task, seen)) > 1.0
+        }
+        self.overrunning.update(self.slowdown)
         for task in nx.topological_sort(digraph):
             for level in (LOW, MEDIAN, HIGH):
                 self._place(task, level, run_start)
@@ -352,7 +404,7 @@ class _Walk:
     def expected_span(self, task: str) -> float | None:
         if task not in self.history.tasks:
             return None
-        return round(self._span(task, MEDIAN), 3)
+        return round(self._span(task, MEDIAN) * self.slowdown.get(task, 1.0), 3)
 
     def _span(self, task: str, level: int) -> float:
         known = self.history.tasks.get(task)
@@ -364,6 +416,19 @@ class _Walk:
             limit = self._limit(task)
             span *= _waves(seen.indexes, limit) / _waves(known.map_count, limit)
         return span
+
+    def _slowdown(self, task: str, seen: _Seen) -> float:
+        """The median of time / p90 over the task's indexes that finished or ran past their
+        p90 (1 when none did, or the history does not know them)."""
+        known = self.history.tasks.get(task)
+        if known is None or not known.index_p90:
+            return 1.0
+        ratios = [
+            took / p90
+            for map_index, took, finished in seen.index_times
+            if (p90 := known.index_p90.get(map_index)) and (finished or took > p90)
+        ]
+        return max(1.0, float(np.median(ratios))) if ratios else 1.0
 
     def _limit(self, task: str) -> int | None:
         node = self.graph.nodes.get(task)
@@ -383,7 +448,7 @@ class _Walk:
             return
         if seen is not None and seen.status == "running" and seen.start is not None:
             ran = self.now - seen.start
-            span = self._span(task, level)
+            span = self._span(task, level) * self.slowdown.get(task, 1.0)
             self.ends[level][task] = self.now + max(0.0, span - ran)
             if level == MEDIAN:
                 self.starts[task], self.driver[task] = seen.start, driver
