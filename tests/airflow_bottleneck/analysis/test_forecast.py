@@ -223,9 +223,8 @@ def test_a_finished_run_forecasts_its_own_end() -> None:
 def test_a_mapped_task_whose_indexes_overrun_expects_the_rest_as_slow() -> None:
     graph = mapped_graph(limit=4)
     history = mapped_history(graph)
-    assert set(history.tasks["work"].index_p90) == {0, 1, 2, 3}
-    p90 = history.tasks["work"].index_p90[0]
-    assert p90 == pytest.approx(10.0)
+    # Every index took 10 s in every run: no spread, the ceiling is 10 s.
+    assert history.tasks["work"].index_ceiling == {0: 10.0, 1: 10.0, 2: 10.0, 3: 10.0}
     # All four indexes started at 6; index 0 finished in 25 s (2.5x), index 1 has run 28 s
     # (2.8x), indexes 2 and 3 too: the median of the four ratios is 2.8.
     rows = [
@@ -239,8 +238,11 @@ def test_a_mapped_task_whose_indexes_overrun_expects_the_rest_as_slow() -> None:
     assert work.expected_seconds == pytest.approx(20.0 * 2.8)
     assert work.expected_end_offset == pytest.approx(6 + 56.0, abs=1e-3)
     assert result.overrunning == ["work"]
-    assert any(note.startswith("work: its map indexes take 2.80x") for note in result.notes)
-    # Earlier, index 0 has run 15 s (1.5x its p90), indexes 1 and 2 are within theirs, 3 waits.
+    assert any(
+        note.startswith("work: its map indexes take 2.80x their usual ceiling")
+        for note in result.notes
+    )
+    # Earlier, index 0 has run 15 s (1.5x its ceiling), indexes 1 and 2 are within theirs, 3 waits.
     early = forecast(
         [instance("split", 0, 5)]
         + [instance("work", 6 + i * 6, None, map_index=i, state="running") for i in range(3)]
@@ -264,8 +266,28 @@ def test_one_straggling_index_does_not_slow_the_rest() -> None:
         instance("work", 6, 16, map_index=2),
         instance("work", 6, None, map_index=3, state="running"),
     ]
-    result = forecast(rows, history, now=26.0, graph=graph)  # index 3 at 2x its p90
+    result = forecast(rows, history, now=26.0, graph=graph)  # index 3 at 2x its ceiling
     assert result.overrunning == [] and not any("map indexes" in n for n in result.notes)
     work = next(task for task in result.tasks if task.task == "work")
     assert work.expected_seconds == pytest.approx(20.0)
     assert work.expected_end_offset == pytest.approx(26.0, abs=1e-3)
+
+
+def test_an_index_ceiling_is_not_raised_by_slowed_runs_in_the_history() -> None:
+    graph = mapped_graph(limit=4)
+    took = [10.0, 10.2, 9.8, 10.1, 9.9, 30.0, 30.0]  # two slowed runs among seven
+    rows, bounds = [], []
+    for run, seconds in enumerate(took):
+        run_id, clock = f"h{run}", run * 1000.0
+        rows += [
+            instance("split", clock, clock + 5, run_id=run_id),
+            instance("work", clock + 6, clock + 6 + seconds, run_id=run_id, map_index=0),
+            instance("join", clock + 7 + seconds, clock + 12 + seconds, run_id=run_id),
+        ]
+        bounds.append({"run_id": run_id, "start": at(clock), "end": at(clock + 12 + seconds)})
+    history = dag_history(table(*rows), pd.DataFrame(bounds), graph)
+    # median 10.1, median absolute deviation 0.2: 10.1 + 3 x 1.4826 x 0.2 (a p90 would be 30)
+    assert history.tasks["work"].index_ceiling[0] == pytest.approx(10.1 + 3 * 1.4826 * 0.2)
+    slowed = [instance("split", 0, 5), instance("work", 6, None, map_index=0, state="running")]
+    result = forecast(slowed, history, now=6 + 15.0, graph=graph)
+    assert result.overrunning == ["work"]

@@ -12,10 +12,13 @@ start + an average run (which a stuck, retried or slowed run makes meaningless):
   (`max_active_tis_per_dag`, else the DAG's `max_active_tasks`) against the waves of its
   history; a task the history mostly skipped takes no time;
 - a running mapped task's indexes share their code and usually their cause of slowness: when
-  its indexes that finished, or ran past their own p90 in history, took longer than that p90
-  (the median of those ratios), the task's remaining span is scaled by it and the task is
-  flagged as overrunning. Indexes running within their p90 say nothing yet; one straggler among
-  indexes that finished in time does not move the median;
+  its indexes that finished, or ran past their own usual ceiling in history, took longer than
+  that ceiling (the median of those ratios), the task's remaining span is scaled by it and the
+  task is flagged as overrunning. An index's ceiling is its median + 3 robust sigmas (1.4826 x
+  the median absolute deviation), not its p90: slowed runs in the history (a quarter of them,
+  say) would move a p90 up to their own level and hide the next slowdown. Indexes running
+  within their ceiling say nothing yet; one straggler among indexes that finished in time does
+  not move the median;
 - the run ends the median tail (last task end -> run end) after its last task.
 
 The same walk with every unfinished task's p10 and p90 spans gives the band. Statistics come
@@ -44,6 +47,9 @@ from airflow_bottleneck.analysis.table import normalize_instances
 from airflow_bottleneck.analysis.timing import NOT_RUN_STATES
 
 MIN_HISTORY_RUNS = 3
+# A map index's usual ceiling: its median span + this many robust sigmas.
+CEILING_SIGMAS = 3.0
+ROBUST_SIGMA_PER_MAD = 1.4826  # sigma / median absolute deviation for a normal distribution
 # Quantiles of a task's span: the band's low edge, the expectation, the band's high edge.
 QUANTILES = (0.10, 0.50, 0.90)
 LOW, MEDIAN, HIGH = range(3)
@@ -62,8 +68,8 @@ class TaskHistory:
     spans: tuple[float, float, float]  # QUANTILES of its span (first start -> last end), s
     map_count: float | None  # median number of map indexes (None: not mapped)
     skipped_share: float
-    # Each map index's p90 span (indexes with at least MIN_HISTORY_RUNS runs; empty: not mapped).
-    index_p90: Mapping[int, float] = field(default_factory=dict)
+    # Each map index's usual ceiling (`_index_ceilings`; empty: not mapped).
+    index_ceiling: Mapping[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def dag_history(instances: pd.DataFrame, runs: pd.DataFrame, graph: TaskGraph) -
     # Skipped tasks end too (when Airflow skipped them): their downstream's hand-off counts.
     timed = run_spans(table, with_skipped=True)
     skipped_runs = skipped.groupby("task_id", observed=True)["run_id"].nunique()
-    index_p90 = _index_p90(final)
+    index_ceilings = _index_ceilings(final)
     tasks: dict[str, TaskHistory] = {}
     for task_id, rows in spans.groupby(level="task_id", observed=True):
         durations = rows["span"].to_numpy()
@@ -117,7 +123,7 @@ def dag_history(instances: pd.DataFrame, runs: pd.DataFrame, graph: TaskGraph) -
             spans=tuple(float(np.quantile(durations, q)) for q in QUANTILES),  # type: ignore[arg-type]
             map_count=float(np.median(counts)) if counts.max() > 0 else None,
             skipped_share=skips / (skips + len(durations)),
-            index_p90=index_p90.get(str(task_id), {}),
+            index_ceiling=index_ceilings.get(str(task_id), {}),
         )
     for task_id in skipped_runs.index:
         tasks.setdefault(str(task_id), TaskHistory(0, (0.0, 0.0, 0.0), None, 1.0))
@@ -150,8 +156,9 @@ def run_spans(table: pd.DataFrame, *, with_skipped: bool = False) -> pd.DataFram
     return spans
 
 
-def _index_p90(final: pd.DataFrame) -> dict[str, dict[int, float]]:
-    """Per mapped task, each map index's p90 span over the final tries that ran."""
+def _index_ceilings(final: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """Per mapped task, each map index's usual ceiling: median + CEILING_SIGMAS robust sigmas
+    of its span over the final tries that ran (indexes with MIN_HISTORY_RUNS runs or more)."""
     state = final["state"].astype("object")
     ran = final[
         (final["map_index"].to_numpy() >= 0)
@@ -161,12 +168,15 @@ def _index_p90(final: pd.DataFrame) -> dict[str, dict[int, float]]:
     ]
     if ran.empty:
         return {}
-    took = (ran["t_end"] - ran["t_start"]).rename("took")
-    grouped = took.groupby([ran["task_id"], ran["map_index"]], observed=True)
-    p90 = grouped.quantile(QUANTILES[HIGH])[grouped.count() >= MIN_HISTORY_RUNS]
+    took = (ran["t_end"] - ran["t_start"]).to_numpy()
+    keys = pd.MultiIndex.from_arrays([ran["task_id"].astype(str), ran["map_index"]])
     per_task: dict[str, dict[int, float]] = {}
-    for (task_id, map_index), seconds in p90.items():
-        per_task.setdefault(str(task_id), {})[int(map_index)] = float(seconds)
+    for (task_id, map_index), rows in pd.Series(took, index=keys).groupby(level=[0, 1]):
+        if len(rows) < MIN_HISTORY_RUNS:
+            continue
+        median = float(rows.median())
+        sigma = ROBUST_SIGMA_PER_MAD * float((rows - median).abs().median())
+        per_task.setdefault(task_id, {})[int(map_index)] = median + CEILING_SIGMAS * sigma
     return per_task
 
 
@@ -295,7 +305,7 @@ def forecast_run(
             + "; the band assumes they end soon"
         )
     notes.extend(
-        f"{task}: its map indexes take {factor:.2f}x their p90 in history so far; "
+        f"{task}: its map indexes take {factor:.2f}x their usual ceiling so far; "
         "the rest of it is expected as slow"
         for task, factor in sorted(walk.slowdown.items())
     )
@@ -418,15 +428,15 @@ class _Walk:
         return span
 
     def _slowdown(self, task: str, seen: _Seen) -> float:
-        """The median of time / p90 over the task's indexes that finished or ran past their
-        p90 (1 when none did, or the history does not know them)."""
+        """The median of time / ceiling over the task's indexes that finished or ran past
+        their ceiling (1 when none did, or the history does not know them)."""
         known = self.history.tasks.get(task)
-        if known is None or not known.index_p90:
+        if known is None or not known.index_ceiling:
             return 1.0
         ratios = [
-            took / p90
+            took / ceiling
             for map_index, took, finished in seen.index_times
-            if (p90 := known.index_p90.get(map_index)) and (finished or took > p90)
+            if (ceiling := known.index_ceiling.get(map_index)) and (finished or took > ceiling)
         ]
         return max(1.0, float(np.median(ratios))) if ratios else 1.0
 
