@@ -14,9 +14,11 @@ start + an average run (which a stuck, retried or slowed run makes meaningless):
 - a running mapped task's indexes share their code and usually their cause of slowness: when
   its indexes that finished, or ran past their own usual ceiling in history, took longer than
   that ceiling (the median of those ratios), the task's remaining span is scaled by it and the
-  task is flagged as overrunning. An index's ceiling is its median + 3 robust sigmas (1.4826 x
-  the median absolute deviation), not its p90: slowed runs in the history (a quarter of them,
-  say) would move a p90 up to their own level and hide the next slowdown. Indexes running
+  task is flagged as overrunning. An index's ceiling is its median + 3 sigmas, sigma measured
+  below the median only (1.4826 x the median distance to it of the spans not above it), not
+  its p90: slowdowns only ever lengthen spans, so slowed runs in the history (a quarter of
+  them, say) would move a p90 or a two-sided spread up to their level and hide the next
+  slowdown, while the spans below the median keep the noise of normal runs. Indexes running
   within their ceiling say nothing yet; one straggler among indexes that finished in time does
   not move the median;
 - the run ends the median tail (last task end -> run end) after its last task.
@@ -49,7 +51,8 @@ from airflow_bottleneck.analysis.timing import NOT_RUN_STATES
 MIN_HISTORY_RUNS = 3
 # A map index's usual ceiling: its median span + this many robust sigmas.
 CEILING_SIGMAS = 3.0
-ROBUST_SIGMA_PER_MAD = 1.4826  # sigma / median absolute deviation for a normal distribution
+# sigma / median absolute deviation for a normal distribution (either half's alike)
+ROBUST_SIGMA_PER_MAD = 1.4826
 # Quantiles of a task's span: the band's low edge, the expectation, the band's high edge.
 QUANTILES = (0.10, 0.50, 0.90)
 LOW, MEDIAN, HIGH = range(3)
@@ -157,8 +160,9 @@ def run_spans(table: pd.DataFrame, *, with_skipped: bool = False) -> pd.DataFram
 
 
 def _index_ceilings(final: pd.DataFrame) -> dict[str, dict[int, float]]:
-    """Per mapped task, each map index's usual ceiling: median + CEILING_SIGMAS robust sigmas
-    of its span over the final tries that ran (indexes with MIN_HISTORY_RUNS runs or more)."""
+    """Per mapped task, each map index's usual ceiling: median + CEILING_SIGMAS sigmas of its
+    span over the final tries that ran, sigma from the spans at or below the median (indexes
+    with MIN_HISTORY_RUNS runs or more)."""
     state = final["state"].astype("object")
     ran = final[
         (final["map_index"].to_numpy() >= 0)
@@ -175,7 +179,7 @@ def _index_ceilings(final: pd.DataFrame) -> dict[str, dict[int, float]]:
         if len(rows) < MIN_HISTORY_RUNS:
             continue
         median = float(rows.median())
-        sigma = ROBUST_SIGMA_PER_MAD * float((rows - median).abs().median())
+        sigma = ROBUST_SIGMA_PER_MAD * float((median - rows[rows <= median]).median())
         per_task.setdefault(task_id, {})[int(map_index)] = median + CEILING_SIGMAS * sigma
     return per_task
 
