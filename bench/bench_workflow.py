@@ -49,7 +49,7 @@ import psutil
 
 from airflow_bottleneck.analysis.model import RunReport
 from airflow_bottleneck.readers.rest_api import fetch_airflow_run
-from bench.results import PROJECT_DIR, record, stats
+from bench.results import LATEST, PROJECT_DIR, record, stats
 from k1n.reporting.extension import K1NExtension
 from k1n.settings import parse_time_scale
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
@@ -421,6 +421,35 @@ def running(stack: AirflowStack) -> Iterator[Bench]:
         stack.stop()
 
 
+# Parts a run with fewer `--sections` (or without `--long`) keeps from the last recording.
+KEEPABLE_PARTS = ("handoff_shipped", "handoff_airflow_defaults", "workflow_long")
+
+
+def keep_earlier_parts(figures: dict[str, Any]) -> None:
+    """The parts this run did not measure stay as the last recording measured them, with the
+    command and time they came from, and so does `make bench`'s duration then."""
+    from bench.write_benchmarks import bench_duration
+
+    earlier_document = json.loads(LATEST.read_text()) if LATEST.exists() else {}
+    earlier = earlier_document.get("workflow") or {}
+    kept = [part for part in KEEPABLE_PARTS if part not in figures and part in earlier]
+    if not kept:
+        return
+    for part in kept:
+        figures[part] = earlier[part]
+    source = earlier.get("kept_from") or {
+        "command": earlier.get("command"),
+        "measured_at": earlier.get("measured_at"),
+    }
+    duration = bench_duration(earlier_document)
+    figures["kept_from"] = {
+        **source,
+        "parts": kept,
+        "make_bench": source.get("make_bench")
+        or (duration and {**duration, "ended": duration["ended"].isoformat()}),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -468,6 +497,7 @@ def main() -> None:
             restart_scheduler(stack, AIRFLOW_SCHEDULER_DEFAULTS)
             figures["handoff_airflow_defaults"] = handoffs(bench, args.fast_scale, args.repeat)
     figures["seconds"] = round(time.monotonic() - began, 1)
+    keep_earlier_parts(figures)
     record("workflow", figures)
     print(
         json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=1, default=str)[:4000]

@@ -159,6 +159,9 @@ MAKE_BENCH_SECTIONS = ("workflow", "priority", "codegen", "checks", "report", "p
 def bench_duration(data: dict[str, Any]) -> dict[str, Any] | None:
     """How long `make bench` took: its sections' process times, when all of them come from one
     invocation (each measured after the one before it); None otherwise."""
+    kept = ((data.get("workflow") or {}).get("kept_from") or {}).get("make_bench")
+    if kept:  # the workflow benchmark re-run alone: the duration of the last whole run
+        return {**kept, "ended": datetime.fromisoformat(kept["ended"]), "kept": True}
     sections = [data.get(name) or {} for name in MAKE_BENCH_SECTIONS]
     if not all("process_seconds" in section for section in sections):
         return None
