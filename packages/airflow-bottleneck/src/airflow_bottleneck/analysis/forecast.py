@@ -145,11 +145,7 @@ def dag_history(instances: pd.DataFrame, runs: pd.DataFrame, graph: TaskGraph) -
 def run_spans(table: pd.DataFrame, *, with_skipped: bool = False) -> pd.DataFrame:
     """Per (run_id, task_id) that ran: first start, last end, span and map indexes, from the
     final tries of a normalized task-instance table (skipped tasks left out unless asked)."""
-    final = table[table["final"].to_numpy()]
-    timed = final["t_start"].notna().to_numpy() & final["t_end"].notna().to_numpy()
-    if not with_skipped:
-        timed &= ~final["state"].astype("object").isin(NOT_RUN_STATES).to_numpy()
-    ran = final[timed]
+    ran = _timed(table[table["final"].to_numpy()], with_skipped=with_skipped)
     spans = ran.groupby(["run_id", "task_id"], observed=True).agg(
         start=("t_start", "min"),
         end=("t_end", "max"),
@@ -159,28 +155,33 @@ def run_spans(table: pd.DataFrame, *, with_skipped: bool = False) -> pd.DataFram
     return spans
 
 
+def _timed(final: pd.DataFrame, *, with_skipped: bool = False) -> pd.DataFrame:
+    """The final tries with a start and an end (skipped ones left out unless asked)."""
+    timed = final["t_start"].notna().to_numpy() & final["t_end"].notna().to_numpy()
+    if not with_skipped:
+        timed &= ~final["state"].astype("object").isin(NOT_RUN_STATES).to_numpy()
+    return final[timed]
+
+
 def _index_ceilings(final: pd.DataFrame) -> dict[str, dict[int, float]]:
     """Per mapped task, each map index's usual ceiling: median + CEILING_SIGMAS sigmas of its
     span over the final tries that ran, sigma from the spans at or below the median (indexes
     with MIN_HISTORY_RUNS runs or more)."""
-    state = final["state"].astype("object")
-    ran = final[
-        (final["map_index"].to_numpy() >= 0)
-        & final["t_start"].notna().to_numpy()
-        & final["t_end"].notna().to_numpy()
-        & ~state.isin(NOT_RUN_STATES).to_numpy()
-    ]
+    ran = _timed(final)
+    ran = ran[ran["map_index"].to_numpy() >= 0]
     if ran.empty:
         return {}
-    took = (ran["t_end"] - ran["t_start"]).to_numpy()
     keys = pd.MultiIndex.from_arrays([ran["task_id"].astype(str), ran["map_index"]])
+    took = pd.Series((ran["t_end"] - ran["t_start"]).to_numpy(), index=keys)
+    # One pass per statistic over every index at once: the deadline watch calls this per poll.
+    by_index = took.groupby(level=[0, 1])
+    median = by_index.transform("median")
+    under = (median - took)[(took <= median).to_numpy()]
+    sigma = ROBUST_SIGMA_PER_MAD * under.groupby(level=[0, 1]).median()
+    ceiling = (by_index.median() + CEILING_SIGMAS * sigma)[by_index.count() >= MIN_HISTORY_RUNS]
     per_task: dict[str, dict[int, float]] = {}
-    for (task_id, map_index), rows in pd.Series(took, index=keys).groupby(level=[0, 1]):
-        if len(rows) < MIN_HISTORY_RUNS:
-            continue
-        median = float(rows.median())
-        sigma = ROBUST_SIGMA_PER_MAD * float((median - rows[rows <= median]).median())
-        per_task.setdefault(task_id, {})[int(map_index)] = median + CEILING_SIGMAS * sigma
+    for (task_id, map_index), seconds in ceiling.items():
+        per_task.setdefault(str(task_id), {})[int(map_index)] = float(seconds)
     return per_task
 
 
@@ -418,7 +419,7 @@ class _Walk:
     def expected_span(self, task: str) -> float | None:
         if task not in self.history.tasks:
             return None
-        return round(self._span(task, MEDIAN) * self.slowdown.get(task, 1.0), 3)
+        return round(self._span(task, MEDIAN), 3)
 
     def _span(self, task: str, level: int) -> float:
         known = self.history.tasks.get(task)
@@ -429,7 +430,7 @@ class _Walk:
         if known.map_count is not None and seen is not None and seen.indexes:
             limit = self._limit(task)
             span *= _waves(seen.indexes, limit) / _waves(known.map_count, limit)
-        return span
+        return span * self.slowdown.get(task, 1.0)
 
     def _slowdown(self, task: str, seen: _Seen) -> float:
         """The median of time / ceiling over the task's indexes that finished or ran past
@@ -462,7 +463,7 @@ class _Walk:
             return
         if seen is not None and seen.status == "running" and seen.start is not None:
             ran = self.now - seen.start
-            span = self._span(task, level) * self.slowdown.get(task, 1.0)
+            span = self._span(task, level)
             self.ends[level][task] = self.now + max(0.0, span - ran)
             if level == MEDIAN:
                 self.starts[task], self.driver[task] = seen.start, driver
