@@ -75,7 +75,7 @@ bench: $(STAMP)  ## every benchmark (~45 min on 2 cores): docs/BENCHMARKS.md, do
 	$(BENCH_PY) bench/bench_workflow.py --repeat 3
 	$(BENCH_MICRO)
 
-bench-long: $(STAMP)  ## make bench plus warm and 3 concurrent runs at 1/20, the load under parallelism 5 and 16 (~65 min)
+bench-long: $(STAMP)  ## make bench plus warm and 3 concurrent runs at 1/20, the load under parallelism 8 and 16 (~65 min)
 	$(BENCH_PY) bench/bench_workflow.py --repeat 3 --long
 	$(BENCH_MICRO)
 

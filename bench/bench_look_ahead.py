@@ -345,6 +345,8 @@ def evaluate(document: dict[str, Any]) -> dict[str, Any]:
                 for key, v in errors.items()
             },
             "deadline": {
+                "watch_seconds": WATCH_SECONDS,
+                "replay_step_seconds": REPLAY_STEP_SECONDS,
                 "runs_missing": len(missed_runs),
                 "runs_in_time": len(in_time),
                 "replay_lead_percent_of_deadline": stats(x for x in leads if x is not None),

@@ -15,10 +15,12 @@ dag-processor, triggerer: what `make demo` starts), each a median with min and m
    and of 3 concurrent runs.
 4. load: 3 concurrent optimized runs against one: slowest wall / single wall; all must succeed
    with the same quality verdict; the machine's busy CPU seconds of one run and of the three,
-   and the CPU floor (the three runs' measured CPU work spread over every core).
+   and the CPU floor (the three runs' measured CPU work spread over every core). The nightly's
+   case (the same library) and three different libraries changed everywhere, against one run
+   with a library changed everywhere.
 5. `--long` (what `make bench-long` adds): warm optimized runs and the load at 1/20, where the
    stand-ins last three times longer against the same orchestration; and the load at 1/60 under
-   other LocalExecutor parallelisms (fewer and more slots than the shipped 8), one warm run
+   other LocalExecutor parallelisms (fewer and more slots than the shipped 12), one warm run
    and one round of 3 each; timed apart from the rest.
 
 Then the execution report (`docs/EXECUTION_REPORT.md`) of the median baseline and warm
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -50,6 +53,7 @@ import psutil
 from airflow_bottleneck.analysis.model import RunReport
 from airflow_bottleneck.readers.rest_api import fetch_airflow_run
 from bench.results import LATEST, PROJECT_DIR, record, stats
+from bench.write_benchmarks import bench_duration
 from k1n.reporting.extension import K1NExtension
 from k1n.settings import parse_time_scale
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
@@ -69,7 +73,7 @@ AIRFLOW_SCHEDULER_DEFAULTS = {
 }
 IDLE_WINDOW_SECONDS = 20.0
 LONG_SCALE = 1 / 20
-SWEPT_PARALLELISMS = (5, 16)  # the shipped 8, fewer than one run can use (5 at once), more
+SWEPT_PARALLELISMS = (8, 16)  # fewer and more than the shipped 12
 
 
 # -- the stack and its processes -----------------------------------------------------------------
@@ -207,19 +211,22 @@ class Bench:
             self.client.wait_for_dag(dag_id, timeout=300)
             self.client.unpause(dag_id)
 
-    def run(self, dag_id: str, scale: float) -> dict[str, Any]:
+    def run(self, dag_id: str, scale: float, **conf: Any) -> dict[str, Any]:
         busy = busy_cpu_seconds()
-        run_id = self.client.trigger(dag_id, conf={"time_scale": scale})
+        run_id = self.client.trigger(dag_id, conf={"time_scale": scale, **conf})
         self.client.wait_for_run(dag_id, run_id, timeout=1800)
         busy = busy_cpu_seconds() - busy
         return {**self.measure(dag_id, run_id), "machine_cpu_seconds": round(busy, 2)}
 
     def concurrent(
-        self, dag_id: str, scale: float, count: int
+        self, dag_id: str, scale: float, confs: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], float]:
-        """`count` runs triggered together, and the machine's busy CPU seconds until all ended."""
+        """One run per conf in `confs`, triggered together, and the machine's busy CPU seconds
+        until all ended."""
         busy = busy_cpu_seconds()
-        run_ids = [self.client.trigger(dag_id, conf={"time_scale": scale}) for _ in range(count)]
+        run_ids = [
+            self.client.trigger(dag_id, conf={"time_scale": scale, **conf}) for conf in confs
+        ]
         for run_id in run_ids:
             self.client.wait_for_run(dag_id, run_id, timeout=1800)
         busy = busy_cpu_seconds() - busy
@@ -338,7 +345,7 @@ def load(bench: Bench, scale: float, repeat: int, single: dict[str, Any]) -> dic
     rounds = []
     with PeakPss(bench.stack) as peak:
         for _ in range(repeat):
-            runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, 3)
+            runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, [{}] * 3)
             rounds.append(
                 {
                     "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
@@ -361,6 +368,44 @@ def load(bench: Bench, scale: float, repeat: int, single: dict[str, Any]) -> dic
         "all_succeeded": all(r["states"] == ["success"] for r in rounds),
         "same_verdict": all(len(r["pass_rates"]) == 1 for r in rounds),
         "peak_pss_mb_three_runs": round(peak.peak, 1),
+        "rounds": rounds,
+    }
+
+
+def load_different_libraries(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
+    """3 concurrent runs, each on a library of its own changed everywhere (`library_variant`:
+    every pattern regenerated, compiled, validated and checked), against one such run alone;
+    the CPU floor says whether the cores are the cause. Then a run on the usual library, so
+    the runs after these start warm again."""
+    variants = itertools.count(1)
+    alone = summary(
+        [bench.run(OPTIMIZED_DAG_ID, scale, library_variant=next(variants)) for _ in range(repeat)]
+    )
+    single_wall = alone["wall_seconds"]["median"]
+    cores = psutil.cpu_count() or 1
+    rounds = []
+    for _ in range(repeat):
+        confs = [{"library_variant": next(variants)} for _ in range(3)]
+        runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, confs)
+        rounds.append(
+            {
+                "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
+                "machine_cpu_seconds": busy,
+                "states": sorted({r["state"] for r in runs}),
+                "runs": runs,
+            }
+        )
+    bench.run(OPTIMIZED_DAG_ID, scale)  # the usual library again: later runs start warm
+    return {
+        "time_scale": scale,
+        "single": alone,
+        "slowest_over_single": stats(r["slowest_wall_seconds"] / single_wall for r in rounds),
+        "machine_cpu_seconds_three_runs": stats(r["machine_cpu_seconds"] for r in rounds),
+        "cores": cores,
+        "cpu_floor_three_runs_measured_over_single": stats(
+            r["machine_cpu_seconds"] / cores / single_wall for r in rounds
+        ),
+        "all_succeeded": all(r["states"] == ["success"] for r in rounds),
         "rounds": rounds,
     }
 
@@ -428,8 +473,6 @@ KEEPABLE_PARTS = ("handoff_shipped", "handoff_airflow_defaults", "workflow_long"
 def keep_earlier_parts(figures: dict[str, Any]) -> None:
     """The parts this run did not measure stay as the last recording measured them, with the
     command and time they came from, and so does `make bench`'s duration then."""
-    from bench.write_benchmarks import bench_duration
-
     earlier_document = json.loads(LATEST.read_text()) if LATEST.exists() else {}
     earlier = earlier_document.get("workflow") or {}
     kept = [part for part in KEEPABLE_PARTS if part not in figures and part in earlier]
@@ -476,7 +519,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
     stack = bench_stack()
-    figures: dict[str, Any] = {"repeat": args.repeat}
+    figures: dict[str, Any] = {"repeat": args.repeat, "parallelism": stack.parallelism}
     wanted = set(args.sections.split(","))
     with running(stack) as bench:
         time.sleep(15)  # let the first parses and heartbeats settle
@@ -488,6 +531,9 @@ def main() -> None:
         if "load" in wanted and "workflow" in figures:
             figures["load"] = load(
                 bench, args.scale, args.repeat, figures["workflow"]["optimized_warm"]
+            )
+            figures["load_different_libraries"] = load_different_libraries(
+                bench, args.scale, args.repeat
             )
         if args.long:
             figures["workflow_long"] = long_scale(bench, LONG_SCALE, args.repeat, args.scale)

@@ -225,14 +225,17 @@ def test_the_stack_recovers_from_a_database_outage_by_itself(stack):
 
 
 def test_three_concurrent_runs_succeed_and_read_their_own_snapshots(stack):
-    run_ids = [trigger(stack) for _ in range(3)]
-    snapshots = set()
+    # Two on the usual library, one on a library with every pattern changed.
+    variants = (0, 0, 1)
+    run_ids = [trigger(stack, library_variant=variant) for variant in variants]
+    snapshots = []
     for run_id in run_ids:
         run, instances = finish(stack, run_id)
         assert run["state"] == "success", run_id
         assert_no_instance_ran_twice_at_once(instances)
-        snapshots.add(assert_checkers_read_their_own_snapshot(stack, run_id))
-    assert len(snapshots) == 1  # the same library: the same content, the same snapshot
+        snapshots.append(assert_checkers_read_their_own_snapshot(stack, run_id))
+    # The same library: the same content, the same snapshot; the changed one: its own.
+    assert snapshots[0] == snapshots[1] != snapshots[2]
 
 
 def test_stopping_the_stack_mid_run_leaves_no_process(tmp_path):

@@ -243,9 +243,11 @@ SPEC_MAKERS: dict[str, Callable[[random.Random, int], tuple[str, dict[str, Any]]
 KIND_ORDER = sorted(SPEC_MAKERS)
 
 
-def make_pattern(kind: str, index: int) -> dict[str, Any]:
-    """The spec of pattern `index` of `kind`, validated as the engine will validate it."""
-    rng = random.Random(f"{kind}:{index}")
+def make_pattern(kind: str, index: int, variant: int = 0) -> dict[str, Any]:
+    """The spec of pattern `index` of `kind`, validated as the engine will validate it.
+    Another `variant` gives every pattern other parameters under the same name: a library
+    changed everywhere."""
+    rng = random.Random(f"{kind}:{index}" + (f":{variant}" if variant else ""))
     description, params = SPEC_MAKERS[kind](rng, index)
     spec = {
         "name": f"{kind}_{index:03d}",
@@ -257,14 +259,15 @@ def make_pattern(kind: str, index: int) -> dict[str, Any]:
     return spec
 
 
-def write_library(output: Path, count: int) -> dict[str, int]:
-    """Write `count` patterns into `output`, delete stale ones; return patterns per kind."""
+def write_library(output: Path, count: int, variant: int = 0) -> dict[str, int]:
+    """Write `count` patterns (of `variant`) into `output`, delete stale ones; return patterns
+    per kind."""
     assert set(SPEC_MAKERS) == set(KINDS), "every kind needs a spec maker"
     written: dict[str, int] = dict.fromkeys(KIND_ORDER, 0)
     keep: set[Path] = set()
     for number in range(count):
         kind = KIND_ORDER[number % len(KIND_ORDER)]
-        spec = make_pattern(kind, number // len(KIND_ORDER))
+        spec = make_pattern(kind, number // len(KIND_ORDER), variant)
         path = output / kind / f"{spec['name']}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         text = HEADER + yaml.safe_dump(spec, sort_keys=False, width=100, default_flow_style=None)
@@ -279,23 +282,24 @@ def write_library(output: Path, count: int) -> dict[str, int]:
     return written
 
 
-def library_key(count: int = DEFAULT_COUNT) -> str:
-    """Changes whenever the generated files would: this module, the kinds, the count."""
-    digest = hashlib.sha256(str(count).encode())
+def library_key(count: int = DEFAULT_COUNT, variant: int = 0) -> str:
+    """Changes whenever the generated files would: this module, the kinds, count and variant."""
+    digest = hashlib.sha256(f"{count}:{variant}".encode() if variant else str(count).encode())
     for module_file in (Path(__file__), Path(kinds.__file__)):
         digest.update(module_file.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def materialized(cache_dir: Path, count: int = DEFAULT_COUNT) -> Path:
-    """The generated library under `cache_dir`, written on first use; its folder."""
-    key = library_key(count)
+def materialized(cache_dir: Path, count: int = DEFAULT_COUNT, variant: int = 0) -> Path:
+    """The generated library (of `variant`) under `cache_dir`, written on first use; its
+    folder."""
+    key = library_key(count, variant)
     target = private_dir(cache_dir / "pattern-library") / key
     if (target / COMPLETE_MARKER).is_file():
         return target
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     try:
-        write_library(staging, count)
+        write_library(staging, count, variant)
         (staging / COMPLETE_MARKER).write_text(key, encoding="utf-8")
         try:
             staging.rename(target)

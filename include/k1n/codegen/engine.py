@@ -382,14 +382,20 @@ class CodegenEngine:
 
         The snapshot is the plan's base with the validated patterns replaced and the patterns
         that left the library removed; when nothing changed, the base itself is the result and
-        nothing is written. Either the whole snapshot is published or nothing is (see
-        `CodegenStore.publish`).
+        nothing is written. With no pattern to rebuild it needs no compile or validate first.
+        Either the whole snapshot is published or nothing is (see `CodegenStore.publish`).
         """
         started = time.perf_counter()
         stage = self._staging(staging)
         plan = stage.plan()
-        validation = stage.validation("validation has not run for this staging: nothing published")
         dirty = sorted(plan.dirty)
+        # With nothing to rebuild there is nothing to validate (the optimized DAG then skips
+        # compile and validate rather than start two tasks for no work).
+        validation = (
+            stage.validation("validation has not run for this staging: nothing published")
+            if dirty
+            else ValidationRecord(passed=True, patterns={})
+        )
         if not validation.passed or set(validation.patterns) != set(dirty):
             raise CodegenError(f"staging {stage.root} did not pass validation: nothing published")
         base = self.store.manifest(plan.base) if plan.base else Manifest()

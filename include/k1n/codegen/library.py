@@ -168,15 +168,18 @@ def scan_library(library_dir: Path) -> tuple[dict[str, Pattern], dict[str, str]]
     return patterns, problems
 
 
-def default_library_dir() -> Path:
+def default_library_dir(variant: int = 0) -> Path:
     """`K1N_PATTERN_LIBRARY` when set; else the demo library, generated into this worker's
-    cache on first use (`demo_library`)."""
+    cache on first use (`demo_library`). `variant` > 0: the demo library with every pattern
+    changed (a run conf's `library_variant`); a configured library has no variants."""
     configured = settings.k1n_settings().pattern_library
     if configured is not None:
+        if variant:  # the run conf refuses this before any task works (`run_conf`)
+            raise LibraryError(f"K1N_PATTERN_LIBRARY has no variant {variant}")
         return configured.expanduser()
     from k1n.codegen import demo_library  # it imports this module
 
-    return demo_library.materialized(settings.cache_dir())
+    return demo_library.materialized(settings.cache_dir(), variant=variant)
 
 
 def load_library(library_dir: Path) -> dict[str, Pattern]:

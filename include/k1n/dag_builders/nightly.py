@@ -328,7 +328,7 @@ def build_regression_dag(
                 {},
                 type="object",
                 description="Extra conf for the target run (test/chaos knobs: slow_tasks "
-                '{"13": 3.0}, failing_gates {"5": 10}).',
+                '{"13": 3.0}, failing_gates {"5": 10}, library_variant 1).',
             ),
             "check_targets": Param(
                 True,

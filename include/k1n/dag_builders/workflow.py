@@ -85,6 +85,7 @@ def _run_context(workflow_mode: WorkflowMode, codegen_result: Any = None) -> Run
         FAILING_GATES_MAX,
         SLOW_FACTOR_MAX,
         knob,
+        library_variant,
     )
 
     context = get_current_context()
@@ -96,6 +97,9 @@ def _run_context(workflow_mode: WorkflowMode, codegen_result: Any = None) -> Run
         slow = knob(conf, "slow_tasks", known_ids=known, integer=False, maximum=SLOW_FACTOR_MAX)
         failing = knob(
             conf, "failing_gates", known_ids=known, integer=True, maximum=FAILING_GATES_MAX
+        )
+        variant = library_variant(
+            conf, library_configured=settings.k1n_settings().pattern_library is not None
         )
     except ValueError as exc:
         raise AirflowFailException(f"run conf: {exc}") from None
@@ -112,6 +116,7 @@ def _run_context(workflow_mode: WorkflowMode, codegen_result: Any = None) -> Run
         codegen_result=codegen_result,
         slow_tasks=slow,
         failing_gates=failing,
+        library_variant=variant,
     )
 
 
@@ -185,9 +190,9 @@ def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
     return codegen_generate(_run_context("optimized"), shard)
 
 
-@task(trigger_rule="none_failed", multiple_outputs=False)
+@task(multiple_outputs=False)
 def compile_code() -> dict[str, Any]:
-    """Byte-compile the generated modules (none_failed: an empty shard list skips generate)."""
+    """Byte-compile the generated modules (skipped with generate when nothing changed)."""
     _record_code_start()
     from k1n.tasks.dispatch import codegen_compile
 
@@ -203,9 +208,10 @@ def validate_code() -> dict[str, Any]:
     return codegen_validate(_run_context("optimized"))
 
 
-@task(multiple_outputs=False)
+@task(trigger_rule="none_failed", multiple_outputs=False)
 def write_outputs(task_number: int) -> dict[str, Any]:
-    """Publish the generated code as one snapshot and record Task 8's result."""
+    """Publish the generated code as one snapshot and record Task 8's result (none_failed:
+    nothing changed skips generate, compile and validate, and publishes the current one)."""
     _record_code_start()
     from k1n.tasks.dispatch import codegen_write
 

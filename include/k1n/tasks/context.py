@@ -40,6 +40,8 @@ class RunContext:
     # {task id: count} makes that many of its gates fail (capped at its gate count).
     slow_tasks: Mapping[int, float] = field(default_factory=dict)
     failing_gates: Mapping[int, int] = field(default_factory=dict)
+    # `library_variant` > 0: the demo pattern library with every pattern changed (Tasks 7, 8).
+    library_variant: int = 0
 
     @property
     def codegen_snapshot(self) -> str | None:
@@ -66,7 +68,20 @@ class RunContext:
 
         return CodegenStore(self.storage / "codegen" / storage.key_for(self.dag_id))
 
+    def library_dir(self) -> Path | None:
+        """The run's pattern library; None for the default one (resolved where it is read)."""
+        if not self.library_variant:
+            return None
+        from k1n.codegen import default_library_dir
+
+        return default_library_dir(self.library_variant)
+
     def codegen_engine(self) -> CodegenEngine:
         from k1n.codegen import CodegenEngine
 
-        return CodegenEngine(self.codegen_store, mode=self.workflow_mode, cache_dir=self.cache_dir)
+        return CodegenEngine(
+            self.codegen_store,
+            mode=self.workflow_mode,
+            cache_dir=self.cache_dir,
+            library_dir=self.library_dir(),
+        )

@@ -14,10 +14,11 @@ from typing import Any
 from k1n.errors import brief
 from k1n.settings import parse_time_scale
 
-__all__ = ["RunConfError", "knob", "parse_time_scale"]
+__all__ = ["RunConfError", "knob", "library_variant", "parse_time_scale"]
 
 SLOW_FACTOR_MAX = 100.0
 FAILING_GATES_MAX = 10_000
+LIBRARY_VARIANT_MAX = 1_000_000
 
 
 class RunConfError(ValueError):
@@ -60,3 +61,24 @@ def knob(
             raise RunConfError(f"{key}.{task_id}: {brief(amount)} is outside {bounds}")
         result[task_id] = int(amount) if integer else float(amount)
     return result
+
+
+def library_variant(conf: Mapping[str, Any] | None, *, library_configured: bool) -> int:
+    """`library_variant`: 0 (or absent) for the run's usual pattern library; a whole number up
+    to `LIBRARY_VARIANT_MAX` for the demo library with every pattern changed, e.g. three
+    concurrent runs that each rebuild and check a library of their own. A configured library
+    (`K1N_PATTERN_LIBRARY`) has no variants."""
+    raw = conf.get("library_variant") if isinstance(conf, Mapping) else None
+    if raw is None or raw == 0:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= LIBRARY_VARIANT_MAX:
+        raise RunConfError(
+            f"library_variant: expected a whole number in [0, {LIBRARY_VARIANT_MAX}], "
+            f"got {brief(raw)}"
+        )
+    if library_configured:
+        raise RunConfError(
+            "library_variant: variants exist of the generated demo library only, and "
+            "K1N_PATTERN_LIBRARY names a library of its own"
+        )
+    return raw

@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from k1n import checks, storage
 from k1n.checks import results as stored_results
 from k1n.checks.results import ResultStore
@@ -85,7 +83,7 @@ def test_a_new_tool_version_checks_everything_again(published_output: Path, tmp_
     for check in CHECKS:
         check(published_output, results)
     monkeypatch.setattr(checks, "ruff_version", lambda: "ruff 99.0.0")
-    monkeypatch.setattr(pytest, "__version__", "99.0.0")
+    monkeypatch.setattr(checks, "pytest_version", lambda: "99.0.0")
     for check in CHECKS:
         details = check(published_output, results)["details"]
         assert details["reused"] == 0 and details["checked"] > 0, check.__name__

@@ -416,14 +416,34 @@ def test_nothing_dirty_gives_no_shards_and_empty_stages(
     library, state = warm_state
     engine = engine_for(state, library)
     staging = tmp_path / "staging"
+    current = engine.store.current_id()
     plan = engine.parse(staging)
     assert plan_shards(plan.dirty) == []
-    # Airflow skips generate on an empty shard list; the later stages still run.
+    # The DAG skips generate, compile and validate on an empty shard list; write publishes
+    # the current snapshot as it is, and the stages still work when called anyway.
+    written = engine.write(staging)
+    assert (written.snapshot, written.published_files) == (current, 0)
+    assert written.quality_gates == GATES_12
     assert engine.compile(staging).files == 0
     validated = engine.validate(staging)
     assert validated.validated == 0
     assert validated.quality_gates == GATES_12
-    assert engine.write(staging).quality_gates == GATES_12
+    assert engine.write(staging).snapshot == current
+
+
+def test_a_removed_pattern_alone_is_unpublished_without_compile_or_validate(
+    warm_state: tuple[Path, Path], tmp_path: Path
+) -> None:
+    library, state = warm_state
+    (library / "debouncer" / "debouncer_001.yaml").unlink()
+    engine = engine_for(state, library)
+    staging = tmp_path / "staging"
+    before = engine.store.current_id()
+    assert plan_shards(engine.parse(staging).dirty) == []
+    written = engine.write(staging)
+    assert written.snapshot != before and written.removed_patterns == 1
+    assert written.quality_gates == QualityGates(passed=11, total=11)
+    assert "debouncer_001" not in engine.store.manifest(written.snapshot).patterns
 
 
 def test_plan_shards_cuts_contiguous_balanced_shards() -> None:

@@ -63,6 +63,23 @@ def test_generator_is_deterministic_and_resizable(tmp_path: Path) -> None:
     assert len(load_library(tmp_path / "a")) == 12
 
 
+def test_a_variant_changes_every_pattern_under_the_same_names(tmp_path: Path) -> None:
+    usual = load_library(demo_library.materialized(tmp_path, count=30))
+    variant = load_library(demo_library.materialized(tmp_path, count=30, variant=3))
+    again = load_library(demo_library.materialized(tmp_path / "elsewhere", count=30, variant=3))
+    assert set(variant) == set(usual)
+    assert all(variant[name].spec() != usual[name].spec() for name in usual)
+    assert {name: p.spec() for name, p in again.items()} == {
+        name: p.spec() for name, p in variant.items()
+    }
+
+
+def test_a_configured_library_has_no_variants(monkeypatch, small_library: Path) -> None:
+    monkeypatch.setenv("K1N_PATTERN_LIBRARY", str(small_library))
+    with pytest.raises(LibraryError, match="has no variant 2"):
+        default_library_dir(variant=2)
+
+
 def test_invalid_pattern_is_named_with_its_problem(small_library: Path, tmp_path: Path) -> None:
     bad = small_library / "crc" / "crc_000.yaml"
     bad.write_text(re.sub(r"width: \d+", "width: 12", bad.read_text()))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from k1n import storage
-from k1n.codegen import CodegenEngine, CodegenError, run_stages
+from k1n.codegen import CodegenEngine, CodegenError, default_library_dir, run_stages
 from k1n.tasks import dispatch
 from k1n.tasks.context import RunContext
 from k1n.workflow.spec import HandlerKind, TaskSpec, load_spec
@@ -92,6 +92,20 @@ def test_pattern_library_task_indexes_the_library_into_object_storage(ctx):
     index = storage.read_json(ctx.run_prefix / "pattern-index.json")
     assert len(index["patterns"]) == result["library_size"]
     assert result["handler"] == "pattern_library"
+
+
+def test_a_library_variant_reaches_tasks_7_and_8_with_every_pattern_changed(ctx):
+    task_7 = spec_task(id=7, name="Pattern Library", handler="pattern_library")
+    hashes = {}
+    for variant in (0, 5):
+        run = RunContext(**{**ctx.__dict__, "run_id": f"{RUN_ID}-{variant}"})
+        run = RunContext(**{**run.__dict__, "library_variant": variant})
+        dispatch.run_task(task_7, run)
+        index = storage.read_json(run.run_prefix / "pattern-index.json")
+        hashes[variant] = {p["name"]: p["spec_sha256"] for p in index["patterns"]}
+        assert run.codegen_engine().library_dir == (run.library_dir() or default_library_dir())
+    assert hashes[0].keys() == hashes[5].keys()
+    assert all(hashes[0][name] != hashes[5][name] for name in hashes[0])
 
 
 def test_checks_read_the_snapshot_their_run_published_not_the_current_one(ctx, tmp_path):

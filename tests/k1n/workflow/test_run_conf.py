@@ -7,7 +7,14 @@ import math
 import pytest
 
 from k1n.settings import parse_time_scale
-from k1n.workflow.run_conf import FAILING_GATES_MAX, SLOW_FACTOR_MAX, RunConfError, knob
+from k1n.workflow.run_conf import (
+    FAILING_GATES_MAX,
+    LIBRARY_VARIANT_MAX,
+    SLOW_FACTOR_MAX,
+    RunConfError,
+    knob,
+    library_variant,
+)
 
 IDS = set(range(1, 23))
 
@@ -62,3 +69,24 @@ def test_bad_knobs_are_refused_naming_the_key(conf, message):
     read = slow if "slow_tasks" in conf else failing
     with pytest.raises(RunConfError, match=message):
         read(conf)
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [(None, 0), ({}, 0), ({"library_variant": 0}, 0), ({"library_variant": 7}, 7)],
+)
+def test_library_variants_in_range(conf, expected):
+    assert library_variant(conf, library_configured=False) == expected
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "2", True, [1], LIBRARY_VARIANT_MAX + 1])
+def test_library_variants_out_of_range_or_not_whole_numbers_are_refused(value):
+    with pytest.raises(RunConfError, match=r"^library_variant: expected a whole number") as caught:
+        library_variant({"library_variant": value}, library_configured=False)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_configured_library_refuses_a_variant_but_not_the_usual_one():
+    assert library_variant({"library_variant": 0}, library_configured=True) == 0
+    with pytest.raises(RunConfError, match="K1N_PATTERN_LIBRARY names a library of its own"):
+        library_variant({"library_variant": 1}, library_configured=True)
