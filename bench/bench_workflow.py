@@ -57,7 +57,7 @@ from bench.write_benchmarks import bench_duration
 from k1n.reporting.extension import K1NExtension
 from k1n.settings import parse_time_scale
 from k1n.workflow.names import BASELINE_DAG_ID, OPTIMIZED_DAG_ID
-from k1n.workflow.spec import load_spec
+from k1n.workflow.spec import WorkflowSpec, load_spec
 from k1n_local import processes
 from k1n_local.demo import clear_codegen_caches
 from k1n_local.stack import ADMIN_USER, AirflowStack
@@ -270,6 +270,8 @@ class Bench:
                 (t.actual for t in report.targets if t.key == "quality_gate_pass_rate_min"), None
             ),
         }
+        if dag_id == BASELINE_DAG_ID:  # one task after another: the sum is its schedule
+            figures["production_check"] = production_over_sum(report, self.spec)
         log.info(
             "%s %s: %s %.1f s (bound %.1f s, hand-off %.3f s, start-up %s s)",
             dag_id,
@@ -281,6 +283,25 @@ class Bench:
             figures["startup_median_seconds"],
         )
         return figures
+
+
+def production_over_sum(report: RunReport, spec: WorkflowSpec) -> dict[str, float]:
+    """The serial baseline's production wall against what it must equal: the spec's seconds
+    of its stand-ins plus everything else as measured (real tasks' spans, start-ups,
+    hand-offs, head and tail), i.e. its measured wall with each stand-in's measured work
+    replaced by its profiled seconds."""
+    profiled = {task.airflow_task_id: task.seconds for task in spec.tasks}
+    stand_ins = [t for t in report.tasks if t.stand_in and t.status == "ran"]
+    expected = (
+        report.wall_seconds
+        - sum(t.work_seconds for t in stand_ins)
+        + sum(profiled[t.task] for t in stand_ins)
+    )
+    return {
+        "production_seconds": report.production.wall_seconds,
+        "sum_seconds": round(expected, 2),
+        "ratio": round(report.production.wall_seconds / expected, 5),
+    }
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -309,6 +330,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def workflow(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
     results: dict[str, Any] = {"time_scale": scale}
     results["baseline"] = summary([bench.run(BASELINE_DAG_ID, scale) for _ in range(repeat)])
+    results["baseline"]["production_over_sum"] = stats(
+        run["production_check"]["ratio"] for run in results["baseline"]["runs"]
+    )
     cold = []
     for _ in range(repeat):
         clear_codegen_caches(bench.stack, OPTIMIZED_DAG_ID)

@@ -45,7 +45,14 @@ def goals(data: dict[str, Any]) -> list[dict[str, Any]]:
     long = workflow.get("workflow_long", {})
     shipped = workflow.get("handoff_shipped", {})
     load = workflow.get("load", {})
+    production = median(flow, "baseline", "production_over_sum")
     rows = [
+        goal(
+            "baseline production wall within 3 % of stand-in seconds + real work + hand-offs",
+            None if production is None else abs(production - 1) * 100,
+            3.0,
+            " %",
+        ),
         goal(
             "optimized warm / baseline wall at 1/60 <= 0.45",
             median(flow, "optimized_warm_over_baseline"),

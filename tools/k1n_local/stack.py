@@ -112,7 +112,7 @@ class AirflowStack:
     home: Path
     port: int = 0
     # LocalExecutor workers. One run needs at most 5 at once, three concurrent runs up to 15,
-    # and a worker stays busy about a second after its task ends (see MIN_HEARTBEAT_INTERVAL
+    # and a worker can stay busy a second after its task ends (see MIN_HEARTBEAT_INTERVAL
     # below). Measured side by side, 3 concurrent runs / one: 8 -> 1.24x, 12 -> 1.14x,
     # 16 -> 1.21x (more task starts at once on 2 cores); PSS 1.2 / 1.5 / 1.8 GB.
     parallelism: int = 12
@@ -192,7 +192,7 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             # A LocalExecutor worker stays busy after its task process exits until its supervisor
             # notices the exit: when the task's last socket closes before the process can be
-            # reaped (about a third of the tasks here), the supervisor waits in select() with no
+            # reaped (over a quarter of the tasks here), the supervisor waits in select() with no
             # socket left for one heartbeat interval (default 5 s). With three runs' tasks
             # queued for 8 workers, that held tasks in QUEUED for up to 9 s (3 concurrent runs:
             # 1.44x one run, 1.29x at 1 s; single runs unchanged). The cost: one heartbeat a
