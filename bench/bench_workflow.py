@@ -470,6 +470,9 @@ def execution_report(bench: Bench, figures: dict[str, Any], out_dir: Path) -> st
 
     baseline = median_run(figures["workflow"]["baseline"])
     optimized = median_run(figures["workflow"]["optimized_warm"])
+    if "load" not in figures:  # not measured now: the last recording's, as the page keeps it
+        earlier = json.loads(LATEST.read_text()).get("workflow", {}) if LATEST.exists() else {}
+        figures = {**figures, **({"load": earlier["load"]} if "load" in earlier else {})}
     path = write_execution_report(
         bench.report(BASELINE_DAG_ID, baseline["run_id"]),
         bench.report(OPTIMIZED_DAG_ID, optimized["run_id"]),
@@ -491,7 +494,13 @@ def running(stack: AirflowStack) -> Iterator[Bench]:
 
 
 # Parts a run with fewer `--sections` (or without `--long`) keeps from the last recording.
-KEEPABLE_PARTS = ("handoff_shipped", "handoff_airflow_defaults", "workflow_long")
+KEEPABLE_PARTS = (
+    "handoff_shipped",
+    "handoff_airflow_defaults",
+    "load",
+    "load_different_libraries",
+    "workflow_long",
+)
 
 
 def keep_earlier_parts(figures: dict[str, Any]) -> None:

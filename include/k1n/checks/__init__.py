@@ -364,3 +364,35 @@ def _security_findings(output_dir: Path, files: list[str]) -> dict[str, list[dic
     for finding in scan_tree(output_dir, [output_dir / file for file in files]):
         found[finding["location"].rsplit(":", 1)[0]].append(finding)
     return found
+
+
+# -- a published snapshot at once --------------------------------------------------------------
+
+# What decides a check's result of a whole snapshot besides the snapshot's content (its id is
+# the hash of that content, file list included): the tools and rules each check names.
+_SNAPSHOT_FINGERPRINTS: Mapping[str, Callable[[], str]] = {
+    "run_unit_tests": unit_tests_fingerprint,
+    "run_static_analysis": lambda: static_analysis_fingerprint([]),
+    "run_security_scan": security_scan_fingerprint,
+}
+
+
+def check_snapshot(
+    check_name: str,
+    snapshot_id: str,
+    results: ResultStore,
+    check_checkout: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`check_name`'s result of a published snapshot, stored under the snapshot's id and the
+    check's fingerprint: a snapshot checked before is one read, with no checkout and no file
+    hashed. Else `check_checkout()` (check out, then check unit by unit), stored for the next."""
+    fingerprint = _SNAPSHOT_FINGERPRINTS[check_name]()
+    key = hashlib.sha256(f"{fingerprint}\nsnapshot {snapshot_id}".encode()).hexdigest()
+    stored = results.get(key)
+    if stored is not None:
+        details = stored["details"]
+        every_unit = details["reused"] + details["checked"]
+        return {**stored, "details": {**details, "reused": every_unit, "checked": 0}}
+    result = check_checkout()
+    results.put(key, result)
+    return result

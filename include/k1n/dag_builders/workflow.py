@@ -106,6 +106,10 @@ def _run_context(workflow_mode: WorkflowMode, codegen_result: Any = None) -> Run
     for key, value in (("slow_tasks", slow), ("failing_gates", failing)):
         if value:
             log.warning("run conf %s=%s: stand-in tasks are deliberately altered", key, value)
+    if variant:
+        log.warning(
+            "run conf library_variant=%s: the demo library with every pattern changed", variant
+        )
     return RunContext(
         dag_id=context["dag"].dag_id,
         run_id=context["run_id"],

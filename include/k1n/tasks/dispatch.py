@@ -122,14 +122,23 @@ def _output_check(check_name: str) -> Handler:
             if ctx.workflow_mode == "optimized"
             else None
         )
-        with _scratch(task, ctx) as scratch:
-            ctx.codegen_store.checkout(snapshot, Path(scratch))
-            result = getattr(checks, check_name)(Path(scratch), results)
+
+        def check_checkout() -> dict[str, Any]:
+            with _scratch(task, ctx) as scratch:
+                ctx.codegen_store.checkout(snapshot, Path(scratch))
+                return getattr(checks, check_name)(Path(scratch), results)
+
+        result = (
+            check_checkout()
+            if results is None
+            else checks.check_snapshot(check_name, snapshot, results, check_checkout)
+        )
         return {**result, "snapshot": snapshot}
 
     run_check.__doc__ = (
         f"Run `checks.{check_name}` on the snapshot this run's Task 8 published, checking "
-        "only what changed since a verified result (the baseline: everything)."
+        "only what changed since a verified result, and nothing for a snapshot checked before "
+        "(the baseline: everything)."
     )
     return run_check
 

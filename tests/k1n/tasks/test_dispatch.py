@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from k1n import storage
-from k1n.codegen import CodegenEngine, CodegenError, default_library_dir, run_stages
+from k1n import checks, storage
+from k1n.codegen import (
+    CodegenEngine,
+    CodegenError,
+    CodegenStore,
+    default_library_dir,
+    run_stages,
+)
 from k1n.tasks import dispatch
 from k1n.tasks.context import RunContext
 from k1n.workflow.spec import HandlerKind, TaskSpec, load_spec
@@ -155,3 +161,44 @@ def test_the_baseline_checks_everything_and_the_optimized_dag_reuses_verified_re
     assert (checked[3]["reused"], checked[3]["checked"]) == (checked[2]["checked"], 0)
     stored = ctx.storage / dispatch.CHECK_RESULTS
     assert [p.name for p in stored.iterdir()] == ["run_static_analysis"]  # the optimized runs'
+
+
+@pytest.mark.parametrize("task_number", [9, 10, 12])
+def test_a_snapshot_checked_before_is_one_read_and_a_new_tool_checks_it_again(
+    ctx, tmp_path, monkeypatch, task_number
+):
+    library = copy_small_library(tmp_path / "library")
+    codegen = run_stages(
+        CodegenEngine(ctx.codegen_store, library_dir=library, cache_dir=ctx.cache_dir)
+    )
+    task = load_spec().task(task_number)
+
+    def run(name: str) -> dict:
+        checker = {"run_id": f"{RUN_ID}-{name}", "codegen_result": codegen.model_dump(mode="json")}
+        return dispatch.run_task(task, RunContext(**{**ctx.__dict__, **checker}))
+
+    def without_counts(result: dict) -> dict:
+        details = {k: v for k, v in result["details"].items() if k not in ("reused", "checked")}
+        return {**result, "details": details}
+
+    first = run("first")
+    checkouts: list[str] = []
+    real_checkout = CodegenStore.checkout
+
+    def counted(store: CodegenStore, snapshot: str, into: Path):
+        checkouts.append(snapshot)
+        return real_checkout(store, snapshot, into)
+
+    monkeypatch.setattr(CodegenStore, "checkout", counted)
+    again = run("again")
+    assert checkouts == []  # no checkout, no file hashed: the stored result of the snapshot
+    assert without_counts(again) == without_counts(first)
+    units = first["details"]["reused"] + first["details"]["checked"]
+    assert (again["details"]["reused"], again["details"]["checked"]) == (units, 0)
+
+    monkeypatch.setattr(checks, "ruff_version", lambda: "ruff 99.0.0")
+    monkeypatch.setattr(checks, "pytest_version", lambda: "99.0.0")
+    new_tool = run("new-tool")
+    assert checkouts == [codegen.snapshot]
+    assert new_tool["details"]["checked"] == units
+    assert without_counts(new_tool) == without_counts(first)
