@@ -360,39 +360,50 @@ def handoffs(bench: Bench, scale: float, repeat: int) -> dict[str, Any]:
     }
 
 
-def load(bench: Bench, scale: float, repeat: int, single: dict[str, Any]) -> dict[str, Any]:
-    """3 concurrent runs against `single` (the warm optimized runs' summary), and the CPU floor:
-    the wall the three runs' measured CPU work needs at the least, spread over every core."""
-    single_wall = single["wall_seconds"]["median"]
-    single_cpu = single["machine_cpu_seconds"]["median"]
+def concurrent_rounds(
+    bench: Bench, scale: float, confs: list[list[dict[str, Any]]], single_wall: float
+) -> dict[str, Any]:
+    """One round of concurrent optimized runs per entry of `confs` (a conf per run), against
+    `single_wall`, and the CPU floor: the wall the rounds' measured CPU work needs at the
+    least, spread over every core."""
     cores = psutil.cpu_count() or 1
     rounds = []
-    with PeakPss(bench.stack) as peak:
-        for _ in range(repeat):
-            runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, [{}] * 3)
-            rounds.append(
-                {
-                    "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
-                    "machine_cpu_seconds": busy,
-                    "states": sorted({r["state"] for r in runs}),
-                    "pass_rates": sorted({r["pass_rate"] for r in runs}),
-                    "runs": runs,
-                }
-            )
+    for round_confs in confs:
+        runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, round_confs)
+        rounds.append(
+            {
+                "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
+                "machine_cpu_seconds": busy,
+                "states": sorted({r["state"] for r in runs}),
+                "pass_rates": sorted({r["pass_rate"] for r in runs}),
+                "runs": runs,
+            }
+        )
     return {
         "time_scale": scale,
-        "single_wall_seconds": single_wall,
         "slowest_over_single": stats(r["slowest_wall_seconds"] / single_wall for r in rounds),
-        "machine_cpu_seconds_one_run": single_cpu,
         "machine_cpu_seconds_three_runs": stats(r["machine_cpu_seconds"] for r in rounds),
         "cores": cores,
         "cpu_floor_three_runs_measured_over_single": stats(
             r["machine_cpu_seconds"] / cores / single_wall for r in rounds
         ),
         "all_succeeded": all(r["states"] == ["success"] for r in rounds),
-        "same_verdict": all(len(r["pass_rates"]) == 1 for r in rounds),
-        "peak_pss_mb_three_runs": round(peak.peak, 1),
         "rounds": rounds,
+    }
+
+
+def load(bench: Bench, scale: float, repeat: int, single: dict[str, Any]) -> dict[str, Any]:
+    """3 concurrent runs on the usual library (the nightly's case) against `single` (the warm
+    optimized runs' summary), with the same verdict in each round and the peak PSS."""
+    single_wall = single["wall_seconds"]["median"]
+    with PeakPss(bench.stack) as peak:
+        rounds = concurrent_rounds(bench, scale, [[{}] * 3] * repeat, single_wall)
+    return {
+        **rounds,
+        "single_wall_seconds": single_wall,
+        "machine_cpu_seconds_one_run": single["machine_cpu_seconds"]["median"],
+        "same_verdict": all(len(r["pass_rates"]) == 1 for r in rounds["rounds"]),
+        "peak_pss_mb_three_runs": round(peak.peak, 1),
     }
 
 
@@ -405,33 +416,10 @@ def load_different_libraries(bench: Bench, scale: float, repeat: int) -> dict[st
     alone = summary(
         [bench.run(OPTIMIZED_DAG_ID, scale, library_variant=next(variants)) for _ in range(repeat)]
     )
-    single_wall = alone["wall_seconds"]["median"]
-    cores = psutil.cpu_count() or 1
-    rounds = []
-    for _ in range(repeat):
-        confs = [{"library_variant": next(variants)} for _ in range(3)]
-        runs, busy = bench.concurrent(OPTIMIZED_DAG_ID, scale, confs)
-        rounds.append(
-            {
-                "slowest_wall_seconds": max(r["wall_seconds"] for r in runs),
-                "machine_cpu_seconds": busy,
-                "states": sorted({r["state"] for r in runs}),
-                "runs": runs,
-            }
-        )
+    confs = [[{"library_variant": next(variants)} for _ in range(3)] for _ in range(repeat)]
+    rounds = concurrent_rounds(bench, scale, confs, alone["wall_seconds"]["median"])
     bench.run(OPTIMIZED_DAG_ID, scale)  # the usual library again: later runs start warm
-    return {
-        "time_scale": scale,
-        "single": alone,
-        "slowest_over_single": stats(r["slowest_wall_seconds"] / single_wall for r in rounds),
-        "machine_cpu_seconds_three_runs": stats(r["machine_cpu_seconds"] for r in rounds),
-        "cores": cores,
-        "cpu_floor_three_runs_measured_over_single": stats(
-            r["machine_cpu_seconds"] / cores / single_wall for r in rounds
-        ),
-        "all_succeeded": all(r["states"] == ["success"] for r in rounds),
-        "rounds": rounds,
-    }
+    return {**rounds, "single": alone}
 
 
 def long_scale(bench: Bench, scale: float, repeat: int, sweep_scale: float) -> dict[str, Any]:

@@ -173,7 +173,7 @@ def _index_ceilings(final: pd.DataFrame) -> dict[str, dict[int, float]]:
         return {}
     keys = pd.MultiIndex.from_arrays([ran["task_id"].astype(str), ran["map_index"]])
     took = pd.Series((ran["t_end"] - ran["t_start"]).to_numpy(), index=keys)
-    # One pass per statistic over every index at once: the deadline watch calls this per poll.
+    # One pass per statistic over every index at once (a mapped task may have thousands).
     by_index = took.groupby(level=[0, 1])
     median = by_index.transform("median")
     under = (median - took)[(took <= median).to_numpy()]
