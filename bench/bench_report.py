@@ -34,6 +34,7 @@ from airflow_bottleneck.analysis import RunData, RunInfo, analyze_run, normalize
 from bench.results import record, stats
 from k1n.reporting.extension import K1NExtension
 from k1n.reporting.history import summarize_runs
+from k1n.workflow.names import CODEGEN_STAGE_TASK_IDS
 from k1n.workflow.spec import WorkflowSpec, load_spec
 
 START = np.datetime64("2026-11-01T00:00:00", "us")
@@ -86,11 +87,17 @@ def history_table(spec: WorkflowSpec, runs: int, seed: int = 1) -> pd.DataFrame:
     )
 
 
+def mapped_indexes(spec: WorkflowSpec, rows: int) -> int:
+    """`rows` less one row per unmapped task: the other spec tasks and Task 8's other stages."""
+    return rows - (len(spec.tasks) - 1) - (len(CODEGEN_STAGE_TASK_IDS) - 1)
+
+
 def mapped_table(spec: WorkflowSpec, rows: int, seed: int = 2) -> pd.DataFrame:
-    """One run, tasks back to back, whose Task 8 `generate_code` has `rows - 25` map indexes
-    (~50 ms each) running 8 at a time between parse_library and compile_code."""
+    """One run, tasks back to back, whose Task 8 `generate_code` has the rest of `rows` as map
+    indexes (~50 ms each) running 8 at a time between parse_library and publish_code."""
     rng = np.random.default_rng(seed)
     group = spec.by_id[8].airflow_task_id
+    parse_id, generate_id, publish_id = CODEGEN_STAGE_TASK_IDS
     singles: list[tuple[str, float, float]] = []  # (task id, start, seconds)
     mapped = pd.DataFrame()
     clock = 0.0
@@ -99,24 +106,19 @@ def mapped_table(spec: WorkflowSpec, rows: int, seed: int = 2) -> pd.DataFrame:
             singles.append((task.airflow_task_id, clock, task.seconds / 60))
             clock += task.seconds / 60 + 0.2
             continue
-        singles.append((f"{group}.parse_library", clock, 2.0))
+        singles.append((f"{group}.{parse_id}", clock, 2.0))
         clock += 2.2
-        indexes = rows - 25
+        indexes = mapped_indexes(spec, rows)
         seconds = rng.lognormal(-3.0, 0.3, indexes)
         worker = np.arange(indexes) % 8
         start = np.zeros(indexes)
         for slot in range(8):  # each of 8 workers runs its share back to back
             mine = worker == slot
             start[mine] = clock + np.concatenate([[0.0], np.cumsum(seconds[mine])[:-1]])
-        mapped = _frame(f"{group}.generate_code", np.arange(indexes), start, seconds)
+        mapped = _frame(f"{group}.{generate_id}", np.arange(indexes), start, seconds)
         clock = float((start + seconds).max()) + 0.2
-        for stage, duration in (
-            ("compile_code", 4.0),
-            ("validate_code", 3.0),
-            ("write_outputs", 1.0),
-        ):
-            singles.append((f"{group}.{stage}", clock, duration))
-            clock += duration + 0.2
+        singles.append((f"{group}.{publish_id}", clock, 8.0))
+        clock += 8.2
     others = pd.concat(
         [
             _frame(name, np.array([-1]), np.array([begin]), np.array([duration]))
@@ -203,7 +205,8 @@ def bench_mapped(spec: WorkflowSpec, rows: int, repeat: int) -> None:
     raw = mapped_table(spec, rows)
     print(
         f"\none run, mapped: {len(raw):,} task-instance rows (generate_code x "
-        f"{rows - 25:,}), synthesized in {time.perf_counter() - began:.1f} s (not timed)"
+        f"{mapped_indexes(spec, rows):,}), synthesized in {time.perf_counter() - began:.1f} s "
+        "(not timed)"
     )
     table, load = timed(
         "load: normalize_instances",

@@ -3,11 +3,13 @@
 Every `K1N_*` variable is a field of one model, `K1NSettings` (pydantic-settings): its name is
 `K1N_` + the field's name in capitals, an empty value means "not set", and a bad value is one
 `SettingsError` line naming the variable and the problem. The functions below read the
-environment afresh on each call (a test or a task may change it), never at import time.
+environment on each call (a test or a task may change it), never at import time; the model
+built from the same `K1N_*` values is reused.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -186,7 +188,7 @@ def k1n_settings(environ: Mapping[str, str] | None = None) -> K1NSettings:
     `SettingsError` line naming the variable."""
     try:
         if environ is None:
-            return K1NSettings()
+            return _settings_for(_our_variables())
         ours = {
             name: environ[env_name(name)]
             for name in K1NSettings.model_fields
@@ -195,6 +197,19 @@ def k1n_settings(environ: Mapping[str, str] | None = None) -> K1NSettings:
         return _GivenSettings(**ours)
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
+
+
+def _our_variables() -> tuple[tuple[str, str], ...]:
+    """The process environment's `K1N_*` variables (any case: pydantic-settings ignores it)."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)))
+
+
+# Building the model walks every source and field (~2.5 ms) and one DAG parse asks for it
+# about 25 times; the same variables give the same (frozen) model.
+@functools.lru_cache(maxsize=16)
+def _settings_for(variables: tuple[tuple[str, str], ...]) -> K1NSettings:
+    """`K1NSettings()` for the environment whose `K1N_*` variables are `variables`."""
+    return K1NSettings()
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from k1n.storage import key_for
-from k1n.workflow.names import CLEAN_UP_TASK_ID, OPTIMIZED_DAG_ID
+from k1n.workflow.names import CLEAN_UP_TASK_ID, CODEGEN_STAGE_TASK_IDS, OPTIMIZED_DAG_ID
 from k1n.workflow.spec import CODEGEN_READERS, load_spec
 from k1n_local.cluster import BUCKET, WORKER_NAMES, LocalCluster
 from k1n_local.demo import RunRecord
@@ -90,7 +90,8 @@ def test_generated_code_was_published_once_and_every_checker_read_that_snapshot(
     cluster, run, bucket
 ):
     with cluster.stack.client() as client:
-        written = client.xcom(OPTIMIZED_DAG_ID, run.run_id, "task_08_code_generation.write_outputs")
+        publish = f"{load_spec().task(8).airflow_task_id}.{CODEGEN_STAGE_TASK_IDS[-1]}"
+        written = client.xcom(OPTIMIZED_DAG_ID, run.run_id, publish)
         snapshot = written["value"]["snapshot"]
         for task in load_spec().tasks:
             if task.handler in CODEGEN_READERS:

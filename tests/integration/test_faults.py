@@ -1,7 +1,7 @@
 """Fault injection on a real local stack; every test asserts the final state.
 
-- a task process, a task's supervisor and `write_outputs` killed with SIGKILL in one run: each
-  is noticed within seconds, retried, and the run succeeds with one consistent snapshot;
+- a task process, a task's supervisor and Task 8's `publish_code` killed with SIGKILL in one
+  run: each is noticed within seconds, retried, and the run succeeds with one consistent snapshot;
 - the scheduler killed with SIGKILL: the stack restarts it, the run succeeds, and no task
   instance ran twice at the same time;
 - the metadata database stopped for 20 s: the stack recovers by itself, the run succeeds;
@@ -35,7 +35,7 @@ from k1n_local.stack import AirflowStack
 pytestmark = pytest.mark.integration
 
 TIME_SCALE = 1 / 300
-WRITE_TASK = f"task_08_code_generation.{CODEGEN_STAGE_TASK_IDS[-1]}"
+PUBLISH_TASK = f"task_08_code_generation.{CODEGEN_STAGE_TASK_IDS[-1]}"
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def snapshot_of(stack: AirflowStack, run_id: str, task_id: str) -> str:
 
 
 def assert_checkers_read_their_own_snapshot(stack: AirflowStack, run_id: str) -> str:
-    snapshot = snapshot_of(stack, run_id, WRITE_TASK)
+    snapshot = snapshot_of(stack, run_id, PUBLISH_TASK)
     for task in load_spec().tasks:
         if task.handler in CODEGEN_READERS:
             assert snapshot_of(stack, run_id, task.airflow_task_id) == snapshot, task.label
@@ -170,14 +170,14 @@ def test_killed_task_process_supervisor_and_publication_are_retried(stack):
     killed_supervisor_at = time.time()
     supervisor_5.send_signal(signal.SIGKILL)
 
-    # write_outputs: killed as soon as it records the snapshot it is about to publish.
+    # publish_code: killed as soon as it records the snapshot it is about to publish.
     staging = (
         storage.run_prefix(
             storage.open_root(stack.airflow_env()["K1N_STORAGE_URL"]), OPTIMIZED_DAG_ID, run_id
         )
         / "codegen"
     )
-    writer = wait_for(lambda: running_instance(stack, run_id, WRITE_TASK), 180, "write_outputs")
+    writer = wait_for(lambda: running_instance(stack, run_id, PUBLISH_TASK), 180, "publish_code")
     writer_process = wait_for(lambda: task_process(writer["id"]), 30, "its process")
     kill_when(writer_process, lambda: storage.read_json(staging / "published.json"), 120)
 
@@ -185,7 +185,7 @@ def test_killed_task_process_supervisor_and_publication_are_retried(stack):
     assert run["state"] == "success"
     task_3, task_5, write = (
         tries_of(instances, task)
-        for task in ("task_03_architecture", "task_05_security_review", WRITE_TASK)
+        for task in ("task_03_architecture", "task_05_security_review", PUBLISH_TASK)
     )
     assert [t["state"] for t in task_3][-1] == "success" and len(task_3) >= 2
     assert when(task_3[0]["end_date"]).timestamp() - killed_task_at < 10

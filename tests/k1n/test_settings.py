@@ -51,3 +51,19 @@ def test_a_given_environment_is_read_alone(monkeypatch) -> None:
     assert k1n_settings().codegen_shards == 9  # the process environment, read afresh
     monkeypatch.setenv("K1N_CODEGEN_SHARDS", "3")
     assert settings.codegen_shards() == 3
+
+
+def test_the_process_environment_is_read_on_each_call(monkeypatch) -> None:
+    monkeypatch.setenv("K1N_CODEGEN_SHARDS", "8")
+    first = k1n_settings()
+    assert k1n_settings() is first  # the same variables: the model built once
+    monkeypatch.setenv("K1N_CODEGEN_SHARDS", "16")
+    assert settings.codegen_shards() == 16
+    monkeypatch.setenv("k1n_codegen_shards", "32")  # pydantic-settings ignores the case
+    monkeypatch.delenv("K1N_CODEGEN_SHARDS")
+    assert settings.codegen_shards() == 32
+    monkeypatch.setenv("k1n_codegen_shards", "0")
+    with pytest.raises(SettingsError, match="K1N_CODEGEN_SHARDS must be a whole number"):
+        k1n_settings()
+    monkeypatch.delenv("k1n_codegen_shards")
+    assert settings.codegen_shards() == settings.DEFAULT_CODEGEN_SHARDS

@@ -10,18 +10,50 @@
 downstream checks of Tasks 9, 10 and 12 are in `k1n.checks`.
 """
 
-from k1n.codegen.engine import (
-    DEFAULT_TEMPLATES_DIR,
-    ENGINE_VERSION,
-    CodegenEngine,
-)
-from k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
-from k1n.codegen.library import default_library_dir, index_library, load_library
-from k1n.codegen.pipeline import run_stages
-from k1n.codegen.planning import plan_shards
-from k1n.codegen.snapshots import CodegenStore
-from k1n.codegen.staging import Staging
-from k1n.codegen.validation import CHECKS
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from k1n.codegen.engine import DEFAULT_TEMPLATES_DIR, ENGINE_VERSION, CodegenEngine
+    from k1n.codegen.errors import CodegenError, LibraryError, ValidationFailed
+    from k1n.codegen.library import default_library_dir, index_library, load_library
+    from k1n.codegen.pipeline import run_stages
+    from k1n.codegen.planning import plan_shards
+    from k1n.codegen.snapshots import CodegenStore
+    from k1n.codegen.staging import Staging
+    from k1n.codegen.validation import CHECKS
+
+# Loaded on first use: the DAGs' retry rules name `k1n.codegen.errors.ValidationFailed` and
+# Airflow imports it when it parses a DAG file, before every task; the engine must not come
+# with it.
+_HOMES = {
+    "CHECKS": "validation",
+    "DEFAULT_TEMPLATES_DIR": "engine",
+    "ENGINE_VERSION": "engine",
+    "CodegenEngine": "engine",
+    "CodegenError": "errors",
+    "CodegenStore": "snapshots",
+    "LibraryError": "errors",
+    "Staging": "staging",
+    "ValidationFailed": "errors",
+    "default_library_dir": "library",
+    "index_library": "library",
+    "load_library": "library",
+    "plan_shards": "planning",
+    "run_stages": "pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHECKS",

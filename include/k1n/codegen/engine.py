@@ -275,6 +275,10 @@ class CodegenEngine:
         )
         return stats
 
+    def planned(self, staging: StagingLike) -> Plan:
+        """The plan parse left in `staging`: which patterns it regenerates (maybe none)."""
+        return self._staging(staging).plan()
+
     # -- stage 3: compile ----------------------------------------------------------------------
 
     def compile(self, staging: StagingLike, workers: int = 1) -> CompileResult:
@@ -389,8 +393,8 @@ class CodegenEngine:
         stage = self._staging(staging)
         plan = stage.plan()
         dirty = sorted(plan.dirty)
-        # With nothing to rebuild there is nothing to validate (the optimized DAG then skips
-        # compile and validate rather than start two tasks for no work).
+        # With nothing to rebuild there is nothing to validate (the optimized DAG's publish
+        # task then runs neither compile nor validate).
         validation = (
             stage.validation("validation has not run for this staging: nothing published")
             if dirty

@@ -194,32 +194,14 @@ def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
     return codegen_generate(_run_context("optimized"), shard)
 
 
-@task(multiple_outputs=False)
-def compile_code() -> dict[str, Any]:
-    """Byte-compile the generated modules (skipped with generate when nothing changed)."""
-    _record_code_start()
-    from k1n.tasks.dispatch import codegen_compile
-
-    return codegen_compile(_run_context("optimized"))
-
-
-@task(multiple_outputs=False)
-def validate_code() -> dict[str, Any]:
-    """Import the generated modules, run their tests and lint them."""
-    _record_code_start()
-    from k1n.tasks.dispatch import codegen_validate
-
-    return codegen_validate(_run_context("optimized"))
-
-
 @task(trigger_rule="none_failed", multiple_outputs=False)
-def write_outputs(task_number: int) -> dict[str, Any]:
-    """Publish the generated code as one snapshot and record Task 8's result (none_failed:
-    nothing changed skips generate, compile and validate, and publishes the current one)."""
+def publish_code(task_number: int) -> dict[str, Any]:
+    """Compile and validate what generate staged, publish it as one snapshot: Task 8's result
+    (none_failed: nothing changed skips generate, and the current snapshot stays)."""
     _record_code_start()
-    from k1n.tasks.dispatch import codegen_write
+    from k1n.tasks.dispatch import codegen_publish
 
-    return codegen_write(_spec_task(task_number), _run_context("optimized"))
+    return codegen_publish(_spec_task(task_number), _run_context("optimized"))
 
 
 # -- building the DAGs --------------------------------------------------------------------
@@ -422,9 +404,9 @@ def build_optimized_dag(
 def _codegen_group(
     spec_task: TaskSpec, spec: WorkflowSpec, priority: PriorityRule
 ) -> tuple[Any, Any]:
-    """Task 8 as parse -> generate (mapped) -> compile -> validate -> write."""
+    """Task 8 as parse -> generate (mapped) -> publish (compile, validate, write)."""
     arguments = _task_arguments(spec_task, spec, priority)
-    parse_id, generate_id, compile_id, validate_id, write_id = CODEGEN_STAGE_TASK_IDS
+    parse_id, generate_id, publish_id = CODEGEN_STAGE_TASK_IDS
     shards = settings.codegen_shards()
     written: list[Any] = []
 
@@ -437,11 +419,9 @@ def _codegen_group(
         generated = generate_code.override(
             task_id=generate_id, max_active_tis_per_dagrun=shards, **arguments
         ).expand(shard=parsed)
-        compiled = compile_code.override(task_id=compile_id, **arguments)()
-        validated = validate_code.override(task_id=validate_id, **arguments)()
         written.append(
-            write_outputs.override(task_id=write_id, **arguments)(task_number=spec_task.id)
+            publish_code.override(task_id=publish_id, **arguments)(task_number=spec_task.id)
         )
-        chain(generated, compiled, validated, written[0])
+        generated >> written[0]
 
     return code_generation(), written[0]

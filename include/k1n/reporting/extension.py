@@ -4,7 +4,7 @@ Registered under the `airflow_bottleneck.extensions` entry point (pyproject.toml
 finds it at run time and the generic package never imports it. For the two workflow DAGs (and
 the old system's records, which the CLI analyses with an explicit spec) it adds:
 
-- the spec's names (`8 Code Generation · compile_code`) and numbers (`spec_id`);
+- the spec's names (`8 Code Generation · publish_code`) and numbers (`spec_id`);
 - the run's time scale from its `time_scale` conf (stand-ins wait profiled seconds × scale),
   the DAG default when the conf has none;
 - the start-up each K1N task records (`k1n_code_start` XCom) and the quality pass rate
@@ -142,7 +142,7 @@ class K1NExtension(ReportExtension):
         return spec_task is not None and spec_task.handler is HandlerKind.PROFILE
 
     def label(self, task_id: str, number: int | None, default: str) -> str:
-        """`8 Code Generation · compile_code` for a spec task's member, `3 Architecture` for a
+        """`8 Code Generation · publish_code` for a spec task's member, `3 Architecture` for a
         spec task, else `default`."""
         spec_task = None if number is None else self.spec.by_id.get(number)
         if spec_task is None:

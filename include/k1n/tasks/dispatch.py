@@ -181,21 +181,15 @@ def codegen_generate(ctx: RunContext, shard: Mapping[str, Any]) -> dict[str, Any
     return ctx.codegen_engine().generate(ctx.codegen_staging, patterns).model_dump(mode="json")
 
 
-def codegen_compile(ctx: RunContext) -> dict[str, Any]:
-    """Stage 3: byte-compile everything staged, on every core."""
-    engine = ctx.codegen_engine()
-    return engine.compile(ctx.codegen_staging, workers=_cores()).model_dump(mode="json")
-
-
-def codegen_validate(ctx: RunContext) -> dict[str, Any]:
-    """Stage 4: import, run the generated tests, lint, on every core."""
-    engine = ctx.codegen_engine()
-    return engine.validate(ctx.codegen_staging, workers=_cores()).model_dump(mode="json")
-
-
-def codegen_write(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
-    """Stage 5: publish the snapshot; Task 8's result."""
-    written = ctx.codegen_engine().write(ctx.codegen_staging).model_dump(mode="json")
+def codegen_publish(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
+    """Stages 3-5: byte-compile and validate what generate staged, on every core, then publish
+    the snapshot; Task 8's result. With nothing regenerated there is nothing to compile or
+    validate, and the current snapshot stays."""
+    engine, staging = ctx.codegen_engine(), ctx.codegen_staging
+    if engine.planned(staging).dirty:
+        engine.compile(staging, workers=_cores())
+        engine.validate(staging, workers=_cores())
+    written = engine.write(staging).model_dump(mode="json")
     return validated_result({**written, "handler": task.handler.value}, f"task {task.label}")
 
 

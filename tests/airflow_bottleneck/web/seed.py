@@ -34,7 +34,7 @@ from typing import Any
 from k1n.workflow.names import (
     BASELINE_DAG_ID,
     CODE_START_XCOM_KEY,
-    CODEGEN_STAGE_TASK_IDS,
+    CODEGEN_STAGES,
     OPTIMIZED_DAG_ID,
     QUALITY_GATES_TASK_ID,
 )
@@ -60,10 +60,6 @@ FAN_OUT_EDGES = [
     ("audit_rows", "load_rows"),
     ("load_rows", "publish_summary"),
 ]
-# Task 8's stages: spec `stages_seconds` key per task id of the optimized DAG's group.
-STAGE_KEYS = dict(
-    zip(CODEGEN_STAGE_TASK_IDS, ("parse", "generate", "compile", "validate", "write"), strict=True)
-)
 
 
 def jitter(spec_id: int) -> float:
@@ -149,8 +145,8 @@ def optimized_rows(spec: WorkflowSpec, start: datetime, scale: float = TIME_SCAL
         seconds = task.seconds * scale * jitter(task_id)
         if task.handler is HandlerKind.CODEGEN:
             group = task.airflow_task_id
-            for stage in CODEGEN_STAGE_TASK_IDS:
-                stage_seconds = task.stages_seconds[STAGE_KEYS[stage]] * scale
+            for stage, stage_keys in CODEGEN_STAGES.items():
+                stage_seconds = sum(task.stages_seconds[key] for key in stage_keys) * scale
                 if stage == "generate_code":
                     shard_ends = []
                     for index in range(SHARDS):

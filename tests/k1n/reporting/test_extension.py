@@ -25,10 +25,10 @@ def test_the_entry_point_registers_the_extension_for_the_workflow_dags_only() ->
 def test_names_numbers_and_labels_come_from_the_spec() -> None:
     spec = load_spec()
     extension = K1NExtension(spec)
-    assert extension.task_number("task_08_code_generation.compile_code") == 8
+    assert extension.task_number("task_08_code_generation.publish_code") == 8
     assert extension.task_number(QUALITY_GATES_TASK_ID) is None
-    member = extension.label("task_08_code_generation.compile_code", 8, "compile_code")
-    assert member == f"8 {spec.by_id[8].name} · compile_code"
+    member = extension.label("task_08_code_generation.publish_code", 8, "publish_code")
+    assert member == f"8 {spec.by_id[8].name} · publish_code"
     assert extension.label(QUALITY_GATES_TASK_ID, None, "gates") == "gates"
     assert extension.short_label(OPTIMIZED_DAG_ID) == "optimized"
 

@@ -3,6 +3,7 @@ later task reads is left on local disk."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from k1n.codegen import (
     default_library_dir,
     run_stages,
 )
+from k1n.codegen.staging import COMPILE_RECORD, VALIDATE_RECORD
 from k1n.tasks import dispatch
 from k1n.tasks.context import RunContext
 from k1n.workflow.spec import HandlerKind, TaskSpec, load_spec
@@ -202,3 +204,26 @@ def test_a_snapshot_checked_before_is_one_read_and_a_new_tool_checks_it_again(
     assert checkouts == [codegen.snapshot]
     assert new_tool["details"]["checked"] == units
     assert without_counts(new_tool) == without_counts(first)
+
+
+def test_publish_compiles_and_validates_only_when_parse_planned_a_rebuild(
+    ctx, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("K1N_PATTERN_LIBRARY", str(copy_small_library(tmp_path / "library")))
+    codegen = load_spec().task(8)
+    for shard in dispatch.codegen_parse(ctx, max_shards=2):
+        dispatch.codegen_generate(ctx, shard)
+    first = dispatch.codegen_publish(codegen, ctx)
+    assert (first["regenerated"], first["quality_gates"]) == (12, {"passed": 12, "total": 12})
+    records = {child.name for child in storage.children(ctx.codegen_staging)}
+    assert {COMPILE_RECORD, VALIDATE_RECORD} <= records
+
+    # The next run, nothing changed: no shard, so the DAG skips generate; publish compiles and
+    # validates nothing and keeps the current snapshot.
+    again = dataclasses.replace(ctx, run_id="manual__2026-11-25T21:00:00+00:00")
+    assert dispatch.codegen_parse(again, max_shards=2) == []
+    second = dispatch.codegen_publish(codegen, again)
+    assert (second["snapshot"], second["regenerated"]) == (first["snapshot"], 0)
+    assert second["quality_gates"] == first["quality_gates"]
+    records = {child.name for child in storage.children(again.codegen_staging)}
+    assert not records & {COMPILE_RECORD, VALIDATE_RECORD}

@@ -6,7 +6,7 @@ One row per task-instance *try*, with the columns Airflow records (`INSTANCE_COL
 |------------|-----------------|---------------------------------------------------------|
 | dag_id     | category        | DAG (or `profiles`, or the Conductor workflow name)     |
 | run_id     | category        | run within the DAG                                      |
-| task_id    | category        | Airflow task id, e.g. `task_08_code_generation.compile_code` |
+| task_id    | category        | Airflow task id, e.g. `task_08_code_generation.publish_code` |
 | map_index  | int64           | -1 for an unmapped task                                 |
 | try_number | int64           | 1 for the first try                                     |
 | state      | category        | final state of that try (`success`, `failed`, ...)      |
