@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import stat
 import tempfile
@@ -16,6 +19,8 @@ TEMP_SUFFIX = ".tmp"
 # Specs, settings files and profiles are a few KB; anything this large is not one.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_YAML_NODES = 100_000
+
+log = logging.getLogger(__name__)
 
 
 def stage_file(
@@ -152,12 +157,72 @@ def load_yaml_text(text: str) -> Any:
         loader.dispose()
 
 
-def read_yaml(path: Path, error: type[FileProblem]) -> Any:
+class ParsedYamlCache:
+    """YAML documents parsed before, by the sha256 of their text, kept in one JSON file.
+
+    PyYAML's constructor is pure Python: ~1 ms per pattern file, most of reading a 600-file
+    library. With this, an unchanged text is one hash and one lookup; what JSON cannot hold
+    exactly (dates, non-string keys, NaN) is parsed every time. `save` keeps the documents read
+    since it was opened, so the file follows one library and does not grow; a damaged file or
+    one of another version is ignored and replaced.
+    """
+
+    # Part of the file, not of each key: a new PyYAML or new bounds re-parse everything.
+    VERSION = f"1 pyyaml {yaml.__version__} nodes {MAX_YAML_NODES}"
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._known = self._read()
+        self._used: dict[str, Any] = {}
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            document = json.loads(self.file.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(document, dict) or document.get("version") != self.VERSION:
+            return {}
+        documents = document.get("documents")
+        return documents if isinstance(documents, dict) else {}
+
+    def load(self, text: str) -> Any:
+        """`load_yaml_text(text)`, from the file when this text was parsed before."""
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        data = self._known[digest] if digest in self._known else load_yaml_text(text)
+        self._used[digest] = data
+        return data
+
+    def save(self) -> None:
+        """Replace the file with the documents read since it was opened (best effort: a cache
+        that cannot be written costs the next reader time, not correctness)."""
+        keep = {
+            digest: data
+            for digest, data in self._used.items()
+            if digest in self._known or _survives_json(data)
+        }
+        if keep.keys() == self._known.keys():
+            return
+        payload = json.dumps({"version": self.VERSION, "documents": keep}, separators=(",", ":"))
+        try:
+            write_bytes_atomic(self.file, payload.encode("utf-8"))
+        except OSError as exc:
+            log.warning("parsed YAML cache %s not written: %s", self.file, exc)
+
+
+def _survives_json(data: Any) -> bool:
+    try:
+        return json.loads(json.dumps(data, allow_nan=False)) == data
+    except (TypeError, ValueError):
+        return False
+
+
+def read_yaml(path: Path, error: type[FileProblem], cache: ParsedYamlCache | None = None) -> Any:
     """Load a YAML file; a missing, unreadable, oversized, non-UTF-8 or malformed file, or one
-    whose aliases expand too far, raises `error(path, problem)`."""
+    whose aliases expand too far, raises `error(path, problem)`. `cache`: parse a text only
+    once (its checks ran when it was first parsed)."""
     text = read_text_file(path, error)
     try:
-        return load_yaml_text(text)
+        return cache.load(text) if cache is not None else load_yaml_text(text)
     except yaml.YAMLError as exc:
         raise error(path, f"invalid YAML: {_describe_yaml_error(exc)}") from None
     except (ValueError, RecursionError) as exc:

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from k1n import io
 from k1n.errors import FileProblem
-from k1n.io import MAX_YAML_NODES, load_yaml_text, read_text_file, read_yaml
+from k1n.io import MAX_YAML_NODES, ParsedYamlCache, load_yaml_text, read_text_file, read_yaml
 
 
 class Problem(FileProblem):
@@ -114,3 +115,52 @@ def test_a_cache_folder_others_can_write_is_refused_before_code_is_loaded(tmp_pa
         os.chown(theirs, 4321, 4321)
         with pytest.raises(PermissionError, match="someone else's"):
             private_dir(theirs)
+
+
+def test_a_parsed_yaml_cache_parses_each_text_once_and_follows_changes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    first, second, dated = (tmp_path / name for name in ("first.yaml", "second.yaml", "d.yaml"))
+    first.write_text("name: a\nparams: {width: 8, taps: [1, 2]}\n")
+    second.write_text("name: b\n")
+    dated.write_text("when: 2026-12-06\n")  # a date: JSON cannot hold it exactly
+    cache_file = tmp_path / "cache" / "library.json"
+    cache = ParsedYamlCache(cache_file)
+    expected = {path: read_yaml(path, Problem) for path in (first, second, dated)}
+    assert {path: read_yaml(path, Problem, cache) for path in expected} == expected
+    cache.save()
+    assert sorted(ParsedYamlCache(cache_file)._known.values(), key=str) == [
+        expected[first],
+        expected[second],
+    ]
+
+    parsed: list[str] = []
+    monkeypatch.setattr(io, "load_yaml_text", lambda text: parsed.append(text) or {"of": text})
+    second.write_text("name: c\n")
+    cache = ParsedYamlCache(cache_file)
+    assert read_yaml(first, Problem, cache) == expected[first]  # from the file: not parsed
+    assert read_yaml(second, Problem, cache) == {"of": "name: c\n"}  # changed: parsed
+    read_yaml(dated, Problem, cache)
+    assert parsed == ["name: c\n", "when: 2026-12-06\n"]
+    cache.save()
+    # The file keeps what was read since it was opened: "name: b" is gone, nothing piles up.
+    kept = ParsedYamlCache(cache_file)._known
+    assert sorted(kept.values(), key=str) == [
+        expected[first],
+        {"of": "name: c\n"},
+        {"of": "when: 2026-12-06\n"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage", [b"{not json", b'{"version": "0", "documents": {}}', b"[]", b"\xff"]
+)
+def test_a_damaged_or_foreign_cache_file_is_ignored_and_replaced(tmp_path, damage) -> None:
+    pattern = tmp_path / "p.yaml"
+    pattern.write_text("name: a\n")
+    cache_file = tmp_path / "library.json"
+    cache_file.write_bytes(damage)
+    cache = ParsedYamlCache(cache_file)
+    assert read_yaml(pattern, Problem, cache) == {"name": "a"}
+    cache.save()
+    assert list(ParsedYamlCache(cache_file)._known.values()) == [{"name": "a"}]

@@ -42,7 +42,7 @@ from k1n.codegen.contracts import (
 )
 from k1n.codegen.errors import CodegenError, ValidationFailed
 from k1n.codegen.kinds import KINDS
-from k1n.codegen.library import Pattern, default_library_dir, load_library
+from k1n.codegen.library import PARSED_CACHE_DIR, Pattern, default_library_dir, load_library
 from k1n.codegen.manifest import Manifest, compose_snapshot, pattern_key
 from k1n.codegen.planning import build_plan
 from k1n.codegen.rendering import (
@@ -114,6 +114,12 @@ class CodegenEngine:
     def bytecode_dir(self) -> Path:
         return self.cache_dir / "jinja-bytecode"
 
+    @property
+    def parsed_cache_dir(self) -> Path | None:
+        """Where parse keeps the library's parsed YAML: optimized mode only (the baseline
+        reproduces the old system, which kept no caches)."""
+        return self.cache_dir if self.mode == "optimized" else None
+
     def _engine_args(self) -> dict[str, Any]:
         return {
             "store": str(self.store.root),
@@ -168,7 +174,7 @@ class CodegenEngine:
         # A claim before the pointer is read: retention keeps every snapshot while a run is
         # between reading the pointer and recording which snapshot it builds on.
         stage.write_claim()
-        patterns = load_library(self.library_dir)
+        patterns = load_library(self.library_dir, self.parsed_cache_dir)
         template_hashes = self._template_hashes({p.kind for p in patterns.values()})
         keys = {
             name: pattern_key(pattern.spec(), template_hashes[pattern.kind], ENGINE_FINGERPRINT)
@@ -464,7 +470,9 @@ class CodegenEngine:
     # -- maintenance ---------------------------------------------------------------------------
 
     def clear_caches(self) -> None:
-        """Remove the published snapshots and the bytecode cache: the next run starts cold."""
+        """Remove the published snapshots, the bytecode cache and the parsed library: the next
+        run starts cold."""
         self.store.clear()
         shutil.rmtree(self.bytecode_dir, ignore_errors=True)
+        shutil.rmtree(self.cache_dir / PARSED_CACHE_DIR, ignore_errors=True)
         self._env = None

@@ -25,12 +25,14 @@ from k1n.codegen.errors import LibraryError
 from k1n.codegen.kinds import KINDS, Params
 from k1n.codegen.manifest import canonical_json, sha256_bytes
 from k1n.errors import FileProblem
-from k1n.io import read_yaml
+from k1n.io import ParsedYamlCache, read_yaml
 
 PATTERN_SUFFIX = ".yaml"
 # A pattern's name is a module name: lower case, at most 63 characters.
 PATTERN_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 MAX_ERRORS_SHOWN = 3
+# Under a worker's cache folder: the parsed YAML of each library it read (optimized mode).
+PARSED_CACHE_DIR = "parsed-library"
 
 
 class PatternFile(BaseModel):
@@ -115,12 +117,13 @@ def _error_text(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     return "; ".join(problems)
 
 
-def load_pattern(path: Path, library_dir: Path) -> Pattern:
-    """Read and validate one pattern file; raise `LibraryError` naming the file and the problem."""
+def load_pattern(path: Path, library_dir: Path, parsed: ParsedYamlCache | None = None) -> Pattern:
+    """Read and validate one pattern file; raise `LibraryError` naming the file and the problem.
+    `parsed`: YAML texts parsed before (the model still validates every file)."""
     relative = path.relative_to(library_dir).as_posix()
     try:
         # Bounded like every YAML the project reads: size, aliases, one line per problem.
-        data = read_yaml(path, FileProblem)
+        data = read_yaml(path, FileProblem, parsed)
     except FileProblem as exc:
         raise LibraryError(f"{relative}: cannot read: {exc.problem}") from None
     if not isinstance(data, dict):
@@ -151,13 +154,24 @@ def pattern_files(library_dir: Path) -> list[Path]:
     )
 
 
-def scan_library(library_dir: Path) -> tuple[dict[str, Pattern], dict[str, str]]:
-    """Every valid pattern by name, and every invalid file (relative path) with its problem."""
+def parsed_cache_file(cache_dir: Path, library_dir: Path) -> Path:
+    """Where a worker keeps the parsed YAML of one library (`ParsedYamlCache`)."""
+    key = sha256_bytes(str(library_dir.resolve()).encode("utf-8"))[:16]
+    return cache_dir / PARSED_CACHE_DIR / f"{key}.json"
+
+
+def scan_library(
+    library_dir: Path, cache_dir: Path | None = None
+) -> tuple[dict[str, Pattern], dict[str, str]]:
+    """Every valid pattern by name, and every invalid file (relative path) with its problem.
+    `cache_dir`: keep the files' parsed YAML there and parse only the texts that changed."""
     patterns: dict[str, Pattern] = {}
     problems: dict[str, str] = {}
-    for path in pattern_files(library_dir):
+    files = pattern_files(library_dir)
+    parsed = ParsedYamlCache(parsed_cache_file(cache_dir, library_dir)) if cache_dir else None
+    for path in files:
         try:
-            pattern = load_pattern(path, library_dir)
+            pattern = load_pattern(path, library_dir, parsed)
         except LibraryError as exc:
             problems[path.relative_to(library_dir).as_posix()] = str(exc)
             continue
@@ -165,6 +179,8 @@ def scan_library(library_dir: Path) -> tuple[dict[str, Pattern], dict[str, str]]
             problems[path.relative_to(library_dir).as_posix()] = f"duplicate name {pattern.name}"
             continue
         patterns[pattern.name] = pattern
+    if parsed is not None:
+        parsed.save()
     return patterns, problems
 
 
@@ -182,9 +198,10 @@ def default_library_dir(variant: int = 0) -> Path:
     return demo_library.materialized(settings.cache_dir(), variant=variant)
 
 
-def load_library(library_dir: Path) -> dict[str, Pattern]:
-    """All patterns by name, sorted; raise `LibraryError` if any file is invalid or none exist."""
-    patterns, problems = scan_library(library_dir)
+def load_library(library_dir: Path, cache_dir: Path | None = None) -> dict[str, Pattern]:
+    """All patterns by name, sorted; raise `LibraryError` if any file is invalid or none exist.
+    `cache_dir`: as in `scan_library`."""
+    patterns, problems = scan_library(library_dir, cache_dir)
     if problems:
         shown = "; ".join(list(problems.values())[:MAX_ERRORS_SHOWN])
         more = (
@@ -200,15 +217,17 @@ def load_library(library_dir: Path) -> dict[str, Pattern]:
     return dict(sorted(patterns.items()))
 
 
-def index_library(library_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def index_library(
+    library_dir: Path | None = None, cache_dir: Path | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Task 7: validate every pattern file; the task result and the library's index.
 
     Quality gates: valid pattern files / pattern files. The index lists each valid pattern with
     its kind, file and spec hash, and each invalid file with its problem. Default library:
-    `default_library_dir()`.
+    `default_library_dir()`. `cache_dir`: as in `scan_library`.
     """
     library_dir = library_dir if library_dir is not None else default_library_dir()
-    patterns, problems = scan_library(library_dir)
+    patterns, problems = scan_library(library_dir, cache_dir)
     total = len(patterns) + len(problems)
     if not total:
         raise LibraryError(f"pattern library {library_dir} holds no {PATTERN_SUFFIX} pattern files")

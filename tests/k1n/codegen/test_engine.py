@@ -24,6 +24,7 @@ from k1n.codegen import (
 )
 from k1n.codegen.contracts import CodegenSummary, GenerateResult, QualityGates
 from k1n.codegen.kinds import KINDS
+from k1n.codegen.library import PARSED_CACHE_DIR, parsed_cache_file
 from k1n.codegen.snapshots import ARCHIVE, POINTER, SNAPSHOTS
 from tests.conftest import PROJECT_DIR
 from tests.k1n.conftest import SMALL_LIBRARY_NAMES, engine_for
@@ -456,6 +457,28 @@ def test_plan_shards_cuts_contiguous_balanced_shards() -> None:
     assert len(plan_shards(names[:40], max_shards=4, min_per_shard=16)) == 2
     assert len(plan_shards(names[:5], max_shards=4, min_per_shard=16)) == 1
     assert plan_shards([], max_shards=4) == []
+
+
+def test_optimized_parse_keeps_the_parsed_library_and_the_baseline_does_not(
+    warm_state: tuple[Path, Path], tmp_path: Path
+) -> None:
+    library, state = warm_state
+    optimized = engine_for(state, library)
+    first = optimized.parse(tmp_path / "staging-1").model_dump(exclude={"seconds"})
+    assert first["dirty"] == []
+    cache_file = parsed_cache_file(optimized.cache_dir, library)
+    assert len(json.loads(cache_file.read_text())["documents"]) == 12
+    # The same plan from the kept documents as from the files.
+    assert optimized.parse(tmp_path / "staging-2").model_dump(exclude={"seconds"}) == first
+    baseline = engine_for(tmp_path / "baseline", library, mode="baseline")
+    baseline.parse(tmp_path / "staging-3")
+    assert not (baseline.cache_dir / PARSED_CACHE_DIR).exists()
+    # One pattern edited: its new text is parsed and the plan rebuilds that pattern alone.
+    edited = library / "crc" / "crc_001.yaml"
+    edited.write_text(re.sub(r"messages: \d+", "messages: 7", edited.read_text()))
+    assert list(optimized.parse(tmp_path / "staging-4").dirty) == ["crc_001"]
+    optimized.clear_caches()
+    assert not cache_file.exists()
 
 
 def test_clear_caches_gives_a_cold_start(warm_state: tuple[Path, Path]) -> None:

@@ -17,6 +17,7 @@ from k1n.codegen import (
     default_library_dir,
     run_stages,
 )
+from k1n.codegen.library import parsed_cache_file
 from k1n.codegen.staging import COMPILE_RECORD, VALIDATE_RECORD
 from k1n.tasks import dispatch
 from k1n.tasks.context import RunContext
@@ -227,3 +228,15 @@ def test_publish_compiles_and_validates_only_when_parse_planned_a_rebuild(
     assert second["quality_gates"] == first["quality_gates"]
     records = {child.name for child in storage.children(again.codegen_staging)}
     assert not records & {COMPILE_RECORD, VALIDATE_RECORD}
+
+
+@pytest.mark.parametrize(("mode", "kept"), [("optimized", True), ("baseline", False)])
+def test_task_7_keeps_the_parsed_library_in_the_optimized_mode_only(
+    ctx, tmp_path, monkeypatch, mode, kept
+):
+    library = copy_small_library(tmp_path / "library")
+    monkeypatch.setenv("K1N_PATTERN_LIBRARY", str(library))
+    run = dataclasses.replace(ctx, workflow_mode=mode)
+    result = dispatch.run_task(load_spec().task(7), run)
+    assert result["quality_gates"] == {"passed": 12, "total": 12}
+    assert parsed_cache_file(run.cache_dir, library).exists() is kept
