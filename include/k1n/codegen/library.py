@@ -25,7 +25,7 @@ from k1n.codegen.errors import LibraryError
 from k1n.codegen.kinds import KINDS, Params
 from k1n.codegen.manifest import canonical_json, sha256_bytes
 from k1n.errors import FileProblem
-from k1n.io import ParsedYamlCache, read_yaml
+from k1n.io import ParsedYamlCache, private_dir, read_yaml
 
 PATTERN_SUFFIX = ".yaml"
 # A pattern's name is a module name: lower case, at most 63 characters.
@@ -155,9 +155,10 @@ def pattern_files(library_dir: Path) -> list[Path]:
 
 
 def parsed_cache_file(cache_dir: Path, library_dir: Path) -> Path:
-    """Where a worker keeps the parsed YAML of one library (`ParsedYamlCache`)."""
+    """Where a worker keeps the parsed YAML of one library (`ParsedYamlCache`), in a folder
+    only this user can write: what is read back from it decides the generated code."""
     key = sha256_bytes(str(library_dir.resolve()).encode("utf-8"))[:16]
-    return cache_dir / PARSED_CACHE_DIR / f"{key}.json"
+    return private_dir(cache_dir / PARSED_CACHE_DIR) / f"{key}.json"
 
 
 def scan_library(

@@ -73,7 +73,9 @@ DEADLINE_CALLBACK = "k1n.dag_builders.alerts.workflow_deadline_missed"
 
 
 def _record_code_start() -> None:
-    """When this task's own code started: the reports split start-up from work with it."""
+    """When this task's own code started: the reports split start-up from work with it. Each
+    task imports what it needs first: loading our modules is start-up, and a stand-in's work,
+    which the reports scale back by the run's time scale, must be its wait alone."""
     get_current_context()["ti"].xcom_push(key=CODE_START_XCOM_KEY, value=time.time())
 
 
@@ -133,18 +135,19 @@ def run_workflow_task(
     task_number: int, workflow_mode: WorkflowMode, codegen_result: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Run one spec task with its handler and return its result."""
-    _record_code_start()
     from k1n.tasks.dispatch import run_task
 
-    return run_task(_spec_task(task_number), _run_context(workflow_mode, codegen_result))
+    spec_task, ctx = _spec_task(task_number), _run_context(workflow_mode, codegen_result)
+    _record_code_start()
+    return run_task(spec_task, ctx)
 
 
 @task(retries=0, multiple_outputs=False)
 def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
     """Fail the run when the gate pass rate over all tasks is below the spec's threshold."""
-    _record_code_start()
     from k1n.workflow.quality import evaluate_quality_gates
 
+    _record_code_start()
     ti = get_current_context()["ti"]
     results = {int(num): ti.xcom_pull(task_ids=tid) for num, tid in result_task_ids.items()}
     verdict = evaluate_quality_gates(results, load_spec().targets.quality_gate_pass_rate_min)
@@ -160,9 +163,9 @@ def check_quality_gates(result_task_ids: dict[str, str]) -> dict[str, Any]:
 @task(retries=1, multiple_outputs=False)
 def clean_up_storage(workflow_mode: WorkflowMode, codegen_task_id: str) -> dict[str, Any]:
     """Record the run as finished and apply the storage retention (the DAG's teardown)."""
-    _record_code_start()
     from k1n.tasks.retention import DEFAULT_KEEP_RUNS, finish_run
 
+    _record_code_start()
     ti = get_current_context()["ti"]
     codegen_result = ti.xcom_pull(task_ids=codegen_task_id)  # None when Task 8 failed
     keep = Variable.get(RETENTION_VARIABLE, default=DEFAULT_KEEP_RUNS)
@@ -178,18 +181,18 @@ def clean_up_storage(workflow_mode: WorkflowMode, codegen_task_id: str) -> dict[
 @task(multiple_outputs=False)
 def parse_library(max_shards: int) -> list[dict[str, Any]]:
     """Parse the pattern library and split the patterns to regenerate into shards."""
-    _record_code_start()
     from k1n.tasks.dispatch import codegen_parse
 
+    _record_code_start()
     return codegen_parse(_run_context("optimized"), max_shards)
 
 
 @task(map_index_template="{{ shard_name }}", multiple_outputs=False)
 def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
     """Render one shard of patterns from the Jinja2 templates."""
-    _record_code_start()
     from k1n.tasks.dispatch import codegen_generate
 
+    _record_code_start()
     get_current_context()["shard_name"] = shard["name"]  # type: ignore[typeddict-unknown-key]
     return codegen_generate(_run_context("optimized"), shard)
 
@@ -198,9 +201,9 @@ def generate_code(shard: dict[str, Any]) -> dict[str, Any]:
 def publish_code(task_number: int) -> dict[str, Any]:
     """Compile and validate what generate staged, publish it as one snapshot: Task 8's result
     (none_failed: nothing changed skips generate, and the current snapshot stays)."""
-    _record_code_start()
     from k1n.tasks.dispatch import codegen_publish
 
+    _record_code_start()
     return codegen_publish(_spec_task(task_number), _run_context("optimized"))
 
 

@@ -91,9 +91,8 @@ def _run_pattern_library(task: TaskSpec, ctx: RunContext) -> dict[str, Any]:
     """Task 7: validate and index the library; the index goes to the run's records."""
     from k1n.codegen import index_library
 
-    # The optimized mode keeps the parsed YAML in the worker's cache, as Task 8's parse does.
-    cache_dir = ctx.cache_dir if ctx.workflow_mode == "optimized" else None
-    result, index = index_library(ctx.library_dir(), cache_dir)
+    # Parsed YAML kept as Task 8's parse keeps it (the optimized mode only).
+    result, index = index_library(ctx.library_dir(), ctx.codegen_engine().parsed_cache_dir)
     target = ctx.run_prefix / "pattern-index.json"
     storage.write_json(target, index)
     return {**result, "index": str(target)}

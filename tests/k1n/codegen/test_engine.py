@@ -481,6 +481,20 @@ def test_optimized_parse_keeps_the_parsed_library_and_the_baseline_does_not(
     assert not cache_file.exists()
 
 
+def test_a_parsed_library_folder_others_can_write_is_refused(
+    warm_state: tuple[Path, Path], tmp_path: Path
+) -> None:
+    library, state = warm_state
+    engine = engine_for(state, library)
+    shared = engine.cache_dir / PARSED_CACHE_DIR
+    shared.mkdir(parents=True, exist_ok=True)
+    shared.chmod(0o777)
+    before = {path.name: path.read_bytes() for path in shared.iterdir()}
+    with pytest.raises(PermissionError, match="writable by others"):
+        engine.parse(tmp_path / "staging")
+    assert {path.name: path.read_bytes() for path in shared.iterdir()} == before  # untouched
+
+
 def test_clear_caches_gives_a_cold_start(warm_state: tuple[Path, Path]) -> None:
     library, state = warm_state
     engine = engine_for(state, library)
