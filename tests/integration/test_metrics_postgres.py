@@ -54,6 +54,10 @@ LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 AIRFLOW_RUN = (
     Path(__file__).parents[1] / "airflow_bottleneck/analysis/fixtures/airflow_optimized_run.json"
 )
+# The fixture run's task-instance rows (earlier tries included) and its distinct tasks.
+FIXTURE_INSTANCES = json.loads(AIRFLOW_RUN.read_text())["task_instances"]
+FIXTURE_ROWS = len(FIXTURE_INSTANCES)
+FIXTURE_TASKS = len({instance["task_id"] for instance in FIXTURE_INSTANCES})
 BENCHMARKS = "task_13_performance_benchmarks"
 
 
@@ -215,9 +219,9 @@ def test_concurrent_schema_creation_migrates_once(database_uri):
 def test_storing_the_same_run_twice_leaves_one_copy(hook, airflow_report):
     run_id = airflow_report["run_id"]
     stored = store_report(hook, airflow_report)
-    assert stored.task_rows == len(airflow_report["instances"]["task"]) == 31
+    assert stored.task_rows == len(airflow_report["instances"]["task"]) == FIXTURE_ROWS
     store_report(hook, airflow_report)
-    assert _rows_of(hook, run_id) == (1, 31)
+    assert _rows_of(hook, run_id) == (1, FIXTURE_ROWS)
 
     # Stored again with other numbers and one try fewer: replaced, not added to.
     changed = json.loads(json.dumps(airflow_report))
@@ -228,7 +232,7 @@ def test_storing_the_same_run_twice_leaves_one_copy(hook, airflow_report):
         for name, column in changed["instances"].items()
     }
     store_report(hook, changed)
-    assert _rows_of(hook, run_id) == (1, 30)
+    assert _rows_of(hook, run_id) == (1, FIXTURE_ROWS - 1)
     assert _query(hook, f"SELECT wall_seconds FROM {RUNS_TABLE}") == [(90.0,)]
 
 
@@ -238,19 +242,19 @@ def test_a_constraint_violation_mid_store_leaves_no_rows_of_that_run(hook, airfl
     store_report(hook, other)
 
     broken = json.loads(json.dumps(airflow_report))
-    broken["instances"]["seconds"][-1] = -1.0  # violates seconds >= 0, after 30 good rows
+    broken["instances"]["seconds"][-1] = -1.0  # violates seconds >= 0, after the good rows
     with pytest.raises(MetricsStoreError, match="rolled back") as error:
         store_report(hook, broken)
     assert "k1n_task_metrics" in str(error.value.__cause__)
     assert _rows_of(hook, broken["run_id"]) == (0, 0)
-    assert _rows_of(hook, "manual__other") == (1, 31)
+    assert _rows_of(hook, "manual__other") == (1, FIXTURE_ROWS)
 
     # A run stored before keeps its previous copy when a re-store fails.
     store_report(hook, airflow_report)
     broken["wall_seconds"] = 999.0
     with pytest.raises(MetricsStoreError):
         store_report(hook, broken)
-    assert _rows_of(hook, airflow_report["run_id"]) == (1, 31)
+    assert _rows_of(hook, airflow_report["run_id"]) == (1, FIXTURE_ROWS)
     wall = _query(
         hook, f"SELECT wall_seconds FROM {RUNS_TABLE} WHERE run_id = %s", airflow_report["run_id"]
     )
@@ -273,7 +277,7 @@ def test_a_report_without_detail_stores_one_row_per_task(hook, airflow_report):
     data = run_from_airflow_json(raw["dag_run"], raw["task_instances"], quality=raw["xcom"])
     summary_only = data.analyze(K1NExtension(spec)).as_dict()  # no detail: no per-try rows
     stored = store_report(hook, summary_only)
-    assert stored.task_rows == len(summary_only["tasks"]) == 27
+    assert stored.task_rows == len(summary_only["tasks"]) == FIXTURE_TASKS
     history = load_history(hook, summary_only["dag_id"])
     assert history.iloc[0].dropna().to_dict() == pytest.approx(
         run_seconds(airflow_report).to_dict()
